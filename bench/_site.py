@@ -1,0 +1,333 @@
+"""Helpers shared by bench/e2e.py and bench/sensor_tick.py: a real `orchestrator runtime serve`
+subprocess, a throwaway PostgreSQL database, a site copy with the README's echo workflow and a
+`dagster-daemon run` for it. Every process is started in its own session and killed as a group."""
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+import yaml
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from orchestrator.runtime.client import Credentials, RuntimeClient
+from orchestrator.runtime.db import make_admin_engine
+from orchestrator.runtime.models import SiteCreate
+from orchestrator.runtime.settings import RuntimeSettings
+from orchestrator.runtime.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class SetupError(RuntimeError):
+    """The benchmark could not build what it measures: no figure would mean anything (exit 2)."""
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def terminate_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so every `finally` / ExitStack cleanup still runs."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+# ------------------------------------------------------------------ databases
+def postgres_admin_url() -> str:
+    return (os.environ.get("ORCHESTRATOR_BENCH_POSTGRES_URL") or os.environ.get("ORCHESTRATOR_TEST_POSTGRES_URL")
+            or DEFAULT_POSTGRES_URL)
+
+
+@contextmanager
+def postgres_database(prefix: str):
+    """CREATE DATABASE <prefix>_<random>; yield its URL; DROP it WITH (FORCE) whatever happens."""
+    admin_url = postgres_admin_url()
+    admin = make_admin_engine(admin_url)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        admin.dispose()
+        raise SetupError(f"PostgreSQL is not reachable at {make_url(admin_url).render_as_string()} "
+                         f"({type(exc).__name__}); start it with:\n    {START_POSTGRES}") from exc
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def runtime_database(backend: str, workdir: Path, prefix: str):
+    """A fresh, empty runtime database URL on `backend` ("sqlite" or "postgres")."""
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / f'{prefix}.db'}"
+    else:
+        with postgres_database(prefix) as url:
+            yield url
+
+
+# ------------------------------------------------------------------ processes
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def kill_group(process: subprocess.Popen | None, grace: float = 15) -> None:
+    """SIGTERM the process's session (it was started with start_new_session), SIGKILL what lingers."""
+    if process is None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(wait)
+            if sig == signal.SIGTERM:  # the leader is gone; its children (run workers) may not be
+                continue
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    if process.poll() is None:
+        process.wait(5)
+
+
+class RuntimeServer:
+    """`orchestrator runtime serve` on `database_url` as a subprocess (uvicorn access log kept in
+    `log_path`: e2e.py counts requests per route from it); entered once /healthz answers."""
+
+    def __init__(self, database_url: str, home: Path, log_path: Path, workers: int = 1, timeout: float = 90):
+        self.database_url, self.home, self.log_path = database_url, Path(home), Path(log_path)
+        self.workers, self.timeout = workers, timeout
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "RuntimeServer":
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "ORCHESTRATOR_HOME": str(self.home), "ORCHESTRATOR_DATABASE_URL": self.database_url,
+               "ORCHESTRATOR_BLOB_DIR": str(self.home / "blobs"), "PYTHONUNBUFFERED": "1"}
+        port = self.url.rsplit(":", 1)[1]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "orchestrator.cli", "runtime", "serve", "--host", "127.0.0.1", "--port", port,
+                 "--workers", str(self.workers)],
+                cwd=self.home, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        try:
+            deadline = time.monotonic() + self.timeout
+            while True:
+                if self.process.poll() is not None:
+                    raise SetupError(f"the runtime API exited with {self.process.returncode}:\n{tail(self.log_path)}")
+                try:
+                    if requests.get(self.url + "/healthz", timeout=2).ok:
+                        return self
+                except requests.RequestException:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SetupError(f"the runtime API did not answer /healthz in {self.timeout:.0f} s:\n{tail(self.log_path)}")
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(process_tree(self.process.pid)) if self.process and self.process.poll() is None else 0.0
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        kill_group(process)
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def bootstrap_runtime(database_url: str, home: Path, site_id: str, capabilities=()) -> tuple[dict, dict]:
+    """An admin user and a site with client credentials, made directly on the (migrated) database;
+    returns (admin {"username", "password"}, site {"client_id", "client_secret"})."""
+    store = Store(RuntimeSettings(database_url=database_url, blob_dir=home / "blobs"))
+    try:
+        admin = {"username": "bench-admin", "password": secrets.token_urlsafe(12)}
+        store.create_user(admin["username"], admin["password"], is_admin=True)
+        store.create_site(SiteCreate(id=site_id, capability_ids=list(capabilities)))
+        creds = store.generate_credentials(site_id)
+        return admin, {"client_id": creds.client_id, "client_secret": creds.client_secret}
+    finally:
+        store.dispose()
+
+
+def admin_client(url: str, admin: dict) -> RuntimeClient:
+    return RuntimeClient(url, Credentials(username=admin["username"], password=admin["password"]), max_retries=2)
+
+
+# ------------------------------------------------------------------ a site (after tests/site/stack.py)
+def readme_blocks(language: str) -> list[str]:
+    section = (REPO / "README.md").read_text().split("## Add a workflow", 1)[1]
+    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+def make_site_copy(target: Path) -> Path:
+    """Copy what a site runs into `target` and apply the README's "Add a workflow" guide literally."""
+    shutil.copytree(REPO / "orchestrator", target / "orchestrator", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "triggers", target / "triggers")
+    for name in ("workspace.yaml", "dagster.yaml"):
+        shutil.copy(REPO / name, target / name)
+    module, registry_line = readme_blocks("python")
+    (target / "orchestrator" / "workflows" / "echo.py").write_text(module)
+    registry = target / "orchestrator" / "workflows" / "__init__.py"
+    source = registry.read_text()
+    patched = source.replace("from orchestrator.workflows import metadata_in", "from orchestrator.workflows import echo, metadata_in")
+    patched = patched.replace("    for spec in [\n", "    for spec in [\n" + registry_line, 1)
+    if patched.count("echo") < 2:
+        raise SetupError("could not apply the README's registry change to orchestrator/workflows/__init__.py")
+    registry.write_text(patched)
+    (target / "triggers" / "note.yaml").write_text(readme_blocks("yaml")[0])
+    return target
+
+
+def max_concurrent_runs(dagster_yaml: Path = REPO / "dagster.yaml") -> int:
+    config = yaml.safe_load(dagster_yaml.read_text())
+    return int(config["run_coordinator"]["config"]["max_concurrent_runs"])
+
+
+def fresh_dagster_home(path: Path) -> Path:
+    """A new DAGSTER_HOME holding a copy of the repository's dagster.yaml (same settings for every site)."""
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", path / "dagster.yaml")
+    return path
+
+
+class Daemon:
+    """`dagster-daemon run -w WORKSPACE` in its own session; stop() kills the group, run workers included."""
+
+    def __init__(self, workspace: Path, env: dict, log_path: Path):
+        self.workspace, self.env, self.log_path = workspace, env, log_path
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Daemon":
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)],
+                                            cwd=self.workspace.parent, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise SetupError(f"dagster-daemon exited with {self.process.returncode}:\n{tail(self.log_path)}")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        kill_group(process, grace=20)
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def sensor_ticks(instance, name: str, limit: int | None = None) -> list:
+    """The ticks of sensor `name` in this instance, newest first ([] before its first tick)."""
+    from dagster._core.definitions.run_request import InstigatorType
+
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+        if state.instigator_name == name:
+            return list(instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=limit))
+    return []
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.5, alive=lambda: None):
+    deadline = time.monotonic() + timeout
+    while True:
+        alive()
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SetupError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+# ------------------------------------------------------------------ CPU accounting and output
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2:].split()
+
+
+def process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def cpu_seconds(pids) -> float:
+    """utime + stime of these live processes plus what their reaped children used (cutime + cstime)."""
+    total = 0
+    for pid in pids:
+        if fields := _stat_fields(pid):
+            total += sum(int(v) for v in fields[11:15])
+    return total / CLK_TCK
+
+
+def cpu_split(pids) -> tuple[float, float]:
+    """(own, reaped) CPU seconds of these live processes: their own utime + stime, and what their
+    already-reaped children used (for a dagster-daemon tree: the daemon and code server vs run workers)."""
+    own = reaped = 0
+    for pid in pids:
+        if fields := _stat_fields(pid):
+            own += int(fields[11]) + int(fields[12])
+            reaped += int(fields[13]) + int(fields[14])
+    return own / CLK_TCK, reaped / CLK_TCK
+
+
+def machine_busy_seconds() -> float:
+    """Busy CPU seconds of the whole machine since boot (all cores; idle and iowait excluded)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(values) - values[3] - values[4]) / CLK_TCK
+
+
+def median(values) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(headers: list[str], rows: list[list], title: str | None = None) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+    out = ([title] if title else []) + [line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]]
+    return "\n".join(out)

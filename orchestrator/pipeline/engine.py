@@ -1,0 +1,230 @@
+"""Run a `Plan`: each action starts as soon as its needs have succeeded (not level by level), up to
+`concurrency` at once on a thread pool of subprocesses; failures propagate as DEPENDENCY_FAILED;
+progress goes to one `on_event` callback, always called from the calling thread, so a CLI and a
+Dagster op can show it without locks; a stop signal kills running actions with its code.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+
+from orchestrator.pipeline.execute import JobHandle, JobSpec, Limits, run_job
+from orchestrator.pipeline.images import ImageMap
+from orchestrator.pipeline.plan import Decision, Plan, PlanError, plan_actions
+from orchestrator.pipeline.project import Project
+from orchestrator.pipeline.status import ActionResult, State, StatusCode, random_id
+from orchestrator.pipeline.workspace import Workspace
+
+# Truthy to stop: True means CANCELLED_BY_USER; a StatusCode (KILLED_BY_ADMIN) says which.
+Stop = threading.Event | Callable[[], "bool | StatusCode | None"]
+_STOP_CODES = (StatusCode.CANCELLED_BY_USER, StatusCode.KILLED_BY_ADMIN)
+
+
+@dataclass(frozen=True)
+class ActionEvent:
+    kind: str  # "reused" | "waiting" | "started" | "finished"
+    action: str
+    job_id: str
+    result: ActionResult | None = None
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    plan: Plan
+    results: Mapping[str, ActionResult]  # every action of the plan, in plan order
+
+    @property
+    def ok(self) -> bool:
+        return all(result.ok for result in self.results.values())
+
+    @property
+    def failed(self) -> list[ActionResult]:
+        return [result for result in self.results.values() if not result.ok]
+
+
+def run_request(
+    project: Project,
+    project_dir: str | Path,
+    workspace: Workspace,
+    requested_actions: str | Iterable[str],
+    force_run_dependencies: bool = False,
+    cancelled_actions: Iterable[str] = (),
+    request_id: str | None = None,
+    **options,
+) -> RunResult | PlanError:
+    """Plan a job request against the workspace as it is now, then run the plan."""
+    plan = plan_actions(
+        project, workspace.state(), requested_actions, force_run_dependencies,
+        cancelled_actions, request_id=request_id,
+    )
+    if isinstance(plan, PlanError):
+        return plan
+    return run_plan(plan, project, project_dir, workspace, **options)
+
+
+def run_plan(
+    plan: Plan,
+    project: Project,
+    project_dir: str | Path,
+    workspace: Workspace,
+    *,
+    concurrency: int = 2,
+    continue_on_error: bool = False,
+    limits: Limits = Limits(),
+    image_map: ImageMap | None = None,
+    on_event: Callable[[ActionEvent], None] | None = None,
+    stop: Stop | None = None,
+    poll_interval: float = 0.2,
+) -> RunResult:
+    run = _Run(plan, project, Path(project_dir), workspace, max(1, concurrency), continue_on_error,
+               limits, image_map or ImageMap.from_env(), on_event or (lambda event: None), stop,
+               poll_interval)
+    return run.run()
+
+
+class _Run:
+    def __init__(self, plan, project, project_dir, workspace, concurrency, continue_on_error,
+                 limits, image_map, on_event, stop, poll_interval):
+        self.plan, self.project, self.workspace = plan, project, workspace
+        self.spec = dict(project=project, project_dir=project_dir, workspace=workspace,
+                         image_map=image_map, limits=limits)
+        self.concurrency, self.continue_on_error = concurrency, continue_on_error
+        self.emit, self.stop, self.poll_interval = on_event, stop, poll_interval
+        self.owner = random_id()
+        self.results: dict[str, ActionResult] = {}
+        self.pending = [n for n, p in plan.actions.items() if p.decision in (Decision.RUN, Decision.WAIT)]
+        self.waiting: dict[str, str] = {}  # action -> job id of the other run we wait on
+        self.running: dict[Future, str] = {}
+        self.handles: dict[str, JobHandle] = {}
+        self.stopped_with: StatusCode | None = None
+        self.halted_by: str | None = None  # the failure that stopped new starts
+        self.interrupted = False
+
+    def run(self) -> RunResult:
+        self._settle_decided()
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="action") as pool:
+            while True:
+                self._check_stop()
+                self._poll_waiting()
+                self._schedule(pool)
+                if not self.running and not self.waiting:
+                    break
+                try:
+                    self._wait_for_progress()
+                except KeyboardInterrupt:  # Ctrl-C: actions run in their own sessions, so kill them
+                    self.interrupted = True
+        self._leave_unstarted()
+        lost = ActionResult("", "", StatusCode.INTERNAL_ERROR, "its result was lost to an interrupt")
+        ordered = {name: self.results.get(name, replace(lost, action=name, job_id=planned.job_id))
+                   for name, planned in self.plan.actions.items()}
+        return RunResult(self.plan, MappingProxyType(ordered))
+
+    def _settle_decided(self) -> None:
+        for name, planned in self.plan.actions.items():
+            if planned.decision is Decision.REUSE:
+                self._record(ActionResult(name, planned.job_id, StatusCode.SUCCEEDED,
+                                          f"reused: {planned.reason}", details={"reused": True}),
+                             kind="reused")
+            elif planned.decision is Decision.CANCEL:
+                self._record(ActionResult(name, planned.job_id, StatusCode.CANCELLED_BY_USER,
+                                          planned.reason))
+            elif planned.decision is Decision.WAIT:
+                self.pending.remove(name)
+                self.waiting[name] = planned.job_id
+                self.emit(ActionEvent("waiting", name, planned.job_id))
+
+    def _schedule(self, pool: ThreadPoolExecutor) -> None:
+        for name in list(self.pending):
+            planned = self.plan.actions[name]
+            failed = next((n for n in planned.needs if n in self.results and not self.results[n].ok), None)
+            if failed:
+                self.pending.remove(name)
+                self._record(self._dependency_failed(name, failed), persist=True)
+            elif (not self.stopped_with and not self.halted_by
+                  and len(self.running) < self.concurrency
+                  and all(n in self.results for n in planned.needs)):
+                self.pending.remove(name)
+                self._start(pool, name)
+
+    def _start(self, pool: ThreadPoolExecutor, name: str) -> None:
+        planned = self.plan.actions[name]
+        other = self.workspace.start_action(name, planned.job_id, self.owner, time.time())
+        if other:  # another process started it since we planned: wait for that run
+            self.waiting[name] = other
+            self.emit(ActionEvent("waiting", name, other))
+            return
+        spec = JobSpec(self.project.actions[name], planned.job_id, **self.spec)
+        handle = self.handles[name] = JobHandle()
+        self.running[pool.submit(run_job, spec, handle)] = name
+        self.emit(ActionEvent("started", name, planned.job_id))
+
+    def _wait_for_progress(self) -> None:
+        polling = bool(self.waiting) or self.stop is not None
+        if not self.running:
+            time.sleep(self.poll_interval)
+            return
+        done, _ = wait(self.running, self.poll_interval if polling else None, FIRST_COMPLETED)
+        for future in done:
+            name = self.running.pop(future)
+            try:
+                result = future.result()
+            except Exception as exc:  # run_job reports its failures; this is a bug
+                result = ActionResult(name, self.plan.actions[name].job_id,
+                                      StatusCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+            self._record(result)
+            if not result.ok and not self.continue_on_error and result.status_code not in _STOP_CODES:
+                self.halted_by = self.halted_by or name
+
+    def _poll_waiting(self) -> None:
+        if not self.waiting:
+            return
+        state = self.workspace.state()
+        for name, job_id in list(self.waiting.items()):
+            record = state.actions.get(name)
+            if name in state.running or record is None:
+                continue
+            del self.waiting[name]
+            done = record.state is State.SUCCEEDED and record.outputs_exist
+            code = StatusCode.SUCCEEDED if done else StatusCode.__members__.get(
+                record.status_code, StatusCode.INTERNAL_ERROR)
+            self._record(ActionResult(name, record.job_id or job_id, code,
+                                      f"ran in another request (job {record.job_id}): {record.status_code}"))
+
+    def _check_stop(self) -> None:
+        value = self.interrupted or (self.stop.is_set() if isinstance(self.stop, threading.Event)
+                                     else self.stop() if self.stop else None)
+        if not value or self.stopped_with:
+            return
+        self.stopped_with = value if isinstance(value, StatusCode) else StatusCode.CANCELLED_BY_USER
+        for future, name in self.running.items():
+            self.handles[name].kill(self.stopped_with)
+        for name in self.pending + list(self.waiting):
+            message = "cancelled before it started" if self.stopped_with is StatusCode.CANCELLED_BY_USER \
+                else "killed by an administrator before it started"
+            self._record(ActionResult(name, self.plan.actions[name].job_id, self.stopped_with, message))
+        self.pending.clear()
+        self.waiting.clear()
+
+    def _leave_unstarted(self) -> None:
+        for name in self.pending:
+            message = (f"not started: {self.halted_by} failed (--continue-on-error keeps "
+                       "independent actions going)")
+            self._record(ActionResult(name, self.plan.actions[name].job_id, StatusCode.CREATED, message))
+
+    def _dependency_failed(self, name: str, failed: str) -> ActionResult:
+        return ActionResult(name, self.plan.actions[name].job_id, StatusCode.DEPENDENCY_FAILED,
+                            f"Not starting as dependency failed: {failed} "
+                            f"({self.results[failed].status_code.value})")
+
+    def _record(self, result: ActionResult, persist: bool = False, kind: str = "finished") -> None:
+        if persist:
+            self.workspace.finish_action(result)
+        self.results[result.action] = result
+        self.emit(ActionEvent(kind, result.action, result.job_id, result))

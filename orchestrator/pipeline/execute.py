@@ -1,0 +1,289 @@
+"""Run one action in a fresh job directory and collect what it made into the workspace.
+
+Executor contract (`run_job` runs the steps in order; each failure is an ActionResult, never a raise)
+  prepare  May assume: every action in `needs` SUCCEEDED and the manifest lists its outputs, which
+           are in the workspace; the project dir holds the study's code.
+           Guarantees: a new temporary directory outside the workspace and the project, holding a
+           copy of the code (minus the workspace, metadata/, level4/, .git and every file a declared
+           output pattern matches) and copies (never links) of the needs' outputs at their
+           workspace paths. Failure: INTERNAL_ERROR (unmapped image, missing input).
+  execute  May assume: a prepared job dir and an argv from the site's image map.
+           Guarantees: the process ran in its own process group, cwd the job dir, stdin closed,
+           stdout+stderr into one log kept outside the job dir; RLIMIT_AS set when a memory limit
+           is given; the whole group killed on timeout, on `JobHandle.kill` and when it ended.
+           Failure: JOB_TIMEOUT, CANCELLED_BY_USER/KILLED_BY_ADMIN (the kill's code),
+           OUT_OF_MEMORY, NONZERO_EXIT.
+  finalize May assume: the process group is gone.
+           Guarantees: only regular files inside the job dir, reached without symlinks, created or
+           changed by the action and matched by a declared pattern are collected (collect.py);
+           moderately_sensitive ones pass Level 4 or are withheld; metadata/<action>.log is always
+           written, outputs only on success, in one manifest update; the job dir is removed.
+           Failure: UNMATCHED_PATTERNS with a hint.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from orchestrator.pipeline.collect import collect_outputs, matches_pattern, snapshot, unmatched_message
+from orchestrator.pipeline.images import ImageMap
+from orchestrator.pipeline.level4 import level4_problems, withheld_reason
+from orchestrator.pipeline.patterns import LEVEL4_LEVEL
+from orchestrator.pipeline.project import Action, Project
+from orchestrator.pipeline.status import ActionResult, OutputFile, StatusCode
+from orchestrator.pipeline.workspace import RESERVED_DIRS, Workspace
+
+LOG_TAIL_LINES = 20
+MAX_LOG_BYTES = 32 * 1024 * 1024
+# What an interpreter prints when an allocation fails (Python, R, C++, glibc).
+OOM_MARKERS = ("MemoryError", "cannot allocate vector", "std::bad_alloc", "Cannot allocate memory")
+_CODE_EXCLUDED = {".git", "workspace", *RESERVED_DIRS}  # at the top of the project dir
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float | None = None  # seconds of wall time per action
+    memory: int | None = None  # bytes of address space (RLIMIT_AS) per action
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    action: Action
+    job_id: str
+    project: Project
+    project_dir: Path
+    workspace: Workspace
+    image_map: ImageMap = field(default_factory=ImageMap)
+    limits: Limits = Limits()
+
+
+class JobHandle:
+    """Lets another thread stop a job: `kill(code)` kills its process group, now or at start."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self.killed_with: StatusCode | None = None
+
+    def attach(self, pid: int) -> None:
+        with self._lock:
+            self._pid = pid
+            if self.killed_with:
+                _kill_group(pid)
+
+    def kill(self, code: StatusCode) -> None:
+        with self._lock:
+            self.killed_with = self.killed_with or code
+            if self._pid is not None:
+                _kill_group(self._pid)
+
+
+def run_job(spec: JobSpec, handle: JobHandle | None = None) -> ActionResult:
+    handle = handle or JobHandle()
+    scratch = Path(tempfile.mkdtemp(prefix=f"orchestrator-{spec.action.name}-{spec.job_id}-"))
+    try:
+        return _run(spec, handle, scratch)
+    except Exception as exc:  # a bug or an OS failure of ours: still a result, still recorded
+        result = _result(spec, StatusCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        spec.workspace.finish_action(result, log_text=result.message + "\n")
+        return _with_log(result, spec)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(spec: JobSpec, handle: JobHandle, scratch: Path) -> ActionResult:
+    argv = spec.image_map.command_for(spec.action)
+    failure = argv if isinstance(argv, str) else _prepare(spec, scratch / "job")
+    if failure:
+        result = _result(spec, StatusCode.INTERNAL_ERROR, failure)
+        spec.workspace.finish_action(result, log_text=result.message + "\n")
+        return _with_log(result, spec)
+    job_dir, log_file = scratch / "job", scratch / "action.log"
+    before = snapshot(job_dir)
+    started, exit_code, finished = _execute(spec, argv, job_dir, log_file, handle)
+    output_text = _read_log(log_file)
+    tail = tuple(output_text.splitlines()[-LOG_TAIL_LINES:])
+    timing = dict(started_at=started, finished_at=finished, exit_code=exit_code, log_tail=tail)
+    failed = _exit_failure(spec, handle, exit_code, tail)
+    staged: dict[str, Path] = {}
+    if failed:
+        result = _result(spec, *failed, **timing)
+    else:
+        result, staged = _finalize(spec, job_dir, before, timing)
+    spec.workspace.finish_action(result, staged, output_text + _trailer(spec, argv, result))
+    return _with_log(result, spec)
+
+
+def _prepare(spec: JobSpec, job_dir: Path) -> str | None:
+    patterns = [pattern for action in spec.project for _, _, pattern in action.output_patterns]
+    _copy_code(spec.project_dir, job_dir, spec.workspace.path, patterns)
+    for relative, _ in spec.workspace.output_files(spec.action.needs):
+        source, target = spec.workspace.path / relative, job_dir / relative
+        if not source.is_file():
+            return (
+                f"input {relative} (an output of {', '.join(spec.action.needs)}) is missing "
+                f"from workspace {spec.workspace.name}; run its action again (-f)"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return None
+
+
+def _copy_code(project_dir: Path, job_dir: Path, workspace_dir: Path, patterns: list[str]) -> None:
+    project_dir, skip_dir = project_dir.resolve(), workspace_dir.resolve()
+    for directory, subdirs, names in os.walk(project_dir):
+        here = Path(directory)
+        relative_dir = here.relative_to(project_dir)
+        subdirs[:] = [
+            d for d in subdirs
+            if not (relative_dir == Path(".") and d in _CODE_EXCLUDED) and here / d != skip_dir
+        ]
+        for name in names:
+            source, relative = here / name, (relative_dir / name).as_posix()
+            if source.is_symlink() or any(matches_pattern(relative, p) for p in patterns):
+                continue  # study links are not followed; old outputs are not code
+            target = job_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+    job_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _execute(spec, argv, job_dir, log_file, handle) -> tuple[float | None, int | None, float]:
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "ORCHESTRATOR_ACTION": spec.action.name,
+        "ORCHESTRATOR_JOB_ID": spec.job_id,
+    }
+    memory = spec.limits.memory
+    with open(log_file, "wb") as log:
+        try:
+            process = subprocess.Popen(
+                argv, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=(lambda: _limit_memory(memory)) if memory else None,
+            )
+        except OSError as exc:
+            log.write(f"could not start {argv[0]!r}: {exc.strerror or exc}\n".encode())
+            return None, None, time.time()
+        started = time.time()
+        handle.attach(process.pid)
+        timer = None
+        if spec.limits.timeout:
+            timer = threading.Timer(spec.limits.timeout, handle.kill, (StatusCode.JOB_TIMEOUT,))
+            timer.daemon = True
+            timer.start()
+        exit_code = process.wait()
+        if timer:
+            timer.cancel()
+        _kill_group(process.pid)  # whatever it left behind
+    return started, exit_code, time.time()
+
+
+def _read_log(log_file: Path) -> str:
+    """The action's output; only its end if it is huge (the log is for reading, not archiving)."""
+    if not log_file.exists():
+        return ""
+    size = log_file.stat().st_size
+    with open(log_file, "rb") as file:
+        file.seek(max(0, size - MAX_LOG_BYTES))
+        text = file.read().decode(errors="replace")
+    return text if size <= MAX_LOG_BYTES else f"[... first {size - MAX_LOG_BYTES} bytes cut ...]\n{text}"
+
+
+def _limit_memory(limit: int) -> None:  # runs in the child between fork and exec
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _exit_failure(spec, handle, exit_code, tail) -> tuple[StatusCode, str] | None:
+    limits = spec.limits
+    memory = f" (limit for this job was {limits.memory / 2**30:.2f}GB)" if limits.memory else ""
+    oom = any(marker in line for line in tail for marker in OOM_MARKERS) or (
+        limits.memory is not None and exit_code == -signal.SIGKILL and not handle.killed_with
+    )
+    signal_name = _signal_name(exit_code)
+    cases = (
+        (exit_code is None, StatusCode.INTERNAL_ERROR, "could not start the action: " + " ".join(tail)),
+        (handle.killed_with is StatusCode.JOB_TIMEOUT, StatusCode.JOB_TIMEOUT,
+         f"timed out after {limits.timeout:g}s; its processes were killed" if limits.timeout else ""),
+        (handle.killed_with is StatusCode.CANCELLED_BY_USER, StatusCode.CANCELLED_BY_USER,
+         "cancelled by user while running; its processes were killed"),
+        (handle.killed_with is StatusCode.KILLED_BY_ADMIN, StatusCode.KILLED_BY_ADMIN,
+         "killed by an administrator while running"),
+        (exit_code != 0 and oom, StatusCode.OUT_OF_MEMORY, f"Ran out of memory{memory}"),
+        (exit_code != 0, StatusCode.NONZERO_EXIT, f"Job exited with an error (exit code {exit_code}"
+         + (f", killed by {signal_name}" if signal_name else "") + ")"),
+    )
+    return next(((code, message) for applies, code, message in cases if applies), None)
+
+
+def _signal_name(exit_code: int | None) -> str:
+    if exit_code is None or exit_code >= 0:
+        return ""
+    try:
+        return signal.Signals(-exit_code).name
+    except ValueError:
+        return f"signal {-exit_code}"
+
+
+def _finalize(spec, job_dir, before, timing) -> tuple[ActionResult, dict[str, Path]]:
+    collected = collect_outputs(job_dir, spec.action, before)
+    if collected.unmatched:
+        return _result(spec, StatusCode.UNMATCHED_PATTERNS, unmatched_message(collected), **timing), {}
+    outputs, staged = [], {}
+    for relative, level in sorted(collected.outputs.items()):
+        source = job_dir / relative
+        withheld = None
+        if level == LEVEL4_LEVEL and (problems := level4_problems(source, relative)):
+            withheld = withheld_reason(relative, problems)
+        staged[relative], size, sha = spec.workspace.stage(spec.job_id, relative, source)
+        outputs.append(OutputFile(relative, level, size, sha, withheld))
+    held = [output.path for output in outputs if output.withheld]
+    message = "Completed successfully"
+    if held:
+        message += f"; {len(held)} moderately_sensitive file(s) withheld by Level 4 checks: " + ", ".join(held)
+    if collected.rejected:
+        message += "; refused " + ", ".join(f"{p} ({why})" for p, why in collected.rejected.items())
+    return _result(spec, StatusCode.SUCCEEDED, message, outputs=tuple(outputs), **timing), staged
+
+
+def _result(spec: JobSpec, code: StatusCode, message: str, **fields) -> ActionResult:
+    fields.setdefault("finished_at", time.time())
+    return ActionResult(spec.action.name, spec.job_id, code, message, **fields)
+
+
+def _with_log(result: ActionResult, spec: JobSpec) -> ActionResult:
+    return replace(result, log_path=str(spec.workspace.log_path(spec.action.name)))
+
+
+def _trailer(spec: JobSpec, argv, result: ActionResult) -> str:
+    lines = [
+        "",
+        "--- orchestrator ---",
+        f"action: {spec.action.name}",
+        f"job id: {spec.job_id}",
+        f"command: {spec.action.image}:{spec.action.tag} {' '.join(spec.action.args)}",
+        f"ran as: {' '.join(argv)}",
+        f"exit code: {result.exit_code}",
+        f"status: {result.status_code.value}: {result.message}",
+        "outputs:",
+        *(f"  {output.path}  - {output.level}" + ("  (withheld)" if output.withheld else "")
+          for output in result.outputs),
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,49 @@
+"""Assembles the FastAPI app: routers, error handlers, docs served locally, and the lease sweeper.
+
+The sweeper closes operations whose lease ran out, so a site that died returns its jobs to the
+queue even if nobody touches them; claims and reports also expire overdue leases on the spot.
+"""
+import asyncio
+import logging
+from contextlib import asynccontextmanager, suppress
+
+from fastapi_offline import FastAPIOffline
+from starlette.concurrency import run_in_threadpool
+
+from orchestrator import __version__
+from orchestrator.runtime.api.errors import install_error_handlers
+from orchestrator.runtime.api.routers import (drs, health, jobs, object_types, objects, operations, sites, tokens,
+                                              triggers, workflows)
+from orchestrator.runtime.store import Store
+
+log = logging.getLogger(__name__)
+ROUTERS = (tokens, object_types, workflows, triggers, objects, jobs, operations, sites, drs, health)
+
+
+async def _sweep_leases(store: Store) -> None:
+    while True:
+        await asyncio.sleep(store.settings.lease_sweep_seconds)
+        try:
+            expired = await run_in_threadpool(store.expire_leases)
+            if expired:
+                log.info("lease expired on %d operation(s); their jobs are open again", expired)
+        except Exception:  # a database blip must not kill the sweeper
+            log.exception("lease sweep failed; retrying")
+
+
+def create_app(store: Store) -> FastAPIOffline:
+    @asynccontextmanager
+    async def lifespan(app):
+        sweeper = asyncio.create_task(_sweep_leases(store))
+        yield
+        sweeper.cancel()
+        with suppress(asyncio.CancelledError):
+            await sweeper
+
+    app = FastAPIOffline(title="Orchestrator runtime", version=__version__, lifespan=lifespan,
+                         description="Objects, triggers, jobs, atomic claims and leased operations.")
+    app.state.store = store
+    install_error_handlers(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
+    return app

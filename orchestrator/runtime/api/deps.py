@@ -1,0 +1,44 @@
+"""Dependencies the routers inject: the store, the caller (site or user) and pagination."""
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from orchestrator.runtime.errors import PermissionDenied, Unauthenticated
+from orchestrator.runtime.models import Principal
+from orchestrator.runtime.store import Store
+
+_bearer = HTTPBearer(auto_error=False, description="A token from POST /token")
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def current_principal(
+    store: Annotated[Store, Depends(get_store)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise Unauthenticated("MISSING_TOKEN", "Send 'Authorization: Bearer <token>'; get a token from POST /token.")
+    return store.authenticate(credentials.credentials)
+
+
+def current_site(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if principal.kind != "site":
+        raise PermissionDenied("SITE_ONLY", "Only a site (a client_credentials token) may do this.")
+    return principal
+
+
+def current_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise PermissionDenied("ADMIN_ONLY", "Only an admin user may do this.")
+    return principal
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+SiteDep = Annotated[Principal, Depends(current_site)]
+AdminDep = Annotated[Principal, Depends(current_admin)]
+AfterSeq = Annotated[int, Query(ge=0, description="Return items with seq greater than this (a cursor).")]
+Limit = Annotated[int, Query(ge=1, le=1000)]

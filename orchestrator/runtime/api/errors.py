@@ -1,0 +1,49 @@
+"""Every error leaves the API as JSON {code, message, details} with its 4xx status; 5xx is a bug."""
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from orchestrator.runtime.errors import RuntimeApiError
+
+log = logging.getLogger(__name__)
+_HTTP_CODES = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def error_response(status: int, code: str, message: str, details: dict | None = None, headers=None,
+                   request: Request | None = None) -> JSONResponse:
+    body = {"code": code, "message": message, "details": details or {}}
+    if request is not None and request.url.path.startswith("/ga4gh/"):
+        body.update(msg=message, status_code=status)  # GA4GH DRS clients read these two fields
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _runtime_error(request: Request, exc: RuntimeApiError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    return error_response(exc.http_status, exc.code, exc.message, exc.details, headers, request)
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [{"location": list(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()]
+    if any(e["type"] == "json_invalid" for e in errors):
+        return error_response(400, "MALFORMED_JSON", "The request body is not valid JSON.", {"errors": errors})
+    fields = ", ".join(".".join(str(p) for p in e["location"][1:]) or e["location"][0] for e in errors)
+    return error_response(422, "INVALID_ARGUMENT", f"Invalid request: check {fields}.", {"errors": errors})
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "HTTP_ERROR"), str(exc.detail), request=request)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error")
+    return error_response(500, "INTERNAL", "An internal error occurred; it has been logged. This is a bug in the runtime.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RuntimeApiError, _runtime_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,41 @@
+"""/jobs: create, list, show; the :claim, :release and :cancel verbs."""
+from fastapi import APIRouter, Response
+
+from orchestrator.runtime.api.deps import AdminDep, AfterSeq, Limit, PrincipalDep, SiteDep, StoreDep
+from orchestrator.runtime.models import ClaimRequest, Job, JobCreate, JobStatus, Operation, Page
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+@router.post("", response_model=Job, status_code=201, responses={200: {"model": Job, "description": "The identical job already existed"}})
+def create_job(body: JobCreate, store: StoreDep, principal: PrincipalDep, response: Response) -> Job:
+    job, created = store.create_job(body, principal)
+    response.status_code = 201 if created else 200
+    return job
+
+
+@router.get("", response_model=Page[Job])
+def list_jobs(store: StoreDep, _: PrincipalDep, after_seq: AfterSeq = 0, limit: Limit = 100,
+              status: JobStatus | None = None, workflow_id: str | None = None):
+    return store.list_jobs(after_seq, limit, status, workflow_id)
+
+
+@router.get("/{job_id}", response_model=Job)
+def get_job(job_id: str, store: StoreDep, _: PrincipalDep) -> Job:
+    return store.get_job(job_id)
+
+
+@router.post("/{job_id}:claim", response_model=Operation, status_code=201,
+             responses={409: {"description": "Not open (someone else claimed it)"}, 403: {"description": "Site lacks a capability"}})
+def claim_job(job_id: str, store: StoreDep, site: SiteDep, body: ClaimRequest | None = None) -> Operation:
+    return store.claim_job(job_id, site, body.lease_seconds if body else None)
+
+
+@router.post("/{job_id}:release", response_model=Job, summary="Give a claimed job back to the queue (owning site or admin)")
+def release_job(job_id: str, store: StoreDep, principal: PrincipalDep) -> Job:
+    return store.release_job(job_id, principal)
+
+
+@router.post("/{job_id}:cancel", response_model=Job)
+def cancel_job(job_id: str, store: StoreDep, _: PrincipalDep) -> Job:
+    return store.cancel_job(job_id)

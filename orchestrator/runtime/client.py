@@ -1,0 +1,207 @@
+"""`RuntimeClient`: how sites, ops and the CLI talk to the runtime over HTTP (requests).
+
+It fetches a token with the credentials it was given and fetches a new one when the runtime says
+the token expired or was revoked. It retries with exponential backoff on connection errors, 5xx
+and 429 only; any other 4xx is the caller's mistake and raises `RuntimeClientError` at once.
+"""
+import hashlib
+import io
+import os
+import random
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+TOKEN_ERRORS = {"TOKEN_EXPIRED", "TOKEN_REVOKED", "INVALID_TOKEN", "MISSING_TOKEN"}
+
+
+class RuntimeClientError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message, self.details = status, code, message, details or {}
+
+
+@dataclass
+class Credentials:
+    """Either a site client (client_id/client_secret) or a user (username/password)."""
+
+    client_id: str | None = None
+    client_secret: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def grant(self) -> dict[str, str]:
+        if self.client_id and self.client_secret:
+            return {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self.client_secret}
+        if self.username and self.password:
+            return {"grant_type": "password", "username": self.username, "password": self.password}
+        raise RuntimeClientError(0, "NO_CREDENTIALS", "No credentials: set client id/secret or username/password.")
+
+
+class RuntimeClient:
+    def __init__(self, base_url: str, credentials: Credentials, *, timeout: float = 30.0, max_retries: int = 5,
+                 backoff_seconds: float = 0.2, max_backoff_seconds: float = 10.0):
+        self.base_url = base_url.rstrip("/")
+        self.credentials = credentials
+        self.timeout, self.max_retries = timeout, max_retries
+        self.backoff_seconds, self.max_backoff_seconds = backoff_seconds, max_backoff_seconds
+        self.session = requests.Session()
+        self._token: str | None = None
+        self._token_expires = 0.0
+
+    # ---- transport
+    def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None, data: Any = None,
+                headers: dict | None = None, stream: bool = False, auth: bool = True) -> requests.Response:
+        refreshed = False
+        attempt = 0
+        while True:
+            all_headers = dict(headers or {})
+            if auth:
+                all_headers["Authorization"] = f"Bearer {self.token()}"
+            try:
+                response = self.session.request(method, self.base_url + path, json=json, params=params, data=_rewind(data),
+                                                headers=all_headers, timeout=self.timeout, stream=stream)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt >= self.max_retries:
+                    raise RuntimeClientError(0, "UNREACHABLE", f"Runtime at {self.base_url} unreachable: {exc}") from exc
+                self._sleep(attempt, None)
+                attempt += 1
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
+                self._sleep(attempt, response.headers.get("Retry-After"))
+                attempt += 1
+                continue
+            if response.status_code == 401 and auth and not refreshed and _code(response) in TOKEN_ERRORS:
+                self._token, refreshed = None, True  # one fresh token per request; a second 401 is real
+                continue
+            if response.status_code >= 400:
+                raise _error(response)
+            return response
+
+    def _sleep(self, attempt: int, retry_after: str | None) -> None:
+        delay = min(self.max_backoff_seconds, self.backoff_seconds * 2**attempt) * random.uniform(0.5, 1.0)
+        if retry_after and retry_after.isdigit():
+            delay = max(delay, float(retry_after))
+        time.sleep(delay)
+
+    def token(self) -> str:
+        # Refresh a little before expiry so a request never leaves with a token about to lapse.
+        if self._token is None or time.monotonic() > self._token_expires - 30:
+            body = self.request("POST", "/token", data=self.credentials.grant(), auth=False).json()
+            self._token, self._token_expires = body["access_token"], time.monotonic() + body["expires_in"]
+        return self._token
+
+    def get(self, path: str, **params) -> Any:
+        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.request("POST", path, json=body).json()
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.request("PUT", path, json=body).json()
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.request("PATCH", path, json=body).json()
+
+    def iterate(self, path: str, page_size: int = 100, **params) -> Iterator[dict]:
+        """Every item of a list endpoint, following the `after_seq` cursor page by page."""
+        after = params.pop("after_seq", 0)
+        while True:
+            page = self.get(path, after_seq=after, limit=page_size, **params)
+            yield from page["items"]
+            if page["next_after_seq"] is None:
+                return
+            after = page["next_after_seq"]
+
+    # ---- resources
+    def create_object(self, content: bytes | Path, *, name: str, types: list[str], mime_type: str = "application/octet-stream",
+                      description: str = "") -> dict:
+        """Register and upload an object; returns it (status ready). Accepts bytes or a file path."""
+        sha, size = _digest(content)
+        obj = self.post("/objects", {"name": name, "types": types, "size": size, "mime_type": mime_type,
+                                     "description": description, "checksums": [{"type": "sha256", "checksum": sha}]})
+        if obj["status"] == "ready":
+            return obj
+        if isinstance(content, bytes):
+            return self._put_bytes(obj["id"], content)
+        with open(content, "rb") as fh:
+            return self._put_bytes(obj["id"], fh)
+
+    def _put_bytes(self, object_id: str, body) -> dict:
+        return self.request("PUT", f"/objects/{object_id}/content", data=body,
+                            headers={"Content-Type": "application/octet-stream"}).json()
+
+    def submit_path(self, path: Path, types: list[str], name: str | None = None) -> dict:
+        """Submit a file as is, or a directory packed as a tar.gz (paths relative to the directory)."""
+        path = Path(path)
+        if path.is_dir():
+            with tempfile.TemporaryDirectory() as tmp:
+                archive = Path(tmp) / f"{path.name}.tar.gz"
+                pack_directory(path, archive)
+                return self.create_object(archive, name=name or archive.name, types=types, mime_type="application/gzip")
+        return self.create_object(path, name=name or path.name, types=types)
+
+    def download(self, object_id: str, target: Path) -> Path:
+        with self.request("GET", f"/objects/{object_id}/content", stream=True) as response, open(target, "wb") as fh:
+            for chunk in response.iter_content(1 << 20):
+                fh.write(chunk)
+        return target
+
+    def create_job(self, workflow_id: str, inputs: list[str] = (), config: dict | None = None, **extra) -> dict:
+        return self.post("/jobs", {"workflow_id": workflow_id, "inputs": list(inputs), "config": config or {}, **extra})
+
+    def claim_job(self, job_id: str, lease_seconds: int | None = None) -> dict:
+        return self.post(f"/jobs/{job_id}:claim", {"lease_seconds": lease_seconds} if lease_seconds else None)
+
+    def update_operation(self, operation_id: str, **patch) -> dict:
+        return self.patch(f"/operations/{operation_id}", patch)
+
+    def heartbeat(self, operation_ids: list[str], lease_seconds: int | None = None) -> dict:
+        return self.post("/operations:heartbeat", {"operation_ids": operation_ids, "lease_seconds": lease_seconds})
+
+
+def pack_directory(directory: Path, archive: Path) -> None:
+    """tar.gz with members relative to `directory`; no absolute paths, symlinks stored as links."""
+    with tarfile.open(archive, "w:gz") as tar:
+        for item in sorted(directory.rglob("*")):
+            if any(part in (".git", "__pycache__", ".venv") for part in item.relative_to(directory).parts):
+                continue
+            tar.add(item, arcname=str(item.relative_to(directory)), recursive=False)
+
+
+def _digest(content: bytes | Path) -> tuple[str, int]:
+    if isinstance(content, bytes):
+        return hashlib.sha256(content).hexdigest(), len(content)
+    digest = hashlib.sha256()
+    with open(content, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest(), os.path.getsize(content)
+
+
+def _rewind(data):
+    if isinstance(data, io.IOBase) and data.seekable():
+        data.seek(0)  # a retried upload must send the file from its start again
+    return data
+
+
+def _code(response: requests.Response) -> str | None:
+    try:
+        return response.json().get("code")
+    except ValueError:
+        return None
+
+
+def _error(response: requests.Response) -> RuntimeClientError:
+    try:
+        body = response.json()
+        return RuntimeClientError(response.status_code, body.get("code", "HTTP_ERROR"), body.get("message", ""), body.get("details"))
+    except (ValueError, AttributeError):
+        return RuntimeClientError(response.status_code, "HTTP_ERROR", response.text[:500])

@@ -1,0 +1,14 @@
+"""Alembic environment: runs on the connection `migrate.upgrade` hands over (never a URL of its own)."""
+from alembic import context
+
+from orchestrator.runtime.schema import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER most things in place
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

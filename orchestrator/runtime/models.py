@@ -1,0 +1,185 @@
+"""Pydantic models of the runtime's resources: what the API accepts and returns.
+
+Request models forbid unknown fields, so a typo is a 422 naming the field rather than a silently
+ignored setting.
+"""
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
+JobStatus = Literal["open", "claimed", "succeeded", "failed", "cancelled"]
+T = TypeVar("T")
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_after_seq: int | None = Field(description="Pass as after_seq for the next page; null when this page is the last.")
+
+
+class ObjectType(Request):
+    id: Identifier
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+
+
+class Workflow(Request):
+    id: Identifier
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    dagster_job: Identifier
+    capability_ids: list[Identifier] = []
+
+
+class Trigger(Request):
+    id: Identifier
+    object_type_id: Identifier
+    workflow_id: Identifier
+    config: dict[str, Any] = {}
+
+
+class Checksum(BaseModel):
+    type: str = Field(min_length=1, max_length=50)
+    checksum: str = Field(min_length=1, max_length=200)
+
+
+class ObjectCreate(Request):
+    name: str = Field(min_length=1, max_length=500)
+    description: str = ""
+    types: list[Identifier] = Field(min_length=1)
+    size: int = Field(ge=0)
+    checksums: list[Checksum] = Field(min_length=1, description="Must include a sha256 checksum of the bytes.")
+    mime_type: str = Field("application/octet-stream", max_length=200)
+
+    @field_validator("checksums")
+    @classmethod
+    def _has_sha256(cls, checksums: list[Checksum]) -> list[Checksum]:
+        sha = [c.checksum for c in checksums if c.type == "sha256"]
+        if len(sha) != 1 or len(sha[0]) != 64 or any(ch not in "0123456789abcdef" for ch in sha[0]):
+            raise ValueError("exactly one checksum of type 'sha256' (64 lowercase hex digits) is required")
+        return checksums
+
+    @property
+    def sha256(self) -> str:
+        return next(c.checksum for c in self.checksums if c.type == "sha256")
+
+
+class Object(BaseModel):
+    id: str
+    name: str
+    description: str
+    types: list[str]
+    size: int
+    checksums: list[Checksum]
+    mime_type: str
+    created_time: datetime
+    site_id: str | None
+    status: Literal["pending", "ready"] = Field(description="pending until its bytes are uploaded and verified")
+    seq: int | None
+
+    def checksums_sha256(self) -> str:
+        return next(c.checksum for c in self.checksums if c.type == "sha256")
+
+
+class JobCreate(Request):
+    id: Identifier | None = Field(None, description="Defaults to a deterministic id from workflow and inputs.")
+    workflow_id: Identifier
+    inputs: list[Identifier] = Field([], description="Ids of the objects the job reads.")
+    config: dict[str, Any] = {}
+    max_attempts: int = Field(3, ge=1, le=100)
+
+
+class Job(BaseModel):
+    id: str
+    workflow_id: str
+    inputs: list[str]
+    config: dict[str, Any]
+    status: JobStatus
+    attempts: int
+    max_attempts: int
+    operation_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    seq: int
+
+
+class ClaimRequest(Request):
+    lease_seconds: int | None = Field(None, ge=1, le=3600)
+
+
+class ErrorInfo(Request):
+    code: str = Field(min_length=1, max_length=100)
+    message: str = Field(max_length=10_000)
+    details: dict[str, Any] = {}
+
+
+class OperationPatch(Request):
+    done: bool | None = None
+    result: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+    metadata: dict[str, Any] | None = Field(None, description="Merged into the operation's metadata (top-level keys).")
+    lease_seconds: int | None = Field(None, ge=1, le=3600)
+
+
+class Operation(BaseModel):
+    id: str
+    job_id: str
+    site_id: str
+    done: bool
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    metadata: dict[str, Any]
+    lease_expires_at: datetime
+    cancel_requested: bool
+    created_at: datetime
+    updated_at: datetime
+    seq: int
+
+
+class Heartbeat(Request):
+    operation_ids: list[Identifier] = Field(max_length=1000)
+    lease_seconds: int | None = Field(None, ge=1, le=3600)
+
+
+class LeaseState(BaseModel):
+    id: str
+    done: bool
+    cancel_requested: bool
+    lease_expires_at: datetime
+    error: dict[str, Any] | None
+
+
+class SiteCreate(Request):
+    id: Identifier
+    capability_ids: list[Identifier] = []
+
+
+class Site(BaseModel):
+    id: str
+    capability_ids: list[str]
+    created_at: datetime
+    seq: int
+
+
+class Credentials(BaseModel):
+    site_id: str
+    client_id: str
+    client_secret: str
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class Principal(BaseModel):
+    kind: Literal["site", "user"]
+    id: str
+    is_admin: bool = False
+    token_hash: str | None = None

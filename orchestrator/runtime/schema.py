@@ -1,0 +1,206 @@
+"""The runtime's tables in SQLAlchemy Core; Alembic migrations create them (migrations/versions).
+
+Every table has a `seq` for cursor pagination. Object `seq`s come from a counter row that is
+locked until commit, so objects become visible in `seq` order and a cursor never skips one.
+"""
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC on both backends and always hands back aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None:
+            value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+metadata = MetaData()
+
+
+def _seq() -> Column:
+    return Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+object_types = Table(
+    "object_types",
+    metadata,
+    _seq(),
+    Column("id", String(200), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+)
+
+workflows = Table(
+    "workflows",
+    metadata,
+    _seq(),
+    Column("id", String(200), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("dagster_job", String(200), nullable=False),
+    Column("capability_ids", Json, nullable=False),
+)
+
+triggers = Table(
+    "triggers",
+    metadata,
+    _seq(),
+    Column("id", String(200), nullable=False, unique=True),
+    Column("object_type_id", String(200), ForeignKey("object_types.id"), nullable=False, index=True),
+    Column("workflow_id", String(200), ForeignKey("workflows.id"), nullable=False),
+    Column("config", Json, nullable=False),
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    _seq(),
+    Column("id", String(200), nullable=False, unique=True),
+    Column("capability_ids", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+site_clients = Table(
+    "site_clients",
+    metadata,
+    _seq(),
+    Column("client_id", String(100), nullable=False, unique=True),
+    Column("site_id", String(200), ForeignKey("sites.id"), nullable=False, index=True),
+    Column("hashed_secret", String(300), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    _seq(),
+    Column("id", String(200), nullable=False, unique=True),
+    Column("hashed_password", String(300), nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    _seq(),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("principal_kind", String(10), nullable=False),  # "site" or "user"
+    Column("principal_id", String(200), nullable=False),
+    Column("client_id", String(100)),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# An upload reserves an object id until its bytes arrive and match; only then is there an object.
+uploads = Table(
+    "uploads",
+    metadata,
+    _seq(),
+    Column("id", String(100), nullable=False, unique=True),
+    Column("spec", Json, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("site_id", String(200)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+objects = Table(
+    "objects",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", String(100), nullable=False, unique=True),
+    Column("name", String(500), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("types", Json, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("checksums", Json, nullable=False),
+    Column("mime_type", String(200), nullable=False),
+    Column("site_id", String(200)),
+    Column("created_by", String(200), nullable=False),
+    Column("created_time", UTCDateTime, nullable=False),
+)
+
+# One row per (type, object) so "objects of these types after seq N" is an index range scan.
+object_type_links = Table(
+    "object_type_links",
+    metadata,
+    Column("type_id", String(200), primary_key=True),
+    Column("object_seq", BigInteger, primary_key=True),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    _seq(),
+    Column("id", String(100), nullable=False, unique=True),
+    Column("workflow_id", String(200), ForeignKey("workflows.id"), nullable=False),
+    Column("inputs", Json, nullable=False),
+    Column("config", Json, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("operation_id", String(100)),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_jobs_status_workflow_seq", "status", "workflow_id", "seq"),
+)
+
+operations = Table(
+    "operations",
+    metadata,
+    _seq(),
+    Column("id", String(100), nullable=False, unique=True),
+    Column("job_id", String(100), ForeignKey("jobs.id"), nullable=False, index=True),
+    Column("site_id", String(200), nullable=False),
+    Column("done", Boolean, nullable=False, default=False),
+    Column("result", Json),
+    Column("error", Json),
+    Column("metadata", Json, nullable=False),
+    Column("lease_expires_at", UTCDateTime, nullable=False),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_operations_done_lease", "done", "lease_expires_at"),
+    Index("ix_operations_site_done_seq", "site_id", "done", "seq"),
+)

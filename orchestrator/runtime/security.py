@@ -1,0 +1,43 @@
+"""Secrets and tokens: secrets are scrypt-hashed with a salt; tokens are opaque random strings
+stored only as their sha256 (a token is already high-entropy, so a fast hash is enough and keeps
+per-request authentication to one indexed lookup)."""
+import hashlib
+import hmac
+import secrets
+
+# OWASP's scrypt floor (N=2^17, r=8, p=1) costs ~128 MiB and ~0.3 s a check; 2^14 keeps /token
+# fast enough for sites that refresh often while staying far beyond brute force for random secrets.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+
+
+def hash_secret(secret: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_secret(secret: str, hashed: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = hashed.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(10)}"

@@ -1,0 +1,26 @@
+"""Runtime settings, read from ORCHESTRATOR_* environment variables with embedded defaults.
+
+With nothing set, everything lives under `.orchestrator/` in the working directory: the SQLite
+database and the blob directory.
+"""
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def _home() -> Path:
+    return Path(_env("ORCHESTRATOR_HOME", ".orchestrator")).resolve()
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    database_url: str = field(default_factory=lambda: _env("ORCHESTRATOR_DATABASE_URL", f"sqlite:///{_home() / 'runtime.db'}"))
+    blob_dir: Path = field(default_factory=lambda: Path(_env("ORCHESTRATOR_BLOB_DIR", str(_home() / "blobs"))))
+    max_object_bytes: int = field(default_factory=lambda: int(_env("ORCHESTRATOR_MAX_OBJECT_BYTES", str(1 << 30))))
+    token_ttl_seconds: int = field(default_factory=lambda: int(_env("ORCHESTRATOR_TOKEN_TTL_SECONDS", "3600")))
+    lease_seconds: int = field(default_factory=lambda: int(_env("ORCHESTRATOR_LEASE_SECONDS", "60")))
+    lease_sweep_seconds: float = field(default_factory=lambda: float(_env("ORCHESTRATOR_LEASE_SWEEP_SECONDS", "2")))

@@ -1,0 +1,27 @@
+"""The runtime's store: one class over SQLAlchemy Core, the same statements on SQLite and PostgreSQL.
+
+Split by resource (catalog, objects, jobs and operations, auth); `Store.open` migrates the
+database to the newest schema first.
+"""
+from orchestrator.runtime import migrate
+from orchestrator.runtime.blobs import BlobStore
+from orchestrator.runtime.settings import RuntimeSettings
+from orchestrator.runtime.store.auth import AuthStore
+from orchestrator.runtime.store.catalog import CatalogStore
+from orchestrator.runtime.store.jobs import JobStore, job_id_for
+from orchestrator.runtime.store.objects import ObjectStore
+
+
+class Store(CatalogStore, ObjectStore, JobStore, AuthStore):
+    def __init__(self, settings: RuntimeSettings):
+        super().__init__(settings)
+        self.blobs = BlobStore(settings.blob_dir, settings.max_object_bytes)
+
+    @classmethod
+    def open(cls, settings: RuntimeSettings | None = None) -> "Store":
+        store = cls(settings or RuntimeSettings())
+        migrate.upgrade(store.writer)
+        return store
+
+
+__all__ = ["Store", "job_id_for"]

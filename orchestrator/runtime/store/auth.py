@@ -1,0 +1,81 @@
+"""Principals and tokens: site clients and users exchange secrets for expiring, revocable tokens."""
+from datetime import timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from orchestrator.runtime import schema as s
+from orchestrator.runtime import security
+from orchestrator.runtime.errors import Conflict, Unauthenticated, not_found
+from orchestrator.runtime.models import Credentials, Principal, Token
+from orchestrator.runtime.schema import utcnow
+from orchestrator.runtime.store.base import StoreBase
+
+BAD_CREDENTIALS = Unauthenticated("INVALID_CREDENTIALS", "Unknown client or user, or wrong secret.")
+
+
+class AuthStore(StoreBase):
+    def generate_credentials(self, site_id: str) -> Credentials:
+        """A new client for `site_id`; the secret is shown once and stored only as a hash."""
+        secret = security.new_secret()
+        client_id = security.new_id("client")
+        with self.write() as conn:
+            if conn.execute(select(s.sites.c.id).where(s.sites.c.id == site_id)).first() is None:
+                raise not_found("site", site_id)
+            conn.execute(insert(s.site_clients).values(
+                client_id=client_id, site_id=site_id, hashed_secret=security.hash_secret(secret), created_at=utcnow()))
+        return Credentials(site_id=site_id, client_id=client_id, client_secret=secret)
+
+    def create_user(self, username: str, password: str, is_admin: bool = False) -> None:
+        try:
+            with self.write() as conn:
+                conn.execute(insert(s.users).values(
+                    id=username, hashed_password=security.hash_secret(password), is_admin=is_admin, created_at=utcnow()))
+        except IntegrityError:
+            raise Conflict("ALREADY_EXISTS", f"A user named {username!r} already exists.", {"id": username}) from None
+
+    def token_for_client(self, client_id: str, client_secret: str) -> Token:
+        with self.read() as conn:
+            row = conn.execute(select(s.site_clients).where(s.site_clients.c.client_id == client_id)).first()
+        if row is None or not security.verify_secret(client_secret, row.hashed_secret):
+            raise BAD_CREDENTIALS
+        return self._issue("site", row.site_id, client_id)
+
+    def token_for_user(self, username: str, password: str) -> Token:
+        with self.read() as conn:
+            row = conn.execute(select(s.users).where(s.users.c.id == username)).first()
+        if row is None or not security.verify_secret(password, row.hashed_password):
+            raise BAD_CREDENTIALS
+        return self._issue("user", username, None)
+
+    def _issue(self, kind: str, principal_id: str, client_id: str | None) -> Token:
+        token, now = security.new_token(), utcnow()
+        ttl = self.settings.token_ttl_seconds
+        with self.write() as conn:
+            conn.execute(insert(s.tokens).values(
+                token_hash=security.token_digest(token), principal_kind=kind, principal_id=principal_id,
+                client_id=client_id, expires_at=now + timedelta(seconds=ttl), revoked=False, created_at=now))
+        return Token(access_token=token, expires_in=ttl)
+
+    def authenticate(self, token: str) -> Principal:
+        digest = security.token_digest(token)
+        with self.read() as conn:
+            row = conn.execute(select(s.tokens).where(s.tokens.c.token_hash == digest)).first()
+            if row is None:
+                raise Unauthenticated("INVALID_TOKEN", "The access token is not valid. Request a new one at POST /token.")
+            if row.revoked:
+                raise Unauthenticated("TOKEN_REVOKED", "The access token was revoked. Request a new one at POST /token.")
+            if row.expires_at <= utcnow():
+                raise Unauthenticated("TOKEN_EXPIRED", "The access token has expired. Request a new one at POST /token.")
+            is_admin = False
+            if row.principal_kind == "user":
+                is_admin = bool(conn.execute(select(s.users.c.is_admin).where(s.users.c.id == row.principal_id)).scalar())
+        return Principal(kind=row.principal_kind, id=row.principal_id, is_admin=is_admin, token_hash=digest)
+
+    def revoke_token(self, token: str, by: Principal) -> None:
+        """Revoke `token` if it belongs to `by` (or `by` is an admin); unknown tokens are ignored (RFC 7009)."""
+        where = [s.tokens.c.token_hash == security.token_digest(token)]
+        if not by.is_admin:
+            where += [s.tokens.c.principal_kind == by.kind, s.tokens.c.principal_id == by.id]
+        with self.write() as conn:
+            conn.execute(update(s.tokens).where(*where).values(revoked=True))

@@ -1,0 +1,45 @@
+"""What every part of the store shares: engines, transactions, row conversion and cursor pages."""
+from contextlib import contextmanager
+from typing import Any, Callable, TypeVar
+
+from sqlalchemy import Table, select
+
+from orchestrator.runtime.db import make_engines
+from orchestrator.runtime.models import Page
+from orchestrator.runtime.settings import RuntimeSettings
+
+MAX_PAGE = 1000
+T = TypeVar("T")
+
+
+class StoreBase:
+    def __init__(self, settings: RuntimeSettings):
+        self.settings = settings
+        self.writer, self.reader = make_engines(settings.database_url)
+
+    @contextmanager
+    def write(self):
+        with self.writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self):
+        with self.reader.begin() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.writer.dispose()
+        self.reader.dispose()
+
+    def page(self, table: Table, to_model: Callable[[Any], T], after_seq: int, limit: int, *where) -> Page[T]:
+        """One page of `table` in seq order after `after_seq`: an index range scan, never a history scan."""
+        limit = max(1, min(limit, MAX_PAGE))
+        query = select(table).where(table.c.seq > after_seq, *where).order_by(table.c.seq).limit(limit + 1)
+        with self.read() as conn:
+            rows = conn.execute(query).all()
+        return make_page(rows, limit, to_model)
+
+
+def make_page(rows: list, limit: int, to_model: Callable[[Any], T]) -> Page[T]:
+    """`rows` were fetched with limit + 1, so one extra row means there is a next page."""
+    return Page(items=[to_model(row) for row in rows[:limit]], next_after_seq=rows[limit - 1].seq if len(rows) > limit else None)

@@ -1,0 +1,96 @@
+"""The catalog: object types, workflows, triggers and sites. PUT by id creates or replaces."""
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from orchestrator.runtime import schema as s
+from orchestrator.runtime.errors import Conflict, InvalidArgument, not_found
+from orchestrator.runtime.models import ObjectType, Page, Site, SiteCreate, Trigger, Workflow
+from orchestrator.runtime.schema import utcnow
+from orchestrator.runtime.store.base import StoreBase
+
+
+def _require_ids(conn, table: Table, ids: list[str], code: str, kind: str) -> None:
+    known = set(conn.execute(select(table.c.id).where(table.c.id.in_(ids))).scalars())
+    missing = sorted(set(ids) - known)
+    if missing:
+        raise InvalidArgument(code, f"Unknown {kind}: {', '.join(missing)}. Register it first.", {"missing": missing})
+
+
+class CatalogStore(StoreBase):
+    def _put(self, table: Table, values: dict, check=None) -> bool:
+        """Create or replace the row with values['id']; True when it was created."""
+        for _ in range(2):  # a concurrent first PUT of the same id makes our insert collide once
+            try:
+                with self.write() as conn:
+                    if check:
+                        check(conn)
+                    changed = conn.execute(update(table).where(table.c.id == values["id"]).values(values)).rowcount
+                    if not changed:
+                        conn.execute(insert(table).values(values))
+                    return not changed
+            except IntegrityError:
+                continue
+        raise Conflict("CONCURRENT_UPDATE", f"{values['id']!r} was changed concurrently; retry the request.")
+
+    def _get(self, table: Table, kind: str, id_: str):
+        with self.read() as conn:
+            row = conn.execute(select(table).where(table.c.id == id_)).first()
+        if row is None:
+            raise not_found(kind, id_)
+        return row
+
+    # object types
+    def put_object_type(self, item: ObjectType) -> bool:
+        return self._put(s.object_types, item.model_dump())
+
+    def get_object_type(self, id_: str) -> ObjectType:
+        return _with_seq(ObjectType)(self._get(s.object_types, "object type", id_))
+
+    def list_object_types(self, after_seq: int = 0, limit: int = 100) -> Page[ObjectType]:
+        return self.page(s.object_types, _with_seq(ObjectType), after_seq, limit)
+
+    # workflows
+    def put_workflow(self, item: Workflow) -> bool:
+        return self._put(s.workflows, item.model_dump())
+
+    def get_workflow(self, id_: str) -> Workflow:
+        return _with_seq(Workflow)(self._get(s.workflows, "workflow", id_))
+
+    def list_workflows(self, after_seq: int = 0, limit: int = 100) -> Page[Workflow]:
+        return self.page(s.workflows, _with_seq(Workflow), after_seq, limit)
+
+    # triggers
+    def put_trigger(self, item: Trigger) -> bool:
+        def check(conn):
+            _require_ids(conn, s.object_types, [item.object_type_id], "UNKNOWN_OBJECT_TYPE", "object type")
+            _require_ids(conn, s.workflows, [item.workflow_id], "UNKNOWN_WORKFLOW", "workflow")
+
+        return self._put(s.triggers, item.model_dump(), check)
+
+    def get_trigger(self, id_: str) -> Trigger:
+        return _with_seq(Trigger)(self._get(s.triggers, "trigger", id_))
+
+    def list_triggers(self, after_seq: int = 0, limit: int = 100, object_type_id: str | None = None) -> Page[Trigger]:
+        where = [s.triggers.c.object_type_id == object_type_id] if object_type_id else []
+        return self.page(s.triggers, _with_seq(Trigger), after_seq, limit, *where)
+
+    # sites
+    def create_site(self, item: SiteCreate) -> Site:
+        values = {**item.model_dump(), "created_at": utcnow()}
+        try:
+            with self.write() as conn:
+                conn.execute(insert(s.sites).values(values))
+        except IntegrityError:
+            raise Conflict("ALREADY_EXISTS", f"A site with id {item.id!r} already exists.", {"id": item.id}) from None
+        return self.get_site(item.id)
+
+    def get_site(self, id_: str) -> Site:
+        return Site.model_validate(self._get(s.sites, "site", id_)._mapping)
+
+    def list_sites(self, after_seq: int = 0, limit: int = 100) -> Page[Site]:
+        return self.page(s.sites, lambda row: Site.model_validate(row._mapping), after_seq, limit)
+
+
+def _with_seq(model):
+    """Catalog models double as request bodies, which have no seq; drop it when reading rows."""
+    return lambda row: model.model_validate({k: v for k, v in row._mapping.items() if k != "seq"})

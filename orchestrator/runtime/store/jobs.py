@@ -1,0 +1,243 @@
+"""Jobs and their operations: creation, atomic claims, leases, reports, release and cancel.
+
+Every state change is one conditional UPDATE (`... WHERE status = 'open'`, `... WHERE done =
+false`) checked by its row count, so concurrent callers on SQLite or PostgreSQL cannot both win:
+PostgreSQL re-checks the condition after the row lock, SQLite serialises writers outright.
+
+    job:        open --claim--> claimed --report--> succeeded | failed | cancelled
+                open <--release / lease expiry-- claimed      (failed after max_attempts)
+                open --cancel--> cancelled;  claimed --cancel--> cancel_requested on the operation
+"""
+import hashlib
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from orchestrator.runtime import schema as s
+from orchestrator.runtime import security
+from orchestrator.runtime.errors import Conflict, InvalidArgument, PermissionDenied, not_found
+from orchestrator.runtime.models import Job, JobCreate, LeaseState, Operation, OperationPatch, Page, Principal
+from orchestrator.runtime.schema import utcnow
+from orchestrator.runtime.store.base import StoreBase
+from orchestrator.runtime.store.catalog import _require_ids
+
+LEASE_EXPIRED, RELEASED, CANCELLED = "LEASE_EXPIRED", "RELEASED", "CANCELLED"
+_CLOSE_MESSAGES = {
+    LEASE_EXPIRED: "The site stopped renewing the lease; the job was returned to the queue.",
+    RELEASED: "The job was released; it was returned to the queue.",
+}
+
+
+def job_id_for(workflow_id: str, inputs: list[str]) -> str:
+    """The same workflow on the same inputs is the same job: creating it twice is a no-op."""
+    key = "\0".join([workflow_id, *sorted(inputs)])
+    return "job-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _job(row) -> Job:
+    return Job.model_validate(row._mapping, from_attributes=False)
+
+
+def _operation(row) -> Operation:
+    return Operation.model_validate(row._mapping)
+
+
+class JobStore(StoreBase):
+    # ---- jobs
+    def create_job(self, spec: JobCreate, by: Principal) -> tuple[Job, bool]:
+        """Create the job, or return the identical existing one; (job, created)."""
+        job_id = spec.id or (job_id_for(spec.workflow_id, spec.inputs) if spec.inputs else security.new_id("job"))
+        now = utcnow()
+        wanted = {"workflow_id": spec.workflow_id, "inputs": spec.inputs, "config": spec.config, "max_attempts": spec.max_attempts}
+        created = False
+        try:
+            with self.write() as conn:
+                _require_ids(conn, s.workflows, [spec.workflow_id], "UNKNOWN_WORKFLOW", "workflow")
+                if spec.inputs:
+                    _require_ids(conn, s.objects, spec.inputs, "UNKNOWN_OBJECT", "object")
+                existing = conn.execute(select(s.jobs).where(s.jobs.c.id == job_id)).first()
+                if existing is None:
+                    conn.execute(insert(s.jobs).values(
+                        id=job_id, **wanted, status="open", attempts=0, created_by=f"{by.kind}:{by.id}",
+                        created_at=now, updated_at=now))
+                    created = True
+        except IntegrityError:  # a concurrent create of the same id won the insert
+            pass
+        job = self.get_job(job_id)
+        if not created and {k: getattr(job, k) for k in wanted} != wanted:
+            raise Conflict("ALREADY_EXISTS", f"Job {job_id!r} already exists with a different definition.", {"id": job_id})
+        return job, created
+
+    def get_job(self, job_id: str) -> Job:
+        with self.read() as conn:
+            row = conn.execute(select(s.jobs).where(s.jobs.c.id == job_id)).first()
+        if row is None:
+            raise not_found("job", job_id)
+        return _job(row)
+
+    def list_jobs(self, after_seq=0, limit=100, status: str | None = None, workflow_id: str | None = None) -> Page[Job]:
+        where = [c == v for c, v in ((s.jobs.c.status, status), (s.jobs.c.workflow_id, workflow_id)) if v is not None]
+        return self.page(s.jobs, _job, after_seq, limit, *where)
+
+    def claim_job(self, job_id: str, site: Principal, lease_seconds: int | None = None) -> Operation:
+        now = utcnow()
+        with self.write() as conn:
+            row = conn.execute(
+                select(s.jobs.c.status, s.jobs.c.operation_id, s.workflows.c.capability_ids)
+                .join(s.workflows, s.workflows.c.id == s.jobs.c.workflow_id).where(s.jobs.c.id == job_id)).first()
+            if row is None:
+                raise not_found("job", job_id)
+            site_caps = conn.execute(select(s.sites.c.capability_ids).where(s.sites.c.id == site.id)).scalar() or []
+            missing = sorted(set(row.capability_ids) - set(site_caps))
+            if missing:
+                raise PermissionDenied("MISSING_CAPABILITY", f"Site {site.id!r} lacks capabilities {missing} this job's workflow needs.",
+                                       {"missing": missing})
+            if row.status == "claimed":
+                self._expire_if_due(conn, row.operation_id, now)  # a dead site's lease must not block a new claim
+            op_id = security.new_id("op")
+            won = conn.execute(update(s.jobs).where(s.jobs.c.id == job_id, s.jobs.c.status == "open")
+                               .values(status="claimed", operation_id=op_id, updated_at=now)).rowcount
+            if won:
+                conn.execute(insert(s.operations).values(
+                    id=op_id, job_id=job_id, site_id=site.id, done=False, metadata={},
+                    lease_expires_at=self._lease_end(now, lease_seconds), cancel_requested=False,
+                    created_at=now, updated_at=now))
+        if not won:
+            raise Conflict("JOB_NOT_OPEN", f"Job {job_id!r} is not open (it is {self.get_job(job_id).status}).", {"id": job_id})
+        return self.get_operation(op_id)
+
+    def release_job(self, job_id: str, by: Principal) -> Job:
+        job = self.get_job(job_id)
+        if job.status != "claimed":
+            raise Conflict("INVALID_TRANSITION", f"Only a claimed job can be released; {job_id!r} is {job.status}.")
+        with self.write() as conn:
+            op = conn.execute(select(s.operations).where(s.operations.c.id == job.operation_id)).first()
+            if not by.is_admin and not (by.kind == "site" and op.site_id == by.id):
+                raise PermissionDenied("NOT_OWNER", "Only the site holding the job, or an admin, may release it.")
+            closed = self._close(conn, op, RELEASED, utcnow())
+        if not closed:
+            raise Conflict("INVALID_TRANSITION", f"Job {job_id!r} changed state while being released; check it again.")
+        return self.get_job(job_id)
+
+    def cancel_job(self, job_id: str) -> Job:
+        """Cancel an open job at once; ask the site holding a claimed one to stop (it reports `cancelled`)."""
+        for _ in range(3):  # the job may change state between our read and our conditional update
+            job = self.get_job(job_id)
+            if job.status == "cancelled":
+                return job
+            if job.status not in ("open", "claimed"):
+                raise Conflict("INVALID_TRANSITION", f"Job {job_id!r} already {job.status}; it cannot be cancelled.")
+            with self.write() as conn:
+                if job.status == "open":
+                    hit = conn.execute(update(s.jobs).where(s.jobs.c.id == job_id, s.jobs.c.status == "open")
+                                       .values(status="cancelled", updated_at=utcnow())).rowcount
+                else:
+                    hit = conn.execute(update(s.operations).where(s.operations.c.id == job.operation_id, s.operations.c.done.is_(False))
+                                       .values(cancel_requested=True, updated_at=utcnow())).rowcount
+            if hit:
+                return self.get_job(job_id)
+        raise Conflict("CONCURRENT_UPDATE", f"Job {job_id!r} kept changing state; retry the cancel.")
+
+    # ---- operations
+    def get_operation(self, op_id: str) -> Operation:
+        with self.read() as conn:
+            row = conn.execute(select(s.operations).where(s.operations.c.id == op_id)).first()
+        if row is None:
+            raise not_found("operation", op_id)
+        return _operation(row)
+
+    def list_operations(self, after_seq=0, limit=100, site_id=None, job_id=None, done: bool | None = None) -> Page[Operation]:
+        ops = s.operations.c
+        where = [c == v for c, v in ((ops.site_id, site_id), (ops.job_id, job_id), (ops.done, done)) if v is not None]
+        return self.page(s.operations, _operation, after_seq, limit, *where)
+
+    def update_operation(self, op_id: str, site: Principal, patch: OperationPatch) -> Operation:
+        final = _check_patch(patch)
+        now = utcnow()
+        with self.write() as conn:
+            op = conn.execute(select(s.operations).where(s.operations.c.id == op_id).with_for_update()).first()
+            if op is None:
+                raise not_found("operation", op_id)
+            if op.site_id != site.id:
+                raise PermissionDenied("NOT_OWNER", f"Operation {op_id!r} belongs to another site.")
+            expired = not op.done and self._expire_if_due(conn, op.id, now)
+            if not op.done and not expired:
+                self._apply(conn, op, patch, final, now)
+        current = self.get_operation(op_id)
+        if op.done or expired:
+            _check_repeat(current, patch, final)
+        return current
+
+    def _apply(self, conn, op, patch: OperationPatch, final: bool, now: datetime) -> None:
+        values = {"updated_at": now, "lease_expires_at": self._lease_end(now, patch.lease_seconds)}
+        if patch.metadata:
+            values["metadata"] = {**op.metadata, **patch.metadata}
+        if final:
+            error = patch.error.model_dump() if patch.error else None
+            values.update(done=True, result=patch.result, error=error)
+            status = "succeeded" if error is None else ("cancelled" if error["code"] == CANCELLED else "failed")
+            conn.execute(update(s.jobs).where(s.jobs.c.id == op.job_id, s.jobs.c.operation_id == op.id)
+                         .values(status=status, updated_at=now))
+        conn.execute(update(s.operations).where(s.operations.c.id == op.id).values(values))
+
+    def heartbeat(self, site: Principal, op_ids: list[str], lease_seconds: int | None = None) -> tuple[list[LeaseState], list[str]]:
+        """Renew the leases of `site`'s live operations in one statement; report each one's state."""
+        now, ops = utcnow(), s.operations.c
+        mine = [ops.id.in_(op_ids), ops.site_id == site.id]
+        with self.write() as conn:
+            for op_id in conn.execute(select(ops.id).where(*mine, ops.done.is_(False), ops.lease_expires_at <= now)).scalars():
+                self._expire_if_due(conn, op_id, now)
+            conn.execute(update(s.operations).where(*mine, ops.done.is_(False))
+                         .values(lease_expires_at=self._lease_end(now, lease_seconds), updated_at=now))
+            rows = conn.execute(select(ops.id, ops.done, ops.cancel_requested, ops.lease_expires_at, ops.error).where(*mine)).all()
+        states = [LeaseState.model_validate(row._mapping) for row in rows]
+        found = {state.id for state in states}
+        return states, [op_id for op_id in op_ids if op_id not in found]
+
+    def expire_leases(self, limit: int = 500) -> int:
+        """Close operations whose lease ran out and return their jobs to the queue; how many were closed."""
+        now, ops = utcnow(), s.operations.c
+        with self.write() as conn:
+            due = conn.execute(select(ops.id).where(ops.done.is_(False), ops.lease_expires_at <= now).limit(limit)).scalars().all()
+            return sum(self._expire_if_due(conn, op_id, now) for op_id in due)
+
+    # ---- internals shared by release, expiry and cancel
+    def _lease_end(self, now: datetime, lease_seconds: int | None) -> datetime:
+        return now + timedelta(seconds=lease_seconds or self.settings.lease_seconds)
+
+    def _expire_if_due(self, conn, op_id: str | None, now: datetime) -> bool:
+        op = conn.execute(select(s.operations).where(s.operations.c.id == op_id)).first() if op_id else None
+        return bool(op and not op.done and op.lease_expires_at <= now and self._close(conn, op, LEASE_EXPIRED, now))
+
+    def _close(self, conn, op, code: str, now: datetime) -> bool:
+        """Close a live operation with `code` and hand its job back (attempts + 1); False if it was already done."""
+        error = {"code": code, "message": _CLOSE_MESSAGES[code], "details": {}}
+        closed = conn.execute(update(s.operations).where(s.operations.c.id == op.id, s.operations.c.done.is_(False))
+                              .values(done=True, error=error, updated_at=now)).rowcount
+        if closed:
+            jobs = s.jobs.c
+            exhausted = case((jobs.attempts + 1 >= jobs.max_attempts, "failed"), else_="open")
+            conn.execute(update(s.jobs).where(jobs.id == op.job_id, jobs.operation_id == op.id, jobs.status == "claimed")
+                         .values(status="cancelled" if op.cancel_requested else exhausted, attempts=jobs.attempts + 1, updated_at=now))
+        return bool(closed)
+
+
+def _check_patch(patch: OperationPatch) -> bool:
+    """Validate the shape of a report; True when it is final (done: true)."""
+    final = patch.done is True
+    if final and (patch.result is None) == (patch.error is None):
+        raise InvalidArgument("INVALID_REPORT", "A final report (done: true) needs exactly one of `result` or `error`.")
+    if not final and (patch.result is not None or patch.error is not None):
+        raise InvalidArgument("INVALID_REPORT", "`result` and `error` are only accepted with done: true.")
+    return final
+
+
+def _check_repeat(current: Operation, patch: OperationPatch, final: bool) -> None:
+    """An operation is done once: the same final report again is fine, anything else is 409 (fencing)."""
+    error = patch.error.model_dump() if patch.error else None
+    if final and current.result == patch.result and current.error == error:
+        return
+    code = (current.error or {}).get("code")
+    raise Conflict("OPERATION_DONE", f"Operation {current.id!r} is already done"
+                   + (f" ({code}); it no longer holds the job." if code in _CLOSE_MESSAGES else "."), {"error": current.error})

@@ -1,0 +1,93 @@
+"""Objects: an upload reserves an id; the object exists once its bytes arrived and matched.
+
+Object `seq`s are drawn from a counter row inside the inserting transaction. The row stays locked
+until commit, so objects commit in `seq` order and a sensor's cursor cannot pass a later-committing
+object (the classic skipped-sequence gap).
+"""
+from collections.abc import AsyncIterable
+
+from sqlalchemy import delete, insert, select, update
+from starlette.concurrency import run_in_threadpool
+
+from orchestrator.runtime import schema as s
+from orchestrator.runtime import security
+from orchestrator.runtime.blobs import BlobStore
+from orchestrator.runtime.errors import not_found
+from orchestrator.runtime.models import Object, ObjectCreate, Page, Principal
+from orchestrator.runtime.schema import utcnow
+from orchestrator.runtime.store.base import MAX_PAGE, StoreBase, make_page
+from orchestrator.runtime.store.catalog import _require_ids
+
+
+def _object(row) -> Object:
+    return Object(**{k: v for k, v in row._mapping.items() if k not in ("sha256", "created_by")}, status="ready")
+
+
+def _pending(row) -> Object:
+    spec = ObjectCreate.model_validate(row.spec)
+    return Object(**spec.model_dump(), id=row.id, created_time=row.created_at, site_id=row.site_id, status="pending", seq=None)
+
+
+class ObjectStore(StoreBase):
+    blobs: BlobStore
+
+    def create_object(self, spec: ObjectCreate, by: Principal) -> Object:
+        """Reserve an id for `spec`; if the bytes are already stored (same sha256) the object is ready at once."""
+        self.blobs.check_size(spec.size)
+        with self.read() as conn:
+            _require_ids(conn, s.object_types, spec.types, "UNKNOWN_OBJECT_TYPE", "object type")
+        object_id = security.new_id("obj")
+        site_id = by.id if by.kind == "site" else None
+        with self.write() as conn:
+            conn.execute(insert(s.uploads).values(
+                id=object_id, spec=spec.model_dump(), created_by=f"{by.kind}:{by.id}", site_id=site_id, created_at=utcnow()))
+        if self.blobs.exists(spec.sha256):
+            return self._publish(object_id)
+        return self.get_object(object_id)
+
+    async def upload_content(self, object_id: str, chunks: AsyncIterable[bytes]) -> Object:
+        """Verify and store the bytes of `object_id`, then publish it. Re-uploading the same bytes is harmless."""
+        obj = await run_in_threadpool(self.get_object, object_id)  # keep database waits off the event loop
+        await self.blobs.write(chunks, obj.checksums_sha256(), obj.size)
+        return await run_in_threadpool(self._publish, object_id) if obj.status == "pending" else obj
+
+    def _publish(self, object_id: str) -> Object:
+        with self.write() as conn:
+            row = conn.execute(delete(s.uploads).where(s.uploads.c.id == object_id).returning(s.uploads)).first()
+            if row is not None:  # else a concurrent upload of the same bytes published it already
+                seq = conn.execute(
+                    update(s.counters).where(s.counters.c.name == "objects").values(value=s.counters.c.value + 1)
+                    .returning(s.counters.c.value)).scalar_one()
+                spec = ObjectCreate.model_validate(row.spec)
+                conn.execute(insert(s.objects).values(
+                    seq=seq, id=object_id, name=spec.name, description=spec.description, types=spec.types,
+                    size=spec.size, sha256=spec.sha256, checksums=[c.model_dump() for c in spec.checksums],
+                    mime_type=spec.mime_type, site_id=row.site_id, created_by=row.created_by, created_time=utcnow()))
+                conn.execute(insert(s.object_type_links), [{"type_id": t, "object_seq": seq} for t in set(spec.types)])
+        return self.get_object(object_id)
+
+    def get_object(self, object_id: str) -> Object:
+        with self.read() as conn:
+            row = conn.execute(select(s.objects).where(s.objects.c.id == object_id)).first()
+            if row is not None:
+                return _object(row)
+            pending = conn.execute(select(s.uploads).where(s.uploads.c.id == object_id)).first()
+        if pending is None:
+            raise not_found("object", object_id)
+        return _pending(pending)
+
+    def blob_path_of(self, obj: Object):
+        return self.blobs.path(obj.checksums_sha256())
+
+    def list_objects(self, after_seq: int = 0, limit: int = 100, types: list[str] | None = None) -> Page[Object]:
+        if not types:
+            return self.page(s.objects, _object, after_seq, limit)
+        limit = max(1, min(limit, MAX_PAGE))
+        links = s.object_type_links
+        with self.read() as conn:
+            seqs = conn.execute(
+                select(links.c.object_seq).distinct()
+                .where(links.c.type_id.in_(types), links.c.object_seq > after_seq)
+                .order_by(links.c.object_seq).limit(limit + 1)).scalars().all()
+            rows = conn.execute(select(s.objects).where(s.objects.c.seq.in_(seqs)).order_by(s.objects.c.seq)).all()
+        return make_page(rows, limit, _object)

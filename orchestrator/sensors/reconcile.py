@@ -1,0 +1,133 @@
+"""Lease/reconcile sensor: keeps this site's claims honest with the runtime.
+
+Each tick: (1) renews the leases of every operation with a live run, in one heartbeat call per
+1,000 runs, and stops runs whose operation was cancelled or lost (lease expired, now someone
+else's); a local run whose worker process is gone is marked failed instead of kept alive;
+(2) settles runs that ended without reporting, with a cursor on run update time so a tick reads
+only runs that changed since the last one: a crash returns the job to the queue (release), a
+cancel reports CANCELLED, a silent success is a workflow bug reported as an error.
+"""
+import os
+import signal
+import socket
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from orchestrator.resources import RuntimeResource, SiteResource
+from orchestrator.runtime.client import RuntimeClientError
+from orchestrator.sensors.claims import IN_PROGRESS
+from orchestrator.workflows.common import HOST_TAG, JOB_TAG, OPERATION_TAG, PID_TAG, SITE_TAG
+
+ENDED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+HEARTBEAT_BATCH = 1000
+ENDED_BATCH = 200
+LOST = {"LEASE_EXPIRED", "RELEASED"}  # closed by the runtime, not by the run itself: the run must stop
+
+
+def local_pid(run: dg.DagsterRun) -> int | None:
+    if run.tags.get(HOST_TAG) == socket.gethostname() and run.tags.get(PID_TAG, "").isdigit():
+        return int(run.tags[PID_TAG])
+    return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def worker_gone(run: dg.DagsterRun) -> bool:
+    pid = local_pid(run)
+    return run.status == dg.DagsterRunStatus.STARTED and pid is not None and not pid_alive(pid)
+
+
+def stop_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+    """Terminate through the run coordinator; if it cannot reach the run (its code server is gone),
+    signal a local worker directly, or mark the run canceled if there is no worker left."""
+    if instance.run_coordinator.cancel_run(run.run_id):
+        return
+    pid = local_pid(run)
+    if pid and pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+    else:
+        instance.report_run_canceled(instance.get_run_by_id(run.run_id), message="Run worker gone; marked canceled.")
+
+
+def renew_leases(instance: dg.DagsterInstance, client, site: SiteResource) -> list[str]:
+    live = instance.get_runs(dg.RunsFilter(tags={SITE_TAG: site.site_id}, statuses=IN_PROGRESS))
+    notes = []
+    for run in [r for r in live if worker_gone(r)]:
+        instance.report_run_failed(run, message=f"Run worker (pid {local_pid(run)}) is gone; the job goes back to the queue.")
+        notes.append(f"run {run.run_id} lost its worker")
+    run_of = {run.tags[OPERATION_TAG]: run for run in live if OPERATION_TAG in run.tags and not worker_gone(run)}
+    ids = list(run_of)
+    for start in range(0, len(ids), HEARTBEAT_BATCH):
+        beat = client.heartbeat(ids[start:start + HEARTBEAT_BATCH], site.lease_seconds)
+        stop = [(s["id"], "cancel requested") for s in beat["operations"] if s["cancel_requested"] and not s["done"]]
+        stop += [(s["id"], f"operation closed ({s['error']['code']})") for s in beat["operations"]
+                 if s["done"] and (s["error"] or {}).get("code") in LOST]
+        stop += [(op_id, "operation unknown to the runtime") for op_id in beat["missing"]]
+        for op_id, why in stop:
+            if run_of[op_id].status != dg.DagsterRunStatus.CANCELING:
+                stop_run(instance, run_of[op_id])
+                notes.append(f"stopping run {run_of[op_id].run_id}: {why}")
+    return [f"renewed {len(ids)} lease(s)", *notes]
+
+
+def settle(client, run: dg.DagsterRun, op: dict) -> str:
+    """Report what an unreported ended run means; returns a note for the tick."""
+    details = {"dagster_run_id": run.run_id}
+    if op["cancel_requested"] or run.status == dg.DagsterRunStatus.CANCELED:
+        client.update_operation(op["id"], done=True, error={"code": "CANCELLED", "message": "The run was cancelled.", "details": details})
+        return f"reported CANCELLED for {op['id']}"
+    if run.status == dg.DagsterRunStatus.FAILURE:  # the worker crashed before any op could report: retry
+        client.post(f"/jobs/{run.tags[JOB_TAG]}:release")
+        return f"released job {run.tags[JOB_TAG]} after run {run.run_id} crashed"
+    client.update_operation(op["id"], done=True, error={
+        "code": "RUN_ENDED_WITHOUT_REPORT", "message": "The run succeeded but its workflow never reported a result.", "details": details})
+    return f"reported RUN_ENDED_WITHOUT_REPORT for {op['id']}"
+
+
+def get_operation(client, op_id: str) -> dict | None:
+    try:
+        return client.get(f"/operations/{op_id}")
+    except RuntimeClientError as exc:
+        if exc.status == 404:  # unknown to the runtime (reset, hand-made run): nothing to settle
+            return None
+        raise
+
+
+def report_ended_runs(instance: dg.DagsterInstance, client, site: SiteResource, cursor: float) -> tuple[float, list[str]]:
+    records = instance.get_run_records(
+        dg.RunsFilter(tags={SITE_TAG: site.site_id}, statuses=ENDED, updated_after=datetime.fromtimestamp(cursor, timezone.utc)),
+        order_by="update_timestamp", ascending=True, limit=ENDED_BATCH)
+    notes = []
+    for record in records:
+        run = record.dagster_run
+        op_id = run.tags.get(OPERATION_TAG)
+        op = get_operation(client, op_id) if op_id else None
+        if op and not op["done"]:
+            try:
+                notes.append(settle(client, run, op))
+            except RuntimeClientError as exc:
+                if exc.status != 409:  # 409: reported, released or expired meanwhile; nothing left to say
+                    raise
+        cursor = max(cursor, record.update_timestamp.timestamp())
+    return cursor, notes
+
+
+def make_reconcile_sensor(interval: int = 2) -> dg.SensorDefinition:
+    @dg.sensor(name="lease_reconcile", minimum_interval_seconds=interval, default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Renews leases of live runs, stops cancelled or lost ones, settles runs that ended silently.")
+    def lease_reconcile(context: dg.SensorEvaluationContext, runtime: RuntimeResource, site: SiteResource):
+        client = runtime.client()
+        notes = renew_leases(context.instance, client, site)
+        cursor, ended = report_ended_runs(context.instance, client, site, float(context.cursor or 0))
+        return dg.SensorResult(cursor=str(cursor), skip_reason="; ".join(notes + ended))
+
+    return lease_reconcile

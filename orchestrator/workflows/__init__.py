@@ -1,0 +1,49 @@
+"""The workflow registry: workflow id -> the Dagster job that runs it, and what it needs and makes.
+
+Adding a workflow: a module here with its job, an entry in WORKFLOWS, a file in triggers/, a test.
+"""
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from orchestrator.workflows import metadata_in, pipeline
+
+
+@dataclass(frozen=True)
+class ObjectTypeSpec:
+    id: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    id: str
+    name: str
+    job: dg.JobDefinition
+    description: str = ""
+    capability_ids: tuple[str, ...] = ()
+    produces: tuple[ObjectTypeSpec, ...] = field(default=())  # object types its runs register
+    config_problem: Callable[[dict], str | None] = lambda config: None  # checks a trigger's config
+
+    def check_config(self, config: dict) -> str | None:
+        return self.config_problem(config)
+
+
+WORKFLOWS: dict[str, WorkflowSpec] = {
+    spec.id: spec
+    for spec in [
+        WorkflowSpec(
+            id=metadata_in.WORKFLOW_ID, name="Validate metadata", job=metadata_in.metadata_in_job,
+            description="Validate a JSON metadata document against a JSON Schema; register it if valid.",
+            produces=(ObjectTypeSpec("metadata-validated", "Validated metadata", "A metadata document that passed validation."),),
+            config_problem=metadata_in.config_problem,
+        ),
+        WorkflowSpec(
+            id=pipeline.WORKFLOW_ID, name="Run pipeline actions", job=pipeline.pipeline_job,
+            description="Run a study's project.yaml actions (OpenSAFELY-style) in a persistent workspace at the site.",
+            config_problem=pipeline.config_problem,
+        ),
+    ]
+}

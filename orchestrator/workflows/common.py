@@ -1,0 +1,105 @@
+"""What every workflow graph shares: its first op loads the job's input through the runtime, its
+last op reports the result, and a failure hook reports any op's failure with a code and message.
+
+Ops find their job and operation in the run's tags (set by the claim sensor), so a workflow needs
+no run config. Progress goes to the operation's metadata as the run goes.
+"""
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from orchestrator.resources import RuntimeResource
+from orchestrator.runtime.client import RuntimeClientError
+
+JOB_TAG, OPERATION_TAG, WORKFLOW_TAG, SITE_TAG = "runtime/job_id", "runtime/operation_id", "runtime/workflow_id", "runtime/site_id"
+# Where the run worker lives, so the reconcile sensor can tell a crashed local run from a slow one
+# (Dagster's DefaultRunLauncher has no run-worker health check of its own).
+PID_TAG, HOST_TAG = "runtime/pid", "runtime/host"
+
+
+class WorkflowFailure(Exception):
+    """An expected failure (bad input, a failed check): reported as the operation's error, no traceback."""
+
+    def __init__(self, code: str, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.code, self.message, self.details = code, message, details or {}
+
+
+@dataclass
+class JobInput:
+    job: dict
+    operation_id: str
+    objects: list[dict]
+    paths: list[str]  # local copies of the input objects' bytes, in `objects` order
+
+    @property
+    def config(self) -> dict:
+        return self.job["config"]
+
+
+def run_tags(context) -> dict:
+    # Op contexts carry the run; hook contexts only its id.
+    run = getattr(context, "run", None) or context.instance.get_run_by_id(context.run_id)
+    return run.tags
+
+
+def operation_id_of(context) -> str:
+    return run_tags(context)[OPERATION_TAG]
+
+
+def run_dir(run_id: str) -> Path:
+    """Scratch space of one run (input copies, unpacked studies); removed when the run reports."""
+    path = Path(tempfile.gettempdir()) / "orchestrator-runs" / run_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def report_progress(context, runtime: RuntimeResource, **metadata: Any) -> None:
+    runtime.client().update_operation(operation_id_of(context), metadata=metadata)
+
+
+@dg.op(description="Load the job and download its input objects through the runtime.")
+def load_input(context: dg.OpExecutionContext, runtime: RuntimeResource) -> JobInput:
+    context.instance.add_run_tags(context.run_id, {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+    client = runtime.client()
+    job = client.get(f"/jobs/{run_tags(context)[JOB_TAG]}")
+    workdir = run_dir(context.run_id) / "inputs"
+    workdir.mkdir(exist_ok=True)
+    objects, paths = [], []
+    for object_id in job["inputs"]:
+        objects.append(client.get(f"/objects/{object_id}"))
+        paths.append(str(client.download(object_id, workdir / object_id)))
+    report_progress(context, runtime, dagster_run_id=context.run_id, step="load_input", status_message="input loaded")
+    context.add_output_metadata({"job_id": job["id"], "inputs": len(objects)})
+    return JobInput(job=job, operation_id=operation_id_of(context), objects=objects, paths=paths)
+
+
+@dg.op(description="Report the workflow's result to the runtime; the job becomes succeeded.")
+def report_result(context: dg.OpExecutionContext, runtime: RuntimeResource, result: dict) -> None:
+    runtime.client().update_operation(operation_id_of(context), done=True, result=result,
+                                      metadata={"step": "done", "status_message": "succeeded"})
+    context.log.info(f"reported result for operation {operation_id_of(context)}")
+    shutil.rmtree(run_dir(context.run_id), ignore_errors=True)
+
+
+def failure_report(exc: BaseException | None, op_name: str) -> dict:
+    if isinstance(exc, WorkflowFailure):
+        return {"code": exc.code, "message": exc.message, "details": exc.details}
+    return {"code": "OP_FAILED", "message": f"Op {op_name!r} failed: {exc}", "details": {"op": op_name}}
+
+
+@dg.failure_hook(required_resource_keys={"runtime"})
+def report_failure(context: dg.HookContext) -> None:
+    error = failure_report(context.op_exception, context.op.name)
+    shutil.rmtree(run_dir(context.run_id), ignore_errors=True)
+    try:
+        context.resources.runtime.client().update_operation(operation_id_of(context), done=True, error=error)
+    except RuntimeClientError as exc:
+        if exc.status != 409:  # 409: already reported (another op failed first, or the run was cancelled)
+            raise

@@ -1,0 +1,169 @@
+"""Workflow `pipeline-1.0.0`: run a submitted study's project.yaml actions at this site.
+
+The input is a `study` object (a tar.gz of project.yaml + code); the job config is a job request
+{workspace, actions, force_run_dependencies, cancelled_actions}. Ops: fetch and verify the study,
+plan against the site's persistent workspace, execute (each action's start and end are logged and
+observed in Dagster, and written to the operation's metadata as the run goes), then report the
+outputs by privacy level.
+"""
+import tarfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from orchestrator.pipeline import (ActionEvent, ProjectError, UnsafeArchiveError, Workspace, extract_study, load_project,
+                                   run_request)
+from orchestrator.pipeline.execute import Limits
+from orchestrator.pipeline.images import ImageMap, ImageMapError
+from orchestrator.pipeline.plan import PlanError
+from orchestrator.resources import PipelineResource, RuntimeResource
+from orchestrator.workflows.common import (JobInput, WorkflowFailure, load_input, report_failure, report_progress,
+                                           report_result, run_dir)
+
+WORKFLOW_ID = "pipeline-1.0.0"
+
+
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    workspace: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+    actions: list[str] = Field(["run_all"], min_length=1)
+    force_run_dependencies: bool = False
+    cancelled_actions: list[str] = []
+
+
+def config_problem(config: dict) -> str | None:
+    try:
+        JobRequest.model_validate(config)
+    except ValidationError as exc:
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return None
+
+
+@dataclass
+class Study:
+    job_input: JobInput
+    request: JobRequest
+    project_dir: str
+    action_count: int
+
+
+@dg.op(description="Unpack the study archive safely and validate its project.yaml and job request.")
+def fetch_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_input: JobInput) -> Study:
+    try:
+        request = JobRequest.model_validate(job_input.config)
+    except ValidationError as exc:
+        raise WorkflowFailure("INVALID_JOB_REQUEST", f"Invalid job config: {config_problem(job_input.config)}") from exc
+    project_dir = run_dir(context.run_id) / "study"
+    try:
+        extract_study(job_input.paths[0], project_dir)
+    except UnsafeArchiveError as exc:
+        raise WorkflowFailure("UNSAFE_ARCHIVE", f"The study archive was rejected before extraction: {exc}") from None
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:  # what garbage bytes raise
+        raise WorkflowFailure("INVALID_ARCHIVE", f"The study is not a readable tar.gz archive: {exc}") from None
+    try:
+        project = load_project(project_dir)
+    except ProjectError as exc:
+        message = f"{len(exc.problems)} problem(s) in project.yaml:\n" + "\n".join(p.describe() for p in exc.problems)
+        raise WorkflowFailure("INVALID_PROJECT", message, {"problems": [
+            {"code": p.code, "message": p.message, "action": p.action, "field": p.field, "line": p.line} for p in exc.problems]}) from None
+    context.add_output_metadata({"actions": len(project.actions), "version": str(project.version), "workspace": request.workspace})
+    report_progress(context, runtime, step="fetch_study", status_message=f"study valid: {len(project.actions)} action(s)")
+    return Study(job_input=job_input, request=request, project_dir=str(project_dir), action_count=len(project.actions))
+
+
+def _action_state(event: ActionEvent) -> dict:
+    state = {"state": "running" if event.kind in ("started", "waiting") else "reused" if event.kind == "reused" else None}
+    if event.result is not None:
+        r = event.result
+        state = {"state": r.state.value, "status_code": r.status_code.value, "status_message": r.message,
+                 "started_at": r.started_at, "finished_at": r.finished_at,
+                 "outputs": [o.path for o in r.outputs], "withheld": [o.path for o in r.withheld]}
+    return state
+
+
+class _Progress:
+    """Turns engine events into Dagster logs/observations and operation metadata, in the op's thread."""
+
+    def __init__(self, context, runtime, workspace: str):
+        self.context, self.runtime, self.workspace, self.actions = context, runtime, workspace, {}
+
+    def __call__(self, event: ActionEvent) -> None:
+        self.actions[event.action] = _action_state(event)
+        result = event.result
+        if result is None:
+            self.context.log.info(f"action {event.action}: {event.kind}")
+        else:
+            log = self.context.log.info if result.ok else self.context.log.error
+            log(f"action {event.action}: {result.status_code.value}: {result.message}")
+            self.context.log_event(dg.AssetObservation(
+                asset_key=dg.AssetKey(["workspace", self.workspace, event.action]),
+                metadata={"status_code": result.status_code.value, "message": result.message,
+                          "duration_s": round(result.duration or 0, 3), "log": result.log_path or "",
+                          "outputs": dg.MetadataValue.json({o.path: {"level": o.level, "sha256": o.sha256, "size": o.size,
+                                                                     "withheld": o.withheld} for o in result.outputs})}))
+        report_progress(self.context, self.runtime, step="execute_actions", actions=self.actions)
+
+
+@dg.op(description="Plan the request against the workspace and run the actions, in parallel up to the site's limit.")
+def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource, study: Study) -> dict:
+    request = study.request
+    workspace = Workspace.open(pipeline.workspaces_dir, request.workspace)
+    try:
+        image_map = ImageMap.from_env()
+    except ImageMapError as exc:
+        raise WorkflowFailure("SITE_MISCONFIGURED", str(exc)) from None
+    limits = Limits(timeout=pipeline.action_timeout_seconds or None, memory=pipeline.action_memory_bytes or None)
+    progress, stop, outcome = _Progress(context, runtime, request.workspace), threading.Event(), {}
+
+    def run():
+        outcome["result"] = run_request(
+            load_project(study.project_dir), study.project_dir, workspace, request.actions,
+            force_run_dependencies=request.force_run_dependencies, cancelled_actions=request.cancelled_actions,
+            request_id=study.job_input.job["id"], concurrency=pipeline.concurrency, limits=limits,
+            image_map=image_map, on_event=events.append, stop=stop)
+
+    # The engine runs in a thread so that a run termination (an exception in this thread) can
+    # stop it: the stop event makes the engine kill its action processes before we re-raise.
+    events: list[ActionEvent] = []
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive() or events:
+            worker.join(0.2)
+            while events:
+                progress(events.pop(0))
+    except BaseException:
+        stop.set()
+        worker.join()
+        raise
+    result = outcome["result"]
+    if isinstance(result, PlanError):
+        raise WorkflowFailure(result.code, result.message, {"actions": list(result.names)})
+    return {"workspace": request.workspace, "ok": result.ok, "actions": progress.actions,
+            "outputs": _outputs_by_level(result)}
+
+
+def _outputs_by_level(result) -> dict:
+    levels: dict[str, list[str]] = {}
+    for action_result in result.results.values():
+        for output in action_result.outputs:
+            levels.setdefault(output.level, []).append(output.path)
+    return {level: sorted(paths) for level, paths in sorted(levels.items())}
+
+
+@dg.op(description="Fail the job if any action failed; otherwise pass on the outputs by level.")
+def finalize(context: dg.OpExecutionContext, run: dict) -> dict:
+    context.add_output_metadata({"outputs": dg.MetadataValue.json(run["outputs"])})
+    failed = {name: a for name, a in run["actions"].items() if a.get("state") == "failed"}
+    if failed:
+        raise WorkflowFailure("ACTIONS_FAILED", f"{len(failed)} action(s) failed: "
+                              + ", ".join(f"{n} ({a['status_code']})" for n, a in failed.items()), run)
+    return run
+
+
+@dg.job(name="pipeline", hooks={report_failure}, description="Run a study's project.yaml actions (pipeline-1.0.0).")
+def pipeline_job():
+    report_result(finalize(execute_actions(fetch_study(load_input()))))

@@ -1,0 +1,188 @@
+"""The engine over several actions: parallelism, failure propagation, continue-on-error,
+cancellation, re-runs against a persistent workspace, and waiting on another process's run."""
+
+import threading
+import time
+
+from orchestrator.pipeline import Limits, StatusCode
+from orchestrator.pipeline.engine import ActionEvent
+from tests.pipeline.studies import action, make_study, project, run
+
+
+def test_independent_actions_run_in_parallel_up_to_the_limit(tmp_path):
+    study = make_study(tmp_path, project(
+        *(action(f"nap_{i}", f"analysis/sleep.py 1.5 output/nap_{i}.csv") for i in range(3))
+    ))
+    outcome, _ = run(study, concurrency=3)
+    assert outcome.ok
+    results = list(outcome.results.values())
+    # every action started before any finished: all three ran at the same time
+    assert max(r.started_at for r in results) < min(r.finished_at for r in results)
+
+
+def test_the_concurrency_limit_is_respected(tmp_path):
+    study = make_study(tmp_path, project(
+        *(action(f"nap_{i}", f"analysis/sleep.py 0.5 output/nap_{i}.csv") for i in range(3))
+    ))
+    outcome, _ = run(study, concurrency=1)
+    spans = sorted((r.started_at, r.finished_at) for r in outcome.results.values())
+    assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:]))
+
+
+def test_an_action_starts_as_soon_as_its_own_needs_succeed_not_level_by_level(tmp_path):
+    # quick -> after_quick must not wait for the slow action in the same "level" as quick
+    study = make_study(tmp_path, project(
+        action("slow", "analysis/sleep.py 3 output/slow.csv"),
+        action("quick", "analysis/write.py output/quick.csv"),
+        action("after_quick", "analysis/write.py output/after_quick.csv", needs=["quick"]),
+    ))
+    outcome, _ = run(study, concurrency=2)
+    assert outcome.results["after_quick"].started_at < outcome.results["slow"].finished_at
+
+
+def test_without_continue_on_error_nothing_new_starts_after_a_failure(tmp_path):
+    study = make_study(tmp_path, project(
+        action("broken", "analysis/fail.py"),
+        action("later", "analysis/write.py output/later.csv", needs=["gate"]),
+        action("gate", "analysis/sleep.py 1 output/gate.csv"),
+    ))
+    outcome, workspace = run(study, concurrency=2)
+    assert outcome.results["broken"].status_code is StatusCode.NONZERO_EXIT
+    assert outcome.results["gate"].ok  # already running: allowed to finish
+    later = outcome.results["later"]
+    assert later.status_code is StatusCode.CREATED and "not started: broken failed" in later.message
+    assert "later" not in workspace.read_manifest()["actions"]
+
+
+def test_with_continue_on_error_independent_branches_keep_going(tmp_path):
+    study = make_study(tmp_path, project(
+        action("broken", "analysis/fail.py"),
+        action("needs_broken", "analysis/write.py output/needs_broken.csv", needs=["broken"]),
+        action("later", "analysis/write.py output/later.csv", needs=["gate"]),
+        action("gate", "analysis/sleep.py 1 output/gate.csv"),
+    ))
+    outcome, _ = run(study, concurrency=2, continue_on_error=True)
+    codes = {name: result.status_code for name, result in outcome.results.items()}
+    assert codes == {
+        "broken": StatusCode.NONZERO_EXIT, "needs_broken": StatusCode.DEPENDENCY_FAILED,
+        "gate": StatusCode.SUCCEEDED, "later": StatusCode.SUCCEEDED,
+    }
+
+
+def test_a_rerun_reuses_a_succeeded_dependency_unless_forced(tmp_path):
+    study = make_study(tmp_path, project(
+        action("first", "analysis/write.py output/first.csv"),
+        action("second", "analysis/copy.py output/first.csv output/second.csv", needs=["first"]),
+    ))
+    run(study)
+    outcome, workspace = run(study, ["second"])
+    assert outcome.results["first"].details == {"reused": True}
+    assert outcome.results["second"].started_at is not None
+    first_job = workspace.read_manifest()["actions"]["first"]["job_id"]
+
+    outcome, workspace = run(study, ["second"], force_run_dependencies=True)
+    assert not outcome.results["first"].details
+    assert workspace.read_manifest()["actions"]["first"]["job_id"] != first_job
+
+    (workspace.path / "output/first.csv").unlink()  # a missing output makes it run again
+    outcome, _ = run(study, ["second"])
+    assert outcome.results["first"].started_at is not None and outcome.ok
+
+
+def test_outputs_an_action_no_longer_produces_are_removed_on_its_next_run(tmp_path):
+    study = make_study(tmp_path, project(action(
+        "tables", "analysis/tables.py", {"moderately_sensitive": {"tables": "output/*.csv"}},
+    )), scripts={"tables": """
+        import pathlib
+        names = pathlib.Path("names.txt").read_text().split()
+        pathlib.Path("output").mkdir()
+        for name in names:
+            pathlib.Path("output", name).write_text("n\\n1\\n")
+    """})
+    (study / "names.txt").write_text("a.csv b.csv")
+    _, workspace = run(study)
+    assert sorted(workspace.read_manifest()["files"]) == ["output/a.csv", "output/b.csv"]
+    (study / "names.txt").write_text("b.csv c.csv")
+    outcome, workspace = run(study)
+    assert outcome.ok
+    assert sorted(workspace.read_manifest()["files"]) == ["output/b.csv", "output/c.csv"]
+    assert not (workspace.path / "output/a.csv").exists()
+    assert not (workspace.level4_dir / "output/a.csv").exists()
+    assert workspace.read_manifest()["actions"]["tables"]["outputs"] == ["output/b.csv", "output/c.csv"]
+
+
+def test_a_failed_rerun_keeps_the_previous_outputs(tmp_path):
+    study = make_study(tmp_path, project(action("flaky", "analysis/flaky.py")), scripts={"flaky": """
+        import pathlib, sys
+        if pathlib.Path("fail.txt").exists(): sys.exit(1)
+        pathlib.Path("output").mkdir(); pathlib.Path("output/flaky.csv").write_text("n\\n1\\n")
+    """})
+    run(study)
+    (study / "fail.txt").write_text("yes")
+    outcome, workspace = run(study)
+    assert outcome.results["flaky"].status_code is StatusCode.NONZERO_EXIT
+    assert (workspace.path / "output/flaky.csv").exists()
+    assert workspace.state().actions["flaky"].state.value == "failed"
+
+
+def test_a_stop_event_kills_running_actions_and_cancels_the_rest(tmp_path):
+    study = make_study(tmp_path, project(
+        action("long", "analysis/sleep.py 60 output/long.csv"),
+        action("after", "analysis/write.py output/after.csv", needs=["long"]),
+    ))
+    stop = threading.Event()
+    events: list[ActionEvent] = []
+
+    def on_event(event):
+        events.append(event)
+        if event.kind == "started":
+            threading.Timer(0.5, stop.set).start()
+
+    started = time.monotonic()
+    outcome, workspace = run(study, stop=stop, on_event=on_event)
+    assert time.monotonic() - started < 30
+    assert outcome.results["long"].status_code is StatusCode.CANCELLED_BY_USER
+    assert outcome.results["after"].status_code is StatusCode.CANCELLED_BY_USER
+    assert outcome.results["after"].message == "cancelled before it started"
+    assert [(e.kind, e.action) for e in events] == [
+        ("started", "long"), ("finished", "after"), ("finished", "long"),
+    ]
+    assert workspace.read_manifest()["actions"]["long"]["status_code"] == "CANCELLED_BY_USER"
+
+
+def test_a_stop_callable_can_say_killed_by_admin(tmp_path):
+    study = make_study(tmp_path, project(action("long", "analysis/sleep.py 60 output/long.csv")))
+    deadline = time.monotonic() + 0.5
+    outcome, _ = run(study, stop=lambda: time.monotonic() > deadline and StatusCode.KILLED_BY_ADMIN)
+    assert outcome.results["long"].status_code is StatusCode.KILLED_BY_ADMIN
+
+
+def test_an_action_running_in_another_process_is_waited_on_not_run_again(tmp_path):
+    study = make_study(tmp_path, project(
+        action("shared", "analysis/write.py output/shared.csv"),
+        action("mine", "analysis/copy.py output/shared.csv output/mine.csv", needs=["shared"]),
+    ))
+    from orchestrator.pipeline import Workspace
+    from orchestrator.pipeline.status import ActionResult, OutputFile
+
+    workspace = Workspace(tmp_path / "workspace")
+    workspace.start_action("shared", "other-job", owner="another-engine", started_at=time.time())
+
+    def other_engine_finishes():  # what the other process would do when its run ends
+        time.sleep(1)
+        source = study / "analysis/write.py"  # any file will do as the output's content
+        staged, size, sha = workspace.stage("other-job", "output/shared.csv", source)
+        workspace.finish_action(ActionResult(
+            "shared", "other-job", StatusCode.SUCCEEDED, "done elsewhere",
+            outputs=(OutputFile("output/shared.csv", "moderately_sensitive", size, sha),),
+        ), {"output/shared.csv": staged})
+
+    threading.Thread(target=other_engine_finishes).start()
+    events = []
+    outcome, workspace = run(study, ["mine"], workspace=workspace, on_event=events.append,
+                             limits=Limits(timeout=60))
+    assert outcome.ok
+    assert ("waiting", "shared") in [(e.kind, e.action) for e in events]
+    assert ("started", "shared") not in [(e.kind, e.action) for e in events]
+    assert outcome.results["shared"].job_id == "other-job"
+    assert (workspace.path / "output/mine.csv").read_text() == (study / "analysis/write.py").read_text()

@@ -1,0 +1,96 @@
+"""Real site processes for end-to-end tests: a copy of the repository (optionally with the README's
+"add a workflow" guide applied) and a `dagster-daemon` running its sensors against a live runtime."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from orchestrator.runtime.client import RuntimeClient
+from tests.conftest import REPO_ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def readme_blocks(language: str) -> list[str]:
+    section = (REPO_ROOT / "README.md").read_text().split("## Add a workflow", 1)[1]
+    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+def make_site_copy(target: Path, with_echo_workflow: bool = True) -> Path:
+    """Copy what a site runs into `target`; apply the README's guide literally if asked."""
+    shutil.copytree(REPO_ROOT / "orchestrator", target / "orchestrator", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO_ROOT / "triggers", target / "triggers")
+    for name in ("workspace.yaml", "dagster.yaml"):
+        shutil.copy(REPO_ROOT / name, target / name)
+    if with_echo_workflow:
+        module, registry_line = readme_blocks("python")
+        (target / "orchestrator" / "workflows" / "echo.py").write_text(module)
+        registry = target / "orchestrator" / "workflows" / "__init__.py"
+        text = registry.read_text().replace("from orchestrator.workflows import metadata_in",
+                                            "from orchestrator.workflows import echo, metadata_in")
+        text = text.replace("    for spec in [\n", "    for spec in [\n" + registry_line, 1)
+        registry.write_text(text)
+        (target / "triggers" / "note.yaml").write_text(readme_blocks("yaml")[0])
+    return target
+
+
+def site_env(repo: Path, dagster_home: Path, runtime_url: str, site_id: str, creds: dict, **extra: str) -> dict:
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(repo / "dagster.yaml", dagster_home / "dagster.yaml")
+    return {**os.environ, "PYTHONPATH": str(repo), "DAGSTER_HOME": str(dagster_home), "ORCHESTRATOR_URL": runtime_url,
+            "ORCHESTRATOR_SITE_ID": site_id, "ORCHESTRATOR_CLIENT_ID": creds["client_id"],
+            "ORCHESTRATOR_CLIENT_SECRET": creds["client_secret"], "ORCHESTRATOR_SENSOR_INTERVAL_SECONDS": "1", **extra}
+
+
+class SiteDaemon:
+    """`dagster-daemon run` for one site, in its own process group (so a test can kill it whole)."""
+
+    def __init__(self, repo: Path, env: dict, log_path: Path):
+        self.repo, self.env, self.log_path = repo, env, log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "SiteDaemon":
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(self.repo / "workspace.yaml")],
+                                        cwd=self.repo, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        return self
+
+    def kill(self, sig: int = signal.SIGKILL, whole_group: bool = True) -> None:
+        if self.process and self.process.poll() is None:
+            (os.killpg if whole_group else os.kill)(self.process.pid, sig)
+            self.process.wait(30)
+
+    def stop(self) -> None:
+        try:
+            self.kill(signal.SIGTERM)
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            self.kill(signal.SIGKILL)
+        finally:
+            if self.process:
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL)  # run workers left in the group
+                except ProcessLookupError:
+                    pass
+            self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.5, on_timeout=lambda: ""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{on_timeout()}")
+
+
+def job_status(client: RuntimeClient, job_id: str) -> str:
+    return client.get(f"/jobs/{job_id}")["status"]
