@@ -20,8 +20,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Each benchmark prints its figures and ratios measured side by side in one run (nothing asserted).
 bench: $(STAMP)
 	$(BIN)/python bench/claims.py
+	$(BIN)/python bench/sensor_tick.py
+	$(BIN)/python bench/e2e.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) .orchestrator

@@ -27,6 +27,8 @@ from orchestrator.runtime.store import Store
 POSTGRES_URL = os.environ.get("ORCHESTRATOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 BACKENDS = ["sqlite", "postgresql"]
+# For interleavings only PostgreSQL allows (SQLite serialises whole write transactions).
+POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
 def _with_database(url: str, name: str) -> str:
@@ -144,6 +146,19 @@ def catalog(admin):
     admin.put("/workflows/wf", {"id": "wf", "name": "Workflow", "dagster_job": "wf_job", "capability_ids": ["py"]})
     admin.put("/triggers/doc-wf", {"id": "doc-wf", "object_type_id": "doc", "workflow_id": "wf"})
     return admin
+
+
+def wait_for_lock_waiters(store: Store, count: int) -> None:
+    """Wait until `count` PostgreSQL transactions of this test's database are blocked on a row lock."""
+    deadline = time.monotonic() + 10
+    while True:
+        with store.reader.begin() as conn:  # a fresh transaction each time: pg_stat_activity is a per-transaction snapshot
+            waiting = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                        "AND wait_event_type = 'Lock'")).scalar()
+        if waiting >= count:
+            return
+        assert time.monotonic() < deadline, f"expected {count} transaction(s) waiting on a row lock"
+        time.sleep(0.02)
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -21,8 +21,12 @@ class BlobStore:
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
-    def exists(self, sha256: str) -> bool:
-        return self.path(sha256).is_file()
+    def stored_size(self, sha256: str) -> int | None:
+        """The size of the stored bytes with this sha256, or None if there are none."""
+        try:
+            return self.path(sha256).stat().st_size
+        except FileNotFoundError:
+            return None
 
     def check_size(self, size: int) -> None:
         if size > self.max_bytes:

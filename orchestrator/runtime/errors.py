@@ -46,4 +46,4 @@ class PayloadTooLarge(RuntimeApiError):
 
 
 def not_found(kind: str, id_: str) -> NotFound:
-    return NotFound(f"{kind.upper()}_NOT_FOUND", f"No {kind} with id {id_!r}.", {"id": id_})
+    return NotFound(f"{kind.upper().replace(' ', '_')}_NOT_FOUND", f"No {kind} with id {id_!r}.", {"id": id_})

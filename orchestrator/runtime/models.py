@@ -6,15 +6,36 @@ ignored setting.
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
+# Job and operation ids are stored in 100 characters (generated ones take 28).
+JobIdentifier = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
 JobStatus = Literal["open", "claimed", "succeeded", "failed", "cancelled"]
 T = TypeVar("T")
 
 
+def has_nul(value: Any) -> bool:
+    """Whether a NUL character hides anywhere in a JSON value (keys included)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        # PostgreSQL can store NUL in neither text nor jsonb; refuse it here so both backends agree.
+        if has_nul(data):
+            raise ValueError("NUL characters (\\u0000) are not allowed in any field")
+        return data
 
 
 class Page(BaseModel, Generic[T]):
@@ -87,7 +108,7 @@ class Object(BaseModel):
 
 
 class JobCreate(Request):
-    id: Identifier | None = Field(None, description="Defaults to a deterministic id from workflow and inputs.")
+    id: JobIdentifier | None = Field(None, description="Defaults to a deterministic id from workflow and inputs.")
     workflow_id: Identifier
     inputs: list[Identifier] = Field([], description="Ids of the objects the job reads.")
     config: dict[str, Any] = {}

@@ -138,7 +138,7 @@ uploads = Table(
     _seq(),
     Column("id", String(100), nullable=False, unique=True),
     Column("spec", Json, nullable=False),
-    Column("created_by", String(200), nullable=False),
+    Column("created_by", String(210), nullable=False),  # "site:" or "user:" + an id of up to 200
     Column("site_id", String(200)),
     Column("created_at", UTCDateTime, nullable=False),
 )
@@ -156,7 +156,7 @@ objects = Table(
     Column("checksums", Json, nullable=False),
     Column("mime_type", String(200), nullable=False),
     Column("site_id", String(200)),
-    Column("created_by", String(200), nullable=False),
+    Column("created_by", String(210), nullable=False),  # "site:" or "user:" + an id of up to 200
     Column("created_time", UTCDateTime, nullable=False),
 )
 
@@ -180,7 +180,7 @@ jobs = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("max_attempts", Integer, nullable=False),
     Column("operation_id", String(100)),
-    Column("created_by", String(200), nullable=False),
+    Column("created_by", String(210), nullable=False),  # "site:" or "user:" + an id of up to 200
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_jobs_status_workflow_seq", "status", "workflow_id", "seq"),

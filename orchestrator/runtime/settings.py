@@ -21,6 +21,7 @@ class RuntimeSettings:
     database_url: str = field(default_factory=lambda: _env("ORCHESTRATOR_DATABASE_URL", f"sqlite:///{_home() / 'runtime.db'}"))
     blob_dir: Path = field(default_factory=lambda: Path(_env("ORCHESTRATOR_BLOB_DIR", str(_home() / "blobs"))))
     max_object_bytes: int = field(default_factory=lambda: int(_env("ORCHESTRATOR_MAX_OBJECT_BYTES", str(1 << 30))))
+    max_request_bytes: int = field(default_factory=lambda: int(_env("ORCHESTRATOR_MAX_REQUEST_BYTES", str(4 << 20))))
     token_ttl_seconds: int = field(default_factory=lambda: int(_env("ORCHESTRATOR_TOKEN_TTL_SECONDS", "3600")))
     lease_seconds: int = field(default_factory=lambda: int(_env("ORCHESTRATOR_LEASE_SECONDS", "60")))
     lease_sweep_seconds: float = field(default_factory=lambda: float(_env("ORCHESTRATOR_LEASE_SWEEP_SECONDS", "2")))

@@ -64,9 +64,18 @@ def report_progress(context, runtime: RuntimeResource, **metadata: Any) -> None:
     runtime.client().update_operation(operation_id_of(context), metadata=metadata)
 
 
+def run_worker_pid(context: dg.OpExecutionContext) -> int:
+    """The pid of the run worker, which lives as long as the run does. Under the multiprocess
+    executor each op runs in its own short-lived child, so the op's own pid would look like a crash
+    the moment the op ends; the RUN_START event is always written by the run worker itself."""
+    started = context.instance.all_logs(context.run_id, of_type=dg.DagsterEventType.RUN_START)
+    pid = started[0].dagster_event.pid if started and started[0].dagster_event else None
+    return pid or os.getpid()
+
+
 @dg.op(description="Load the job and download its input objects through the runtime.")
 def load_input(context: dg.OpExecutionContext, runtime: RuntimeResource) -> JobInput:
-    context.instance.add_run_tags(context.run_id, {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+    context.instance.add_run_tags(context.run_id, {PID_TAG: str(run_worker_pid(context)), HOST_TAG: socket.gethostname()})
     client = runtime.client()
     job = client.get(f"/jobs/{run_tags(context)[JOB_TAG]}")
     workdir = run_dir(context.run_id) / "inputs"

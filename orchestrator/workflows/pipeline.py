@@ -9,7 +9,6 @@ outputs by privacy level.
 import tarfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError

@@ -1,17 +1,17 @@
 """Invariant 4: cancelling an open job cancels it at once; a claimed one keeps its claim and gets
 `cancel_requested` until the site reports CANCELLED. Finished jobs cannot be cancelled; repeats are 200."""
 import threading
-import time
 from datetime import timedelta
 
 import pytest
 import requests
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from orchestrator.runtime import schema as s
 from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.runtime.models import JobCreate, Principal, SiteCreate, Workflow
 from orchestrator.runtime.schema import utcnow
+from tests.conftest import POSTGRES_ONLY, wait_for_lock_waiters
 
 
 def expect_error(status: int, code: str, fn, *args, **kwargs) -> RuntimeClientError:
@@ -84,23 +84,10 @@ def test_finished_job_cannot_be_cancelled(catalog, make_site):
     assert (response.status_code, response.json()["code"]) == (404, "JOB_NOT_FOUND")
 
 
-def wait_for_lock_waiters(store, count: int) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        with store.reader.begin() as conn:  # a fresh transaction each time: pg_stat_activity is a per-transaction snapshot
-            waiting = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                        "AND wait_event_type = 'Lock'")).scalar()
-        if waiting >= count:
-            return
-        assert time.monotonic() < deadline, f"expected {count} transaction(s) waiting on a row lock"
-        time.sleep(0.02)
-
-
+@POSTGRES_ONLY
 @pytest.mark.parametrize("closer", ["release", "lease_expiry"])
 def test_cancel_is_not_lost_when_the_operation_closes_concurrently(store, closer):
     """The cancel commits between the closer reading the operation and closing it: the job must end cancelled."""
-    if store.writer.dialect.name != "postgresql":
-        pytest.skip("SQLite serialises whole write transactions, so this interleaving cannot happen there")
     admin, site = Principal(kind="user", id="admin", is_admin=True), Principal(kind="site", id="s1")
     store.put_workflow(Workflow(id="wf", name="W", dagster_job="j"))
     store.create_site(SiteCreate(id="s1"))

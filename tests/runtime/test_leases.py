@@ -5,13 +5,14 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from orchestrator.runtime import schema as s
 from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.runtime.errors import Conflict
 from orchestrator.runtime.models import JobCreate, OperationPatch, Principal, SiteCreate, Workflow
 from orchestrator.runtime.schema import utcnow
+from tests.conftest import POSTGRES_ONLY, wait_for_lock_waiters
 
 
 def expect_error(status: int, code: str, fn, *args, **kwargs) -> RuntimeClientError:
@@ -166,22 +167,9 @@ def test_heartbeat_extends_lease_and_reports_cancel(catalog, make_site):
     assert [(s["done"], s["cancel_requested"]) for s in hb["operations"]] == [(False, True)]
 
 
-def wait_for_lock_waiters(store, count: int) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        with store.reader.begin() as conn:  # a fresh transaction each time: pg_stat_activity is a per-transaction snapshot
-            waiting = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                        "AND wait_event_type = 'Lock'")).scalar()
-        if waiting >= count:
-            return
-        assert time.monotonic() < deadline, f"expected {count} transaction(s) waiting on a row lock"
-        time.sleep(0.02)
-
-
+@POSTGRES_ONLY
 def test_sweeper_does_not_close_a_lease_renewed_while_it_looked(store):
     """A heartbeat sent before the lease ran out renews it; a sweep that read the old lease must then leave it alone."""
-    if store.writer.dialect.name != "postgresql":
-        pytest.skip("SQLite serialises whole write transactions, so this interleaving cannot happen there")
     admin, site = Principal(kind="user", id="admin", is_admin=True), Principal(kind="site", id="s1")
     store.put_workflow(Workflow(id="wf", name="W", dagster_job="j"))
     store.create_site(SiteCreate(id="s1"))

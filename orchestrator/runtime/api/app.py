@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from orchestrator import __version__
 from orchestrator.runtime.api.errors import install_error_handlers
+from orchestrator.runtime.api.guard import RequestGuard
 from orchestrator.runtime.api.routers import (drs, health, jobs, object_types, objects, operations, sites, tokens,
                                               triggers, workflows)
 from orchestrator.runtime.store import Store
@@ -44,6 +45,7 @@ def create_app(store: Store) -> FastAPIOffline:
                          description="Objects, triggers, jobs, atomic claims and leased operations.")
     app.state.store = store
     install_error_handlers(app)
+    app.add_middleware(RequestGuard, max_body_bytes=store.settings.max_request_bytes)
     for module in ROUTERS:
         app.include_router(module.router)
     return app

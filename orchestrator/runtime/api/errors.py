@@ -1,5 +1,6 @@
 """Every error leaves the API as JSON {code, message, details} with its 4xx status; 5xx is a bug."""
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,7 +35,24 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "HTTP_ERROR"), str(exc.detail), request=request)
+    if exc.status_code == 400 and "json" in request.headers.get("content-type", ""):
+        # FastAPI raises a bare 400 for bodies json cannot even decode (bytes that are not UTF-8, nesting
+        # deeper than the parser's recursion limit): to a client that is malformed JSON like any other.
+        return error_response(400, "MALFORMED_JSON", "The request body is not valid JSON (it must be UTF-8).",
+                              {"reason": str(exc.detail)}, request=request)
+    headers = {"Allow": ", ".join(_allowed_methods(request))} if exc.status_code == 405 else None
+    return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "HTTP_ERROR"), str(exc.detail),
+                          headers=headers, request=request)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every documented method on this path, from the OpenAPI paths (Starlette names only those of
+    the first route that matched the path, and FastAPI's included routers hide their routes)."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\{\w+\\}", "[^/]+", re.escape(template)), request.url.path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

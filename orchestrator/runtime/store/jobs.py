@@ -35,6 +35,11 @@ def job_id_for(workflow_id: str, inputs: list[str]) -> str:
     return "job-" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
+def _definition(job: Job | JobCreate) -> tuple:
+    # Inputs are a set: the id is derived from them sorted, so [a, b] and [b, a] are the same job.
+    return job.workflow_id, sorted(job.inputs), job.config, job.max_attempts
+
+
 def _job(row) -> Job:
     return Job.model_validate(row._mapping, from_attributes=False)
 
@@ -65,7 +70,7 @@ class JobStore(StoreBase):
         except IntegrityError:  # a concurrent create of the same id won the insert
             pass
         job = self.get_job(job_id)
-        if not created and {k: getattr(job, k) for k in wanted} != wanted:
+        if not created and _definition(job) != _definition(JobCreate.model_construct(**wanted)):
             raise Conflict("ALREADY_EXISTS", f"Job {job_id!r} already exists with a different definition.", {"id": job_id})
         return job, created
 
@@ -211,16 +216,21 @@ class JobStore(StoreBase):
         return bool(op and not op.done and op.lease_expires_at <= now and self._close(conn, op, LEASE_EXPIRED, now))
 
     def _close(self, conn, op, code: str, now: datetime) -> bool:
-        """Close a live operation with `code` and hand its job back (attempts + 1); False if it was already done."""
+        """Close a live operation with `code` and hand its job back (attempts + 1); False if it was already done.
+
+        The conditions are re-checked by the UPDATE itself, not taken from `op` (read earlier): on
+        PostgreSQL a concurrent heartbeat or cancel may commit in between, and the UPDATE sees it."""
+        ops, jobs = s.operations.c, s.jobs.c
         error = {"code": code, "message": _CLOSE_MESSAGES[code], "details": {}}
-        closed = conn.execute(update(s.operations).where(s.operations.c.id == op.id, s.operations.c.done.is_(False))
-                              .values(done=True, error=error, updated_at=now)).rowcount
+        still_due = [ops.lease_expires_at <= now] if code == LEASE_EXPIRED else []  # a renewed lease stays
+        closed = conn.execute(update(s.operations).where(ops.id == op.id, ops.done.is_(False), *still_due)
+                              .values(done=True, error=error, updated_at=now).returning(ops.cancel_requested)).first()
         if closed:
-            jobs = s.jobs.c
             exhausted = case((jobs.attempts + 1 >= jobs.max_attempts, "failed"), else_="open")
             conn.execute(update(s.jobs).where(jobs.id == op.job_id, jobs.operation_id == op.id, jobs.status == "claimed")
-                         .values(status="cancelled" if op.cancel_requested else exhausted, attempts=jobs.attempts + 1, updated_at=now))
-        return bool(closed)
+                         .values(status="cancelled" if closed.cancel_requested else exhausted, attempts=jobs.attempts + 1,
+                                 updated_at=now))
+        return closed is not None
 
 
 def _check_patch(patch: OperationPatch) -> bool:

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from orchestrator.runtime import schema as s
 from orchestrator.runtime import security
 from orchestrator.runtime.blobs import BlobStore
-from orchestrator.runtime.errors import not_found
+from orchestrator.runtime.errors import InvalidArgument, not_found
 from orchestrator.runtime.models import Object, ObjectCreate, Page, Principal
 from orchestrator.runtime.schema import utcnow
 from orchestrator.runtime.store.base import MAX_PAGE, StoreBase, make_page
@@ -36,12 +36,16 @@ class ObjectStore(StoreBase):
         self.blobs.check_size(spec.size)
         with self.read() as conn:
             _require_ids(conn, s.object_types, spec.types, "UNKNOWN_OBJECT_TYPE", "object type")
+        stored = self.blobs.stored_size(spec.sha256)
+        if stored is not None and stored != spec.size:  # these bytes are known: a wrong size can never match them
+            raise InvalidArgument("SIZE_MISMATCH", f"The bytes with this sha256 are {stored} bytes long, not {spec.size}.",
+                                  {"declared_size": spec.size, "stored_size": stored})
         object_id = security.new_id("obj")
         site_id = by.id if by.kind == "site" else None
         with self.write() as conn:
             conn.execute(insert(s.uploads).values(
                 id=object_id, spec=spec.model_dump(), created_by=f"{by.kind}:{by.id}", site_id=site_id, created_at=utcnow()))
-        if self.blobs.exists(spec.sha256):
+        if stored is not None:
             return self._publish(object_id)
         return self.get_object(object_id)
 

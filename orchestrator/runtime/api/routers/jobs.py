@@ -1,7 +1,7 @@
 """/jobs: create, list, show; the :claim, :release and :cancel verbs."""
 from fastapi import APIRouter, Response
 
-from orchestrator.runtime.api.deps import AdminDep, AfterSeq, Limit, PrincipalDep, SiteDep, StoreDep
+from orchestrator.runtime.api.deps import AfterSeq, Limit, PrincipalDep, SiteDep, StoreDep
 from orchestrator.runtime.models import ClaimRequest, Job, JobCreate, JobStatus, Operation, Page
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])

@@ -7,8 +7,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator.runtime.api.deps import PrincipalDep, StoreDep
-from orchestrator.runtime.errors import InvalidArgument
-from orchestrator.runtime.models import Token
+from orchestrator.runtime.errors import InvalidArgument, RuntimeApiError
+from orchestrator.runtime.models import Token, has_nul
 
 router = APIRouter(tags=["auth"])
 
@@ -25,7 +25,7 @@ async def _form_or_json(request: Request) -> dict:
         try:
             data = json.loads(body)
         except ValueError:
-            raise InvalidArgument("MALFORMED_JSON", "The request body is not valid JSON.") from None
+            raise RuntimeApiError("MALFORMED_JSON", "The request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise InvalidArgument("INVALID_ARGUMENT", "The request body must be a JSON object.")
         return data
@@ -36,6 +36,8 @@ def _need(data: dict, *names: str) -> list[str]:
     missing = [n for n in names if not isinstance(data.get(n), str) or not data.get(n)]
     if missing:
         raise InvalidArgument("INVALID_ARGUMENT", f"Missing or non-string fields: {', '.join(missing)}.", {"missing": missing})
+    if has_nul([data[n] for n in names]):
+        raise InvalidArgument("INVALID_ARGUMENT", "NUL characters are not allowed in credentials.")
     return [data[n] for n in names]
 
 
