@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from orchestrator.client_config import client_from_env
-from orchestrator.runtime.client import RuntimeClientError
+from orchestrator.runtime.client import RuntimeClientError, quote_id
 from orchestrator.runtime.errors import RuntimeApiError
 from orchestrator.runtime.cli import runtime_group
 from orchestrator.pipeline.cli import run_command
@@ -92,21 +92,21 @@ def jobs_list(status, workflow_id, limit, after_seq):
 @jobs_group.command("show")
 @click.argument("job_id")
 def jobs_show(job_id):
-    _print(client_from_env().get(f"/jobs/{job_id}"))
+    _print(client_from_env().get(f"/jobs/{quote_id(job_id)}"))
 
 
 @jobs_group.command("cancel")
 @click.argument("job_id")
 def jobs_cancel(job_id):
     """Cancel an open job, or ask the site running a claimed one to stop it."""
-    _print(client_from_env().post(f"/jobs/{job_id}:cancel"))
+    _print(client_from_env().post(f"/jobs/{quote_id(job_id)}:cancel"))
 
 
 @jobs_group.command("release")
 @click.argument("job_id")
 def jobs_release(job_id):
     """Take a claimed job back from its site and return it to the queue (admin)."""
-    _print(client_from_env().post(f"/jobs/{job_id}:release"))
+    _print(client_from_env().post(f"/jobs/{quote_id(job_id)}:release"))
 
 
 @cli.group("ops")
@@ -117,14 +117,25 @@ def ops_group():
 @ops_group.command("show")
 @click.argument("operation_id")
 def ops_show(operation_id):
-    _print(client_from_env().get(f"/operations/{operation_id}"))
+    _print(client_from_env().get(f"/operations/{quote_id(operation_id)}"))
 
 
 def main() -> None:
+    from pydantic import ValidationError
+    from sqlalchemy.exc import OperationalError
+
     try:
         cli(standalone_mode=True)
     except (RuntimeClientError, RuntimeApiError) as exc:
         click.echo(f"error: {exc.code}: {exc.message}", err=True)
+        sys.exit(1)
+    except ValidationError as exc:  # e.g. `runtime create-site 'bad id'`
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+        click.echo(f"error: INVALID_ARGUMENT: {problems}", err=True)
+        sys.exit(1)
+    except OperationalError as exc:  # `runtime ...` commands talk to the database directly
+        click.echo(f"error: DATABASE_UNREACHABLE: {exc.orig or exc}".rstrip()
+                   + "\n(check ORCHESTRATOR_DATABASE_URL and that the server is running)", err=True)
         sys.exit(1)
 
 

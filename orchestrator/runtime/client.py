@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from urllib.parse import quote
+
 import requests
 
-RETRY_STATUSES = {429, 500, 502, 503, 504}
 TOKEN_ERRORS = {"TOKEN_EXPIRED", "TOKEN_REVOKED", "INVALID_TOKEN", "MISSING_TOKEN"}
 
 
@@ -74,7 +75,9 @@ class RuntimeClient:
                 self._sleep(attempt, None)
                 attempt += 1
                 continue
-            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
+            except requests.RequestException as exc:  # a malformed URL and the like: retrying cannot help
+                raise RuntimeClientError(0, "BAD_REQUEST", f"Cannot send to {self.base_url!r} (check ORCHESTRATOR_URL): {exc}") from exc
+            if _retryable(response.status_code) and attempt < self.max_retries:
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 attempt += 1
                 continue
@@ -87,15 +90,20 @@ class RuntimeClient:
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
         delay = min(self.max_backoff_seconds, self.backoff_seconds * 2**attempt) * random.uniform(0.5, 1.0)
-        if retry_after and retry_after.isdigit():
-            delay = max(delay, float(retry_after))
+        if retry_after and retry_after.isdigit():  # honoured, but never past our own cap: a sensor tick must end
+            delay = max(delay, min(float(retry_after), self.max_backoff_seconds))
         time.sleep(delay)
 
     def token(self) -> str:
         # Refresh a little before expiry so a request never leaves with a token about to lapse.
         if self._token is None or time.monotonic() > self._token_expires - 30:
-            body = self.request("POST", "/token", data=self.credentials.grant(), auth=False).json()
-            self._token, self._token_expires = body["access_token"], time.monotonic() + body["expires_in"]
+            response = self.request("POST", "/token", data=self.credentials.grant(), auth=False)
+            try:
+                body = response.json()
+                self._token, self._token_expires = body["access_token"], time.monotonic() + body["expires_in"]
+            except (ValueError, KeyError, TypeError):
+                raise RuntimeClientError(response.status_code, "NOT_A_RUNTIME",
+                                         f"{self.base_url}/token did not answer with a token; is ORCHESTRATOR_URL the runtime?") from None
         return self._token
 
     def get(self, path: str, **params) -> Any:
@@ -135,7 +143,7 @@ class RuntimeClient:
             return self._put_bytes(obj["id"], fh)
 
     def _put_bytes(self, object_id: str, body) -> dict:
-        return self.request("PUT", f"/objects/{object_id}/content", data=body,
+        return self.request("PUT", f"/objects/{quote_id(object_id)}/content", data=body,
                             headers={"Content-Type": "application/octet-stream"}).json()
 
     def submit_path(self, path: Path, types: list[str], name: str | None = None) -> dict:
@@ -149,7 +157,7 @@ class RuntimeClient:
         return self.create_object(path, name=name or path.name, types=types)
 
     def download(self, object_id: str, target: Path) -> Path:
-        with self.request("GET", f"/objects/{object_id}/content", stream=True) as response, open(target, "wb") as fh:
+        with self.request("GET", f"/objects/{quote_id(object_id)}/content", stream=True) as response, open(target, "wb") as fh:
             for chunk in response.iter_content(1 << 20):
                 fh.write(chunk)
         return target
@@ -158,13 +166,22 @@ class RuntimeClient:
         return self.post("/jobs", {"workflow_id": workflow_id, "inputs": list(inputs), "config": config or {}, **extra})
 
     def claim_job(self, job_id: str, lease_seconds: int | None = None) -> dict:
-        return self.post(f"/jobs/{job_id}:claim", {"lease_seconds": lease_seconds} if lease_seconds else None)
+        return self.post(f"/jobs/{quote_id(job_id)}:claim", {"lease_seconds": lease_seconds} if lease_seconds else None)
 
     def update_operation(self, operation_id: str, **patch) -> dict:
-        return self.patch(f"/operations/{operation_id}", patch)
+        return self.patch(f"/operations/{quote_id(operation_id)}", patch)
 
     def heartbeat(self, operation_ids: list[str], lease_seconds: int | None = None) -> dict:
         return self.post("/operations:heartbeat", {"operation_ids": operation_ids, "lease_seconds": lease_seconds})
+
+
+def quote_id(resource_id: str) -> str:
+    """An id as one path segment: `a/b` or `a?b` must name that id, not another route."""
+    return quote(resource_id, safe="")
+
+
+def _retryable(status: int) -> bool:
+    return status >= 500 or status == 429
 
 
 def pack_directory(directory: Path, archive: Path) -> None:

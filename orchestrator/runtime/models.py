@@ -3,14 +3,16 @@
 Request models forbid unknown fields, so a typo is a 422 naming the field rather than a silently
 ignored setting.
 """
+import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
+IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]*")
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=f"^{IDENTIFIER.pattern}$")]
 # Job and operation ids are stored in 100 characters (generated ones take 28).
-JobIdentifier = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
+JobIdentifier = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=f"^{IDENTIFIER.pattern}$")]
 JobStatus = Literal["open", "claimed", "succeeded", "failed", "cancelled"]
 T = TypeVar("T")
 
@@ -131,6 +133,10 @@ class Job(BaseModel):
 
 class ClaimRequest(Request):
     lease_seconds: int | None = Field(None, ge=1, le=3600)
+
+
+class ReleaseRequest(Request):
+    operation_id: JobIdentifier | None = Field(None, description="Release only if this operation still holds the job (409 otherwise).")
 
 
 class ErrorInfo(Request):

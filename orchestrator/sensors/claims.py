@@ -38,15 +38,20 @@ def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDef
             try:
                 op = client.claim_job(job["id"], site.lease_seconds)
             except RuntimeClientError as exc:
-                if exc.status == 409:  # another site (or tick) won it
+                if exc.status == 409 and "your_operation_id" in exc.details:
+                    # Our claim won but its reply was lost and the retry met our own claim: run that operation
+                    # (run_key = operation id, so a run that already exists for it is not launched twice).
+                    op = {"id": exc.details["your_operation_id"]}
+                elif exc.status == 409:  # another site won it
                     continue
-                if exc.status == 403:  # this site lacks the workflow's capabilities: nothing to do here
+                elif exc.status == 403:  # this site lacks the workflow's capabilities: nothing to do here
                     return dg.SkipReason(f"{exc.code}: {exc.message}")
-                if not requests:
+                elif not requests:
                     raise
-                # Launch what we already hold rather than strand those claims until their leases expire.
-                context.log.warning(f"Claiming {job['id']} failed ({exc}); launching the {len(requests)} run(s) claimed so far.")
-                break
+                else:
+                    # Launch what we already hold rather than strand those claims until their leases expire.
+                    context.log.warning(f"Claiming {job['id']} failed ({exc}); launching the {len(requests)} run(s) claimed so far.")
+                    break
             requests.append(dg.RunRequest(run_key=op["id"], tags={
                 JOB_TAG: job["id"], OPERATION_TAG: op["id"], WORKFLOW_TAG: workflow.id, SITE_TAG: site.site_id}))
         if not requests:

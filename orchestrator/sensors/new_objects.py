@@ -6,7 +6,13 @@ The cursor is the last object `seq` handled; each tick asks the runtime only for
 import dagster as dg
 
 from orchestrator.resources import RuntimeResource, SiteResource
+from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.workflows.triggers import TriggerSet
+
+
+def permanent(exc: RuntimeClientError) -> bool:
+    """A 4xx other than 429 will be the same answer next time; anything else may pass on a retry."""
+    return 400 <= exc.status < 500 and exc.status != 429
 
 
 def make_new_objects_sensor(trigger_set: TriggerSet, interval: int = 2) -> dg.SensorDefinition:
@@ -21,14 +27,27 @@ def make_new_objects_sensor(trigger_set: TriggerSet, interval: int = 2) -> dg.Se
         cursor = int(context.cursor or 0)
         page = client.get("/objects", types=type_ids, after_seq=cursor, limit=site.object_batch)
         created = existing = 0
+        refused: list[str] = []
         for obj in page["items"]:
             matching = {t.id: t for type_id in obj["types"] for t in trigger_set.for_type(type_id)}
-            for trigger in matching.values():
-                response = client.request("POST", "/jobs", json={"workflow_id": trigger.workflow_id, "inputs": [obj["id"]],
-                                                                 "config": trigger.config})
-                created, existing = (created + 1, existing) if response.status_code == 201 else (created, existing + 1)
-            cursor = obj["seq"]  # only past what was handled: a failure above retries this object next tick
+            try:
+                for trigger in matching.values():
+                    response = client.request("POST", "/jobs", json={"workflow_id": trigger.workflow_id, "inputs": [obj["id"]],
+                                                                     "config": trigger.config})
+                    created, existing = (created + 1, existing) if response.status_code == 201 else (created, existing + 1)
+            except RuntimeClientError as exc:
+                if not permanent(exc):
+                    # The runtime is down or overloaded: keep what this tick handled and retry this object next tick.
+                    context.log.warning(f"Creating the job of object {obj['id']} failed ({exc}); retrying next tick.")
+                    break
+                # The runtime refuses this job for good (e.g. 409: a trigger's config changed after the job was made);
+                # retrying would stall every later object behind it, so say so and move on.
+                context.log.error(f"Object {obj['id']}: the runtime refused its job ({exc}); skipped.")
+                refused.append(f"{obj['id']} ({exc.code})")
+            cursor = obj["seq"]  # only past what was handled
         message = f"{len(page['items'])} new object(s): {created} job(s) created, {existing} already existed."
+        if refused:
+            message += f" Refused: {', '.join(refused)}."
         return dg.SensorResult(cursor=str(cursor), skip_reason=message)
 
     return new_objects

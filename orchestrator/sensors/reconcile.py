@@ -86,7 +86,7 @@ def settle(client, run: dg.DagsterRun, op: dict) -> str:
         client.update_operation(op["id"], done=True, error={"code": "CANCELLED", "message": "The run was cancelled.", "details": details})
         return f"reported CANCELLED for {op['id']}"
     if run.status == dg.DagsterRunStatus.FAILURE:  # the worker crashed before any op could report: retry
-        client.post(f"/jobs/{run.tags[JOB_TAG]}:release")
+        client.post(f"/jobs/{run.tags[JOB_TAG]}:release", {"operation_id": op["id"]})
         return f"released job {run.tags[JOB_TAG]} after run {run.run_id} crashed"
     client.update_operation(op["id"], done=True, error={
         "code": "RUN_ENDED_WITHOUT_REPORT", "message": "The run succeeded but its workflow never reported a result.", "details": details})

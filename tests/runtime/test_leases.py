@@ -108,6 +108,20 @@ def test_release_by_owner_reopens_job(catalog, make_site):
     assert site_a.post(f"/jobs/{last['id']}:release")["status"] == "failed"
 
 
+def test_release_naming_a_stale_operation_leaves_the_new_claim_alone(catalog, make_site):
+    """A site settling a crashed run releases by operation: if the job was re-claimed meanwhile (its lease
+    expired, then the same site claimed it again), the newer claim must survive."""
+    site = make_site("site-a", ["py"])
+    job = catalog.create_job("wf", [], id="rel-stale", max_attempts=5)
+    old = site.claim_job(job["id"])
+    site.post(f"/jobs/{job['id']}:release", {"operation_id": old["id"]})
+    new = site.claim_job(job["id"])
+    error = expect_error(409, "OPERATION_MISMATCH", site.post, f"/jobs/{job['id']}:release", {"operation_id": old["id"]})
+    assert error.details == {"operation_id": new["id"]}
+    assert catalog.get(f"/jobs/{job['id']}")["operation_id"] == new["id"] and not catalog.get(f"/operations/{new['id']}")["done"]
+    assert site.post(f"/jobs/{job['id']}:release", {"operation_id": new["id"]})["status"] == "open"
+
+
 def test_expired_leases_close_on_the_spot_without_sweeper(store):
     """No server, so no sweeper: the claim, report and heartbeat that meet an overdue lease expire it."""
     admin = Principal(kind="user", id="admin", is_admin=True)

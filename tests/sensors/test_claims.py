@@ -4,6 +4,7 @@ from datetime import datetime
 
 import dagster as dg
 import pytest
+import requests
 
 from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.sensors import make_claim_sensor
@@ -107,3 +108,21 @@ def test_a_site_without_the_workflows_capability_skips(instance, registered, adm
 
     (request,) = tick(sensor, instance, site_named(make_site, server, "gpu-site", ["gpu"])).run_requests
     assert request.tags[JOB_TAG] == job_id and request.tags[WORKFLOW_TAG] == spec.id
+
+
+def test_a_claim_whose_reply_was_lost_is_run_not_stranded(sensor, instance, site, admin, monkeypatch):
+    """The first claim request wins on the runtime but its reply is lost; the client's retry gets 409."""
+    (job_id,) = open_jobs(admin, 1)
+    client, send, lost = site.client, site.client.session.request, []
+
+    def lose_first_claim_reply(method, url, **kwargs):
+        response = send(method, url, **kwargs)
+        if url.endswith(":claim") and not lost:
+            lost.append(response.json()["id"])
+            raise requests.ConnectionError("connection reset before the reply arrived")
+        return response
+
+    monkeypatch.setattr(client, "backoff_seconds", 0.01)
+    monkeypatch.setattr(client.session, "request", lose_first_claim_reply)
+    (request,) = tick(sensor, instance, site).run_requests
+    assert request.run_key == request.tags[OPERATION_TAG] == lost[0] == job(admin, job_id)["operation_id"]

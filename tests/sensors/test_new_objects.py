@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import requests
 from sqlalchemy import event, insert, update
 
 from orchestrator.runtime import schema as s
@@ -109,3 +110,38 @@ def test_a_tick_reads_only_objects_after_the_cursor(sensor, instance, site, stor
     assert any(re.search(r"object_seq > .*\bLIMIT\b", sql, re.S) for sql in listing), listing
     near_end = tick(sensor, instance, site, str(last_seq - 2))  # the history is there for a cursor before it
     assert near_end.skip_reason.skip_message == "2 new object(s): 2 job(s) created, 0 already existed."
+
+
+def test_an_object_whose_job_is_refused_does_not_stall_the_ones_after_it(sensor, instance, site, admin):
+    first, refused, last = submit(site.client, 3)
+    # The job `refused` would make already exists with another config (its trigger changed): a permanent 409.
+    admin.create_job(METADATA_IN.id, [refused["id"]], config={"schema": "an-older-schema"})
+    result = tick(sensor, instance, site)
+    assert result.cursor == str(last["seq"])
+    assert result.skip_reason.skip_message == (
+        f"3 new object(s): 2 job(s) created, 0 already existed. Refused: {refused['id']} (ALREADY_EXISTS).")
+    assert expected_jobs([first, last]) <= {job["id"] for job in jobs_of(site.client)}
+
+
+def test_a_transient_failure_keeps_what_the_tick_handled(sensor, instance, site, monkeypatch):
+    submitted = submit(site.client, 3)
+    client, send, posts = site.client, site.client.session.request, []
+
+    def unavailable_after_one(method, url, **kwargs):
+        if method == "POST" and url.endswith("/jobs"):
+            posts.append(url)
+            if len(posts) > 1:
+                response = requests.Response()
+                response.status_code, response._content = 503, b'{"code": "UNAVAILABLE", "message": "down"}'
+                return response
+        return send(method, url, **kwargs)
+
+    monkeypatch.setattr(client, "max_retries", 0)
+    monkeypatch.setattr(client.session, "request", unavailable_after_one)
+    result = tick(sensor, instance, site)
+    assert result.cursor == str(submitted[0]["seq"])  # past the first object only: the other two come next tick
+    assert {job["id"] for job in jobs_of(site.client)} == expected_jobs(submitted[:1])
+    monkeypatch.setattr(client.session, "request", send)
+    again = tick(sensor, instance, site, result.cursor)
+    assert again.cursor == str(submitted[-1]["seq"])
+    assert {job["id"] for job in jobs_of(site.client)} == expected_jobs(submitted)

@@ -6,8 +6,8 @@ from sqlalchemy.exc import IntegrityError
 
 from orchestrator.runtime import schema as s
 from orchestrator.runtime import security
-from orchestrator.runtime.errors import Conflict, Unauthenticated, not_found
-from orchestrator.runtime.models import Credentials, Principal, Token
+from orchestrator.runtime.errors import Conflict, InvalidArgument, Unauthenticated, not_found
+from orchestrator.runtime.models import IDENTIFIER, Credentials, Principal, Token
 from orchestrator.runtime.schema import utcnow
 from orchestrator.runtime.store.base import StoreBase
 
@@ -27,6 +27,11 @@ class AuthStore(StoreBase):
         return Credentials(site_id=site_id, client_id=client_id, client_secret=secret)
 
     def create_user(self, username: str, password: str, is_admin: bool = False) -> None:
+        if not IDENTIFIER.fullmatch(username) or len(username) > 200:
+            raise InvalidArgument("INVALID_ARGUMENT", f"User name {username!r} must be 1-200 letters, digits or ._:- "
+                                  "and start with a letter or digit.", {"username": username})
+        if not password:
+            raise InvalidArgument("INVALID_ARGUMENT", "The password must not be empty.")
         try:
             with self.write() as conn:
                 conn.execute(insert(s.users).values(

@@ -109,13 +109,26 @@ class JobStore(StoreBase):
                     lease_expires_at=self._lease_end(now, lease_seconds), cancel_requested=False,
                     created_at=now, updated_at=now))
         if not won:
-            raise Conflict("JOB_NOT_OPEN", f"Job {job_id!r} is not open (it is {self.get_job(job_id).status}).", {"id": job_id})
+            job = self.get_job(job_id)
+            details = {"id": job_id}
+            if job.status == "claimed" and job.operation_id:
+                holder = self.get_operation(job.operation_id)
+                if holder.site_id == site.id and not holder.done:
+                    # The caller already holds it: most likely its own claim succeeded and the reply was lost, so
+                    # the client retried. Naming the operation lets the site run it instead of stranding it.
+                    details["your_operation_id"] = holder.id
+            raise Conflict("JOB_NOT_OPEN", f"Job {job_id!r} is not open (it is {job.status}).", details)
         return self.get_operation(op_id)
 
-    def release_job(self, job_id: str, by: Principal) -> Job:
+    def release_job(self, job_id: str, by: Principal, operation_id: str | None = None) -> Job:
+        """Return a claimed job to the queue; with `operation_id`, only if that operation still holds it
+        (a site releasing after a crash must not close a newer claim of the same job)."""
         job = self.get_job(job_id)
         if job.status != "claimed":
             raise Conflict("INVALID_TRANSITION", f"Only a claimed job can be released; {job_id!r} is {job.status}.")
+        if operation_id is not None and job.operation_id != operation_id:
+            raise Conflict("OPERATION_MISMATCH", f"Job {job_id!r} is no longer held by operation {operation_id!r}.",
+                           {"operation_id": job.operation_id})
         with self.write() as conn:
             op = conn.execute(select(s.operations).where(s.operations.c.id == job.operation_id)).first()
             if not by.is_admin and not (by.kind == "site" and op.site_id == by.id):

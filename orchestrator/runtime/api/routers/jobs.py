@@ -2,7 +2,7 @@
 from fastapi import APIRouter, Response
 
 from orchestrator.runtime.api.deps import AfterSeq, Limit, PrincipalDep, SiteDep, StoreDep
-from orchestrator.runtime.models import ClaimRequest, Job, JobCreate, JobStatus, Operation, Page
+from orchestrator.runtime.models import ClaimRequest, Job, JobCreate, JobStatus, Operation, Page, ReleaseRequest
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -32,8 +32,8 @@ def claim_job(job_id: str, store: StoreDep, site: SiteDep, body: ClaimRequest | 
 
 
 @router.post("/{job_id}:release", response_model=Job, summary="Give a claimed job back to the queue (owning site or admin)")
-def release_job(job_id: str, store: StoreDep, principal: PrincipalDep) -> Job:
-    return store.release_job(job_id, principal)
+def release_job(job_id: str, store: StoreDep, principal: PrincipalDep, body: ReleaseRequest | None = None) -> Job:
+    return store.release_job(job_id, principal, body.operation_id if body else None)
 
 
 @router.post("/{job_id}:cancel", response_model=Job)
