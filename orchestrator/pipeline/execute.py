@@ -24,10 +24,10 @@ Executor contract (`run_job` runs the steps in order; each failure is an ActionR
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -43,6 +43,9 @@ from orchestrator.pipeline.status import ActionResult, OutputFile, StatusCode
 from orchestrator.pipeline.workspace import RESERVED_DIRS, Workspace
 
 LOG_TAIL_LINES = 20
+# What an action inherits from the site's environment: enough to run a program and read text, never
+# the site's credentials (ORCHESTRATOR_CLIENT_SECRET, database URLs, cloud keys) -- study code is untrusted.
+ACTION_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
 MAX_LOG_BYTES = 32 * 1024 * 1024
 # What an interpreter prints when an allocation fails (Python, R, C++, glibc).
 OOM_MARKERS = ("MemoryError", "cannot allocate vector", "std::bad_alloc", "Cannot allocate memory")
@@ -159,7 +162,7 @@ def _copy_code(project_dir: Path, job_dir: Path, workspace_dir: Path, patterns: 
 
 def _execute(spec, argv, job_dir, log_file, handle) -> tuple[float | None, int | None, float]:
     env = {
-        **os.environ,
+        **{name: os.environ[name] for name in ACTION_ENV if name in os.environ},  # never the site's secrets
         "PYTHONUNBUFFERED": "1",
         "ORCHESTRATOR_ACTION": spec.action.name,
         "ORCHESTRATOR_JOB_ID": spec.job_id,
@@ -168,9 +171,8 @@ def _execute(spec, argv, job_dir, log_file, handle) -> tuple[float | None, int |
     with open(log_file, "wb") as log:
         try:
             process = subprocess.Popen(
-                argv, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=(lambda: _limit_memory(memory)) if memory else None,
+                _with_memory_limit(argv, memory) if memory else argv, cwd=job_dir, env=env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         except OSError as exc:
             log.write(f"could not start {argv[0]!r}: {exc.strerror or exc}\n".encode())
@@ -200,8 +202,14 @@ def _read_log(log_file: Path) -> str:
     return text if size <= MAX_LOG_BYTES else f"[... first {size - MAX_LOG_BYTES} bytes cut ...]\n{text}"
 
 
-def _limit_memory(limit: int) -> None:  # runs in the child between fork and exec
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+# Sets the address-space limit, then becomes the action. A tiny exec wrapper rather than Popen's
+# preexec_fn, which Python documents as unsafe while other threads start processes (ours do).
+_LIMIT_THEN_EXEC = ("import os, resource, sys; limit = int(sys.argv[1]); "
+                    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); os.execvp(sys.argv[2], sys.argv[2:])")
+
+
+def _with_memory_limit(argv: list[str], limit: int) -> list[str]:
+    return [sys.executable, "-S", "-c", _LIMIT_THEN_EXEC, str(limit), *argv]
 
 
 def _kill_group(pid: int) -> None:

@@ -35,8 +35,11 @@ def _size(path: Path, relative: str) -> str | None:
 def _csv_rows(path: Path, relative: str) -> str | None:
     if file_suffix(relative) != ".csv":
         return None
-    with open(path, newline="", encoding="utf-8", errors="replace") as file:
-        rows = sum(1 for _ in csv.reader(file)) - 1  # the header is not a row of data
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as file:
+            rows = sum(1 for _ in csv.reader(file)) - 1  # the header is not a row of data
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit: unreadable is unreviewable
+        return f"it cannot be read as CSV ({exc})"
     if rows <= MAX_CSV_ROWS:
         return None
     return f"it has {rows} rows; the limit is {MAX_CSV_ROWS}"
@@ -45,8 +48,11 @@ def _csv_rows(path: Path, relative: str) -> str | None:
 def _patient_id(path: Path, relative: str) -> str | None:
     if file_suffix(relative) != ".csv":
         return None
-    with open(path, newline="", encoding="utf-8", errors="replace") as file:
-        header = next(csv.reader(io.StringIO(file.readline())), [])
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as file:
+            header = next(csv.reader(io.StringIO(file.readline())), [])
+    except csv.Error:
+        return None  # _csv_rows withholds the file already
     if any(column.strip().lower() == PATIENT_ID for column in header):
         return f"it has a {PATIENT_ID} column, which identifies patients"
     return None

@@ -156,10 +156,17 @@ class RuntimeClient:
                 return self.create_object(archive, name=name or archive.name, types=types, mime_type="application/gzip")
         return self.create_object(path, name=name or path.name, types=types)
 
-    def download(self, object_id: str, target: Path) -> Path:
+    def download(self, object_id: str, target: Path, expected_sha256: str | None = None) -> Path:
+        """Save the object's bytes to `target`; with `expected_sha256`, refuse (and delete) bytes that do not match."""
+        digest = hashlib.sha256()
         with self.request("GET", f"/objects/{quote_id(object_id)}/content", stream=True) as response, open(target, "wb") as fh:
             for chunk in response.iter_content(1 << 20):
+                digest.update(chunk)
                 fh.write(chunk)
+        if expected_sha256 is not None and digest.hexdigest() != expected_sha256:
+            Path(target).unlink()
+            raise RuntimeClientError(0, "CHECKSUM_MISMATCH", f"Object {object_id!r} arrived with sha256 {digest.hexdigest()}, "
+                                     f"not the {expected_sha256} it was registered with.")
         return target
 
     def create_job(self, workflow_id: str, inputs: list[str] = (), config: dict | None = None, **extra) -> dict:

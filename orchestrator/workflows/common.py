@@ -82,8 +82,10 @@ def load_input(context: dg.OpExecutionContext, runtime: RuntimeResource) -> JobI
     workdir.mkdir(exist_ok=True)
     objects, paths = [], []
     for object_id in job["inputs"]:
-        objects.append(client.get(f"/objects/{object_id}"))
-        paths.append(str(client.download(object_id, workdir / object_id)))
+        obj = client.get(f"/objects/{object_id}")
+        sha256 = next(c["checksum"] for c in obj["checksums"] if c["type"] == "sha256")
+        objects.append(obj)
+        paths.append(str(client.download(object_id, workdir / object_id, expected_sha256=sha256)))
     report_progress(context, runtime, dagster_run_id=context.run_id, step="load_input", status_message="input loaded")
     context.add_output_metadata({"job_id": job["id"], "inputs": len(objects)})
     return JobInput(job=job, operation_id=operation_id_of(context), objects=objects, paths=paths)

@@ -8,17 +8,19 @@ outputs by privacy level.
 """
 import tarfile
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orchestrator.pipeline import (ActionEvent, ProjectError, UnsafeArchiveError, Workspace, extract_study, load_project,
-                                   run_request)
+from orchestrator.pipeline import ActionEvent, ProjectError, UnsafeArchiveError, Workspace, extract_study, load_project
+from orchestrator.pipeline.engine import run_plan
 from orchestrator.pipeline.execute import Limits
 from orchestrator.pipeline.images import ImageMap, ImageMapError
-from orchestrator.pipeline.plan import PlanError
+from orchestrator.pipeline.plan import Plan, PlanError, plan_actions
 from orchestrator.resources import PipelineResource, RuntimeResource
+from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.workflows.common import (JobInput, WorkflowFailure, load_input, report_failure, report_progress,
                                            report_result, run_dir)
 
@@ -55,6 +57,8 @@ def fetch_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_in
         request = JobRequest.model_validate(job_input.config)
     except ValidationError as exc:
         raise WorkflowFailure("INVALID_JOB_REQUEST", f"Invalid job config: {config_problem(job_input.config)}") from exc
+    if len(job_input.paths) != 1:
+        raise WorkflowFailure("INVALID_JOB_REQUEST", f"A pipeline job takes exactly one study object; it has {len(job_input.paths)}.")
     project_dir = run_dir(context.run_id) / "study"
     try:
         extract_study(job_input.paths[0], project_dir)
@@ -84,13 +88,30 @@ def _action_state(event: ActionEvent) -> dict:
 
 
 class _Progress:
-    """Turns engine events into Dagster logs/observations and operation metadata, in the op's thread."""
+    """Turns engine events into Dagster logs/observations and operation metadata, in the op's thread.
 
-    def __init__(self, context, runtime, workspace: str):
-        self.context, self.runtime, self.workspace, self.actions = context, runtime, workspace, {}
+    The operation gets the per-action states at most once a second (a 10,000-action request must not
+    cost 10,000 PATCHes of a growing document), and a failed update is logged, never fatal: the run
+    matters more than its progress bar, and the lease sensor notices a runtime that is really gone."""
+
+    REPORT_EVERY_SECONDS = 1.0
+
+    def __init__(self, context, runtime, workspace: str, planned: dict):
+        self.context, self.runtime, self.workspace = context, runtime, workspace
+        self.actions = {name: {"state": "pending", "decision": decision} for name, decision in planned.items()}
+        self.reported_at = 0.0
+
+    def report(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self.reported_at < self.REPORT_EVERY_SECONDS:
+            return
+        try:
+            report_progress(self.context, self.runtime, step="execute_actions", actions=self.actions)
+            self.reported_at = time.monotonic()
+        except RuntimeClientError as exc:
+            self.context.log.warning(f"could not report progress to the runtime ({exc}); the run goes on")
 
     def __call__(self, event: ActionEvent) -> None:
-        self.actions[event.action] = _action_state(event)
+        self.actions[event.action] = {**self.actions.get(event.action, {}), **_action_state(event)}
         result = event.result
         if result is None:
             self.context.log.info(f"action {event.action}: {event.kind}")
@@ -103,30 +124,56 @@ class _Progress:
                           "duration_s": round(result.duration or 0, 3), "log": result.log_path or "",
                           "outputs": dg.MetadataValue.json({o.path: {"level": o.level, "sha256": o.sha256, "size": o.size,
                                                                      "withheld": o.withheld} for o in result.outputs})}))
-        report_progress(self.context, self.runtime, step="execute_actions", actions=self.actions)
+        self.report()
 
 
-@dg.op(description="Plan the request against the workspace and run the actions, in parallel up to the site's limit.")
-def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource, study: Study) -> dict:
+@dataclass
+class PlannedStudy:
+    study: Study
+    plan: Plan
+
+
+@dg.op(description="Plan the job request against the site's workspace: which actions run, are reused, waited on or cancelled.")
+def plan_study(context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource, study: Study) -> PlannedStudy:
     request = study.request
     workspace = Workspace.open(pipeline.workspaces_dir, request.workspace)
+    plan = plan_actions(load_project(study.project_dir), workspace.state(), request.actions, request.force_run_dependencies,
+                        request.cancelled_actions, request_id=study.job_input.job["id"])
+    if isinstance(plan, PlanError):
+        raise WorkflowFailure(plan.code, plan.message, {"actions": list(plan.names)})
+    decisions = {name: planned.decision.value for name, planned in plan.actions.items()}
+    counts = {decision: list(decisions.values()).count(decision) for decision in sorted(set(decisions.values()))}
+    context.add_output_metadata({"decisions": dg.MetadataValue.json(decisions), **{f"to_{k}": v for k, v in counts.items()}})
+    report_progress(context, runtime, step="plan", status_message=", ".join(f"{v} {k}" for k, v in counts.items()),
+                    actions={name: {"state": "pending", "decision": decision} for name, decision in decisions.items()})
+    return PlannedStudy(study, replace(plan, actions=dict(plan.actions)))  # a plain dict travels between op processes
+
+
+@dg.op(description="Run the planned actions, in parallel up to the site's limit; each action's outcome is observed in Dagster.")
+def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource,
+                    planned: PlannedStudy) -> dict:
+    study, plan = planned.study, planned.plan
+    workspace = Workspace.open(pipeline.workspaces_dir, study.request.workspace)
     try:
         image_map = ImageMap.from_env()
     except ImageMapError as exc:
         raise WorkflowFailure("SITE_MISCONFIGURED", str(exc)) from None
     limits = Limits(timeout=pipeline.action_timeout_seconds or None, memory=pipeline.action_memory_bytes or None)
-    progress, stop, outcome = _Progress(context, runtime, request.workspace), threading.Event(), {}
+    progress = _Progress(context, runtime, study.request.workspace,
+                         {name: p.decision.value for name, p in plan.actions.items()})
+    stop, outcome, events = threading.Event(), {}, []
 
     def run():
-        outcome["result"] = run_request(
-            load_project(study.project_dir), study.project_dir, workspace, request.actions,
-            force_run_dependencies=request.force_run_dependencies, cancelled_actions=request.cancelled_actions,
-            request_id=study.job_input.job["id"], concurrency=pipeline.concurrency, limits=limits,
-            image_map=image_map, on_event=events.append, stop=stop)
+        try:
+            # As job-runner does, a failed action fails its dependents only; independent ones still run.
+            outcome["result"] = run_plan(plan, load_project(study.project_dir), study.project_dir, workspace,
+                                         concurrency=pipeline.concurrency, continue_on_error=True, limits=limits,
+                                         image_map=image_map, on_event=events.append, stop=stop)
+        except BaseException as exc:  # surfaced in the op's thread below
+            outcome["error"] = exc
 
     # The engine runs in a thread so that a run termination (an exception in this thread) can
     # stop it: the stop event makes the engine kill its action processes before we re-raise.
-    events: list[ActionEvent] = []
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     try:
@@ -138,18 +185,21 @@ def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pi
         stop.set()
         worker.join()
         raise
+    progress.report(force=True)
+    if "error" in outcome:
+        error = outcome["error"]
+        raise WorkflowFailure("INTERNAL_ERROR", f"The pipeline engine failed: {type(error).__name__}: {error}") from error
     result = outcome["result"]
-    if isinstance(result, PlanError):
-        raise WorkflowFailure(result.code, result.message, {"actions": list(result.names)})
-    return {"workspace": request.workspace, "ok": result.ok, "actions": progress.actions,
-            "outputs": _outputs_by_level(result)}
+    return {"workspace": study.request.workspace, "ok": result.ok, "actions": progress.actions,
+            "outputs": _outputs_by_level(workspace, result)}
 
 
-def _outputs_by_level(result) -> dict:
+def _outputs_by_level(workspace: Workspace, result) -> dict:
+    """Every output of the requested actions now in the workspace, reused ones included, by level."""
     levels: dict[str, list[str]] = {}
-    for action_result in result.results.values():
-        for output in action_result.outputs:
-            levels.setdefault(output.level, []).append(output.path)
+    for path, entry in workspace.read_manifest()["files"].items():
+        if entry.get("action") in result.results:
+            levels.setdefault(entry["level"], []).append(path)
     return {level: sorted(paths) for level, paths in sorted(levels.items())}
 
 
@@ -165,4 +215,4 @@ def finalize(context: dg.OpExecutionContext, run: dict) -> dict:
 
 @dg.job(name="pipeline", hooks={report_failure}, description="Run a study's project.yaml actions (pipeline-1.0.0).")
 def pipeline_job():
-    report_result(finalize(execute_actions(fetch_study(load_input()))))
+    report_result(finalize(execute_actions(plan_study(fetch_study(load_input())))))

@@ -3,6 +3,7 @@ action cannot place files in the workspace except through its declared, matched 
 
 import json
 import os
+import tempfile
 
 from orchestrator.pipeline import ImageMap, Limits, State, StatusCode
 from tests.pipeline.studies import action, make_study, project, run
@@ -99,9 +100,11 @@ pathlib.Path("output/real.csv").write_text("real")
 """
 
 
-def test_an_action_writing_outside_its_directory_cannot_place_files_in_the_workspace(tmp_path):
-    outside = tmp_path / "outside"
+def test_an_action_writing_outside_its_directory_cannot_place_files_in_the_workspace(tmp_path, monkeypatch):
+    outside, scratch = tmp_path / "outside", tmp_path / "scratch"
     outside.mkdir()
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # job directories are made here
     study = make_study(tmp_path, project(
         action("escape", f"analysis/escape.py {tmp_path / 'workspace'} {outside}",
                {"moderately_sensitive": {"tables": "output/*.csv", "linked": "linked_dir/*.csv"}}),
@@ -120,7 +123,10 @@ def test_an_action_writing_outside_its_directory_cannot_place_files_in_the_works
     assert workspace.read_manifest()["files"] == {}
     assert workspace.stray_files() == ["output/planted.csv"]
     assert not (tmp_path / "workspace" / "level4").exists()
-    assert not (tmp_path / "escaped.csv").exists() and not (study / "escaped.csv").exists()
+    # Without a sandbox an action can write beside its job directory (the ../ writes landed in the scratch
+    # area, and ../../ in tmp_path), but nothing it writes there becomes an output or reaches the study.
+    assert (scratch / "escaped.csv").exists() and not (study / "escaped.csv").exists()
+    assert not any("escaped" in path for path in workspace.read_manifest()["files"])
 
     # with the symlinked pattern gone, only the real file is collected; the planted one is never an
     # output, never released and never copied to a dependent
@@ -134,3 +140,17 @@ def test_an_action_writing_outside_its_directory_cannot_place_files_in_the_works
     assert sorted(files) == ["output/reader.csv", "output/real.csv"]
     assert (workspace.path / "output/reader.csv").read_text() == "real.csv"
     assert sorted(os.listdir(workspace.level4_dir / "output")) == ["reader.csv", "real.csv"]
+
+
+def test_an_action_does_not_inherit_the_sites_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_CLIENT_SECRET", "site-secret")
+    monkeypatch.setenv("ORCHESTRATOR_DATABASE_URL", "postgresql://user:password@db/x")
+    study = make_study(tmp_path, project(
+        action("env", "analysis/dump_env.py", {"highly_sensitive": {"env": "output/env.json"}})),
+        scripts={"dump_env": "import json, os, pathlib\npathlib.Path('output').mkdir()\n"
+                             "pathlib.Path('output/env.json').write_text(json.dumps(dict(os.environ)))\n"})
+    outcome, _ = run(study)
+    assert outcome.results["env"].status_code is StatusCode.SUCCEEDED
+    seen = json.loads((tmp_path / "workspace" / "output" / "env.json").read_text())
+    assert "ORCHESTRATOR_CLIENT_SECRET" not in seen and "ORCHESTRATOR_DATABASE_URL" not in seen
+    assert seen["ORCHESTRATOR_ACTION"] == "env" and seen["PATH"] == os.environ["PATH"]

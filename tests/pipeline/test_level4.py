@@ -50,3 +50,10 @@ def test_the_withheld_text_names_the_file_and_every_reason(tmp_path):
     text = withheld_reason("output/t.csv", ["reason one", "reason two"])
     assert text.startswith("output/t.csv was withheld by the Level 4 checks")
     assert "  - reason one\n  - reason two" in text
+
+
+def test_a_csv_the_csv_module_cannot_read_is_withheld_not_an_error(tmp_path):
+    # One field over the csv module's field size limit (128 KiB): unreadable, so unreviewable.
+    path = write(tmp_path, "t.csv", "note\n" + "x" * (200 * 1024) + "\n")
+    (problem,) = level4_problems(path, "output/t.csv")
+    assert problem.startswith("it cannot be read as CSV (field larger than field limit")

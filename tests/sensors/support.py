@@ -1,6 +1,7 @@
 """What the site's sensor and workflow tests share: a fresh Dagster instance per test (copied from one
 migrated template, as migrating a new one costs ~2 s), a registered site with its resources, helpers."""
 import atexit
+import copy
 import functools
 import shutil
 import tempfile
@@ -102,7 +103,8 @@ class RequestLog:
         send = client.session.request
 
         def recording(method, url, **kwargs):
-            self.calls.append((method, url.removeprefix(client.base_url), kwargs.get("json")))
+            # a copy: the caller may go on mutating the object it sent
+            self.calls.append((method, url.removeprefix(client.base_url), copy.deepcopy(kwargs.get("json"))))
             return send(method, url, **kwargs)
 
         monkeypatch.setattr(client.session, "request", recording)

@@ -7,6 +7,7 @@ from orchestrator.resources import PipelineResource
 from orchestrator.runtime.client import pack_directory
 from orchestrator.workflows import WORKFLOWS
 from tests.conftest import REPO_ROOT
+from tests.sensors.support import RequestLog
 
 PIPELINE = WORKFLOWS["pipeline-1.0.0"]
 STUDY = REPO_ROOT / "examples" / "study"
@@ -42,6 +43,37 @@ def test_example_study_succeeds_with_outputs_by_level(instance, site, registered
     assert manifest.is_file() and (tmp_path / "workspaces" / "w1" / "metadata" / "chart.log").is_file()
     observed = [e for e in instance.all_logs(result.run_id) if e.dagster_event and e.dagster_event.is_asset_observation]
     assert len(observed) == 4  # one observation per action, with its status and outputs, in the Dagster UI
+
+
+def test_progress_goes_to_the_operation_while_the_run_goes_and_a_rerun_reuses(instance, site, registered, tmp_path,
+                                                                              monkeypatch):
+    patches = RequestLog(site.client, monkeypatch)
+    archive = study_archive(tmp_path)
+    first_result, _, first = run_study(instance, site, registered, archive, tmp_path)
+    assert first_result.success, first["error"]
+    reports = [body["metadata"] for body in patches.to("PATCH", f"/operations/{first['id']}") if body.get("metadata")]
+    planned = next(m for m in reports if m.get("step") == "plan")
+    assert all(a == {"state": "pending", "decision": "run"} for a in planned["actions"].values()), planned
+    # before the final report, some report showed an action done while another was still to finish
+    during = [m["actions"] for m in reports if m.get("step") == "execute_actions"]
+    assert any({a.get("state") for a in actions.values()} - {"succeeded"} for actions in during), during
+
+    # Only `chart` now, as a new job: its dependencies succeeded and their outputs are there, so they are
+    # reused, not re-run; the result still lists their outputs in the workspace by level.
+    study = site.client.create_object(archive, name="again.tar.gz", types=["study"], mime_type="application/gzip")
+    job_id = registered.create_job(PIPELINE.id, [study["id"]], config={"workspace": "w1", "actions": ["chart"]})["id"]
+    op = site.client.claim_job(job_id)
+    resources = {"runtime": site.runtime, "pipeline": PipelineResource(workspaces_dir=str(tmp_path / "workspaces"))}
+    rerun = PIPELINE.job.execute_in_process(instance=instance, tags=site.tags(job_id, op["id"], PIPELINE.id),
+                                            resources=resources, raise_on_error=False)
+    op = registered.get(f"/operations/{op['id']}")
+    assert rerun.success, op["error"]
+    actions = op["result"]["actions"]
+    assert {n: a["decision"] for n, a in actions.items()} == {"generate_dataset": "reuse", "summarise": "reuse", "chart": "run"}
+    assert {a["status_code"] for a in actions.values()} == {"SUCCEEDED"}
+    assert op["result"]["outputs"] == {
+        "highly_sensitive": ["output/dataset.csv"],
+        "moderately_sensitive": ["output/age_chart.svg", "output/summary_by_age.csv", "output/summary_by_region.csv"]}
 
 
 def test_a_failing_action_fails_the_job_with_each_actions_status(instance, site, registered, tmp_path):
