@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
@@ -33,8 +34,12 @@ def test_admin_and_client_commands(run, catalog, server, tmp_path):
     (study / "analysis").mkdir(parents=True)
     (study / "project.yaml").write_text("version: '4.0'\n")
     (study / "analysis" / "a.py").write_text("print(1)\n")
+    (study / "workspace" / "output").mkdir(parents=True)  # what a local `orchestrator run` leaves behind
+    (study / "workspace" / "output" / "dataset.csv").write_text("patient_id\n1\n")
     object_id = run("submit", str(study), "--type", "doc", **as_carol).stdout.strip()
     assert catalog.get(f"/objects/{object_id}")["name"] == "study.tar.gz"
+    with tarfile.open(catalog.download(object_id, tmp_path / "study.tar.gz")) as archive:
+        assert sorted(archive.getnames()) == ["analysis", "analysis/a.py", "project.yaml"]  # no workspace/
 
     job = catalog.create_job("wf", [object_id])
     listing = run("jobs", "list", "--status", "open", **as_carol).stdout
@@ -62,3 +67,16 @@ def test_user_mistakes_are_one_line_errors(run, catalog, tmp_path):
     assert json.loads(duplicate.stdout)["site_id"] == "site-y"
     again = run("runtime", "create-site", "site-y", expect=1)
     assert again.stderr.startswith("error: ALREADY_EXISTS")
+    bad_id = run("runtime", "create-site", "no spaces", expect=1)
+    assert bad_id.stderr.startswith("error: INVALID_ARGUMENT: id: String should match pattern")
+    assert run("runtime", "create-user", "", expect=1).stderr.startswith("error: INVALID_ARGUMENT: User name ''")
+    no_database = run("runtime", "create-user", "erin", expect=1, ORCHESTRATOR_DATABASE_URL="postgresql://nobody@127.0.0.1:1/x")
+    assert no_database.stderr.startswith("error: DATABASE_UNREACHABLE") and "ORCHESTRATOR_DATABASE_URL" in no_database.stderr
+    bad_url = run("jobs", "list", expect=1, ORCHESTRATOR_URL="not-a-url", **as_dave)
+    assert bad_url.stderr.startswith("error: BAD_REQUEST") and "ORCHESTRATOR_URL" in bad_url.stderr
+    # an id is one path segment: `a?b` is a job that does not exist, not job `a`; `../sites` reaches no other
+    # route (the server decodes %2F, so an id with a slash matches no route at all)
+    assert run("jobs", "show", "a?b", expect=1, **as_dave).stderr.startswith("error: JOB_NOT_FOUND: No job with id 'a?b'")
+    for odd in ("../sites", "a/b"):
+        shown = run("jobs", "show", odd, expect=1, **as_dave)
+        assert shown.stdout == "" and shown.stderr.startswith("error: NOT_FOUND"), odd

@@ -191,11 +191,19 @@ def _retryable(status: int) -> bool:
     return status >= 500 or status == 429
 
 
+PACK_SKIPPED = (".git", "__pycache__", ".venv")
+
+
 def pack_directory(directory: Path, archive: Path) -> None:
-    """tar.gz with members relative to `directory`; no absolute paths, symlinks stored as links."""
+    """tar.gz with members relative to `directory`; no absolute paths, symlinks stored as links.
+
+    A study's `workspace/` (what `orchestrator run` wrote: outputs of every privacy level, logs) is
+    left out: submitting the code must never ship highly_sensitive results along with it."""
+    is_study = (directory / "project.yaml").is_file()
     with tarfile.open(archive, "w:gz") as tar:
         for item in sorted(directory.rglob("*")):
-            if any(part in (".git", "__pycache__", ".venv") for part in item.relative_to(directory).parts):
+            parts = item.relative_to(directory).parts
+            if any(part in PACK_SKIPPED for part in parts) or (is_study and parts[0] == "workspace"):
                 continue
             tar.add(item, arcname=str(item.relative_to(directory)), recursive=False)
 

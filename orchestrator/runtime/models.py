@@ -150,7 +150,8 @@ class OperationPatch(Request):
     result: dict[str, Any] | None = None
     error: ErrorInfo | None = None
     metadata: dict[str, Any] | None = Field(None, description="Merged into the operation's metadata (top-level keys).")
-    lease_seconds: int | None = Field(None, ge=1, le=3600)
+    lease_seconds: int | None = Field(None, ge=1, le=3600, description="Renew the lease by this long from now; "
+                                      "default: the operation's lease_seconds (as claimed).")
 
 
 class Operation(BaseModel):
@@ -162,6 +163,7 @@ class Operation(BaseModel):
     error: dict[str, Any] | None
     metadata: dict[str, Any]
     lease_expires_at: datetime
+    lease_seconds: int = Field(description="How long each renewal (heartbeat or report) extends the lease.")
     cancel_requested: bool
     created_at: datetime
     updated_at: datetime

@@ -198,6 +198,7 @@ operations = Table(
     Column("error", Json),
     Column("metadata", Json, nullable=False),
     Column("lease_expires_at", UTCDateTime, nullable=False),
+    Column("lease_seconds", Integer, nullable=False),  # what a report without its own lease_seconds renews by
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

@@ -68,6 +68,20 @@ def test_cancel_requested_job_is_not_requeued_when_its_operation_closes(catalog,
     expect_error(409, "JOB_NOT_OPEN", site.claim_job, job["id"])
 
 
+def test_a_site_may_cancel_only_a_job_it_holds(catalog, make_site):
+    holder, other = make_site("site-a", ["py"]), make_site("site-b", ["py"])
+    open_job = catalog.create_job("wf", [], id="c-open-by-site")
+    claimed = catalog.create_job("wf", [], id="c-held")
+    op = holder.claim_job(claimed["id"])
+    for job_id in (open_job["id"], claimed["id"]):
+        response = cancel(other, job_id)
+        assert (response.status_code, response.json()["code"]) == (403, "NOT_OWNER"), response.text
+    assert catalog.get(f"/jobs/{open_job['id']}")["status"] == "open"
+    assert not catalog.get(f"/operations/{op['id']}")["cancel_requested"]
+    assert cancel(holder, claimed["id"]).json()["status"] == "claimed"
+    assert catalog.get(f"/operations/{op['id']}")["cancel_requested"]
+
+
 def test_finished_job_cannot_be_cancelled(catalog, make_site):
     site = make_site("site-a", ["py"])
     outcomes = {"c-ok": {"result": {"ok": True}}, "c-bad": {"error": {"code": "TASK_FAILED", "message": "x"}}}
@@ -111,7 +125,7 @@ def test_cancel_is_not_lost_when_the_operation_closes_concurrently(store, closer
     with store.writer.connect() as blocker:
         tx = blocker.begin()
         blocker.execute(select(s.operations).where(s.operations.c.id == op.id).with_for_update())
-        canceller = threading.Thread(target=run, args=(lambda: store.cancel_job(job_id),))
+        canceller = threading.Thread(target=run, args=(lambda: store.cancel_job(job_id, admin),))
         canceller.start()
         wait_for_lock_waiters(store, 1)
         closer_thread = threading.Thread(target=run, args=(close,))

@@ -117,6 +117,17 @@ def test_job_status_follows_outcome(catalog, make_site, claimed):
         expect_error(409, "JOB_NOT_OPEN", site.claim_job, op["job_id"])
 
 
+def test_a_report_renews_the_lease_by_the_claimed_length_not_the_runtime_default(catalog, make_site):
+    """A site that claimed with an 8 s lease and then died must lose the job ~8 s after its last report,
+    not after the runtime's default lease (60 s)."""
+    site = make_site("site-a", ["py"])
+    job = catalog.create_job("wf", [], id="short-lease")
+    op = site.claim_job(job["id"], lease_seconds=8)
+    reported = site.update_operation(op["id"], metadata={"step": "load_input"})
+    left = datetime.fromisoformat(reported["lease_expires_at"]) - datetime.fromisoformat(reported["updated_at"])
+    assert reported["lease_seconds"] == 8 and 7 <= left.total_seconds() <= 8
+
+
 def test_progress_reports_merge_metadata_and_renew_the_lease(catalog, make_site):
     site = make_site("site-a", ["py"])
     job = catalog.create_job("wf", [], id="progress")
@@ -135,8 +146,9 @@ def test_progress_reports_merge_metadata_and_renew_the_lease(catalog, make_site)
     assert merged["metadata"] == {"progress": 50, "dagster_run_id": "run-1", "status_message": "halfway",
                                   "actions": {"parse": "running"}}  # top-level keys replace, no deep merge
     assert not merged["done"] and catalog.get(f"/jobs/{job['id']}")["status"] == "claimed"
-    # a progress report renews the lease (by its lease_seconds, else the default)
+    # a progress report renews the lease: by the lease_seconds it names, and later ones by that same length
+    assert (op["lease_seconds"], merged["lease_seconds"]) == (1, 600)
     gained = datetime.fromisoformat(merged["lease_expires_at"]) - datetime.fromisoformat(op["lease_expires_at"])
-    assert gained.total_seconds() > 30
+    assert gained.total_seconds() > 590
     done = site.update_operation(op["id"], done=True, result={"ok": True}, metadata={"progress": 100})
     assert done["metadata"] == {**merged["metadata"], "progress": 100}

@@ -106,7 +106,8 @@ class JobStore(StoreBase):
             if won:
                 conn.execute(insert(s.operations).values(
                     id=op_id, job_id=job_id, site_id=site.id, done=False, metadata={},
-                    lease_expires_at=self._lease_end(now, lease_seconds), cancel_requested=False,
+                    lease_expires_at=self._lease_end(now, lease_seconds), lease_seconds=lease_seconds or self.settings.lease_seconds,
+                    cancel_requested=False,
                     created_at=now, updated_at=now))
         if not won:
             job = self.get_job(job_id)
@@ -138,12 +139,17 @@ class JobStore(StoreBase):
             raise Conflict("INVALID_TRANSITION", f"Job {job_id!r} changed state while being released; check it again.")
         return self.get_job(job_id)
 
-    def cancel_job(self, job_id: str) -> Job:
-        """Cancel an open job at once; ask the site holding a claimed one to stop (it reports `cancelled`)."""
+    def cancel_job(self, job_id: str, by: Principal) -> Job:
+        """Cancel an open job at once; ask the site holding a claimed one to stop (it reports `cancelled`).
+
+        People (users) may cancel any job; a site only one it holds: sites share the queue, and one
+        site must not be able to empty it or stop another's work."""
         for _ in range(3):  # the job may change state between our read and our conditional update
             job = self.get_job(job_id)
             if job.status == "cancelled":
                 return job
+            if by.kind == "site" and not self._held_by(job, by.id):
+                raise PermissionDenied("NOT_OWNER", f"A site may cancel only a job it holds; {job_id!r} is not held by {by.id!r}.")
             if job.status not in ("open", "claimed"):
                 raise Conflict("INVALID_TRANSITION", f"Job {job_id!r} already {job.status}; it cannot be cancelled.")
             with self.write() as conn:
@@ -156,6 +162,9 @@ class JobStore(StoreBase):
             if hit:
                 return self.get_job(job_id)
         raise Conflict("CONCURRENT_UPDATE", f"Job {job_id!r} kept changing state; retry the cancel.")
+
+    def _held_by(self, job: Job, site_id: str) -> bool:
+        return job.status == "claimed" and job.operation_id is not None and self.get_operation(job.operation_id).site_id == site_id
 
     # ---- operations
     def get_operation(self, op_id: str) -> Operation:
@@ -188,7 +197,9 @@ class JobStore(StoreBase):
         return current
 
     def _apply(self, conn, op, patch: OperationPatch, final: bool, now: datetime) -> None:
-        values = {"updated_at": now, "lease_expires_at": self._lease_end(now, patch.lease_seconds)}
+        # A report from the holder renews its lease by the length it was claimed with (or the one it names now).
+        lease_seconds = patch.lease_seconds or op.lease_seconds
+        values = {"updated_at": now, "lease_expires_at": self._lease_end(now, lease_seconds), "lease_seconds": lease_seconds}
         if patch.metadata:
             values["metadata"] = {**op.metadata, **patch.metadata}
         if final:
@@ -207,7 +218,8 @@ class JobStore(StoreBase):
             for op_id in conn.execute(select(ops.id).where(*mine, ops.done.is_(False), ops.lease_expires_at <= now)).scalars():
                 self._expire_if_due(conn, op_id, now)
             conn.execute(update(s.operations).where(*mine, ops.done.is_(False))
-                         .values(lease_expires_at=self._lease_end(now, lease_seconds), updated_at=now))
+                         .values(lease_expires_at=self._lease_end(now, lease_seconds),
+                                 **({"lease_seconds": lease_seconds} if lease_seconds else {}), updated_at=now))
             rows = conn.execute(select(ops.id, ops.done, ops.cancel_requested, ops.lease_expires_at, ops.error).where(*mine)).all()
         states = [LeaseState.model_validate(row._mapping) for row in rows]
         found = {state.id for state in states}

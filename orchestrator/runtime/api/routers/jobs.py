@@ -37,5 +37,5 @@ def release_job(job_id: str, store: StoreDep, principal: PrincipalDep, body: Rel
 
 
 @router.post("/{job_id}:cancel", response_model=Job)
-def cancel_job(job_id: str, store: StoreDep, _: PrincipalDep) -> Job:
-    return store.cancel_job(job_id)
+def cancel_job(job_id: str, store: StoreDep, principal: PrincipalDep) -> Job:
+    return store.cancel_job(job_id, principal)
