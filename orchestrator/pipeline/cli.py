@@ -19,7 +19,7 @@ from orchestrator.pipeline.execute import Limits
 from orchestrator.pipeline.images import ImageMap, ImageMapError
 from orchestrator.pipeline.plan import PlanError
 from orchestrator.pipeline.status import State, StatusCode
-from orchestrator.pipeline.workspace import Workspace
+from orchestrator.pipeline.workspace import Workspace, WorkspaceError
 
 STYLE = {State.SUCCEEDED: "green", State.FAILED: "red", State.PENDING: "yellow", State.RUNNING: "cyan"}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$", re.IGNORECASE)
@@ -65,14 +65,19 @@ def run_command(actions, force_run_dependencies, project_dir, workspace_dir, con
         image_map = ImageMap.from_env()
     except ImageMapError as exc:
         raise click.ClickException(str(exc)) from None
-    workspace = Workspace(workspace_dir or project_dir / "workspace")
-    console.print(f"Workspace: {escape(str(workspace.path))}")
-    outcome = run_request(
-        checked.project, project_dir, workspace, list(actions), force_run_dependencies,
-        concurrency=concurrency, continue_on_error=continue_on_error,
-        limits=Limits(timeout=timeout, memory=memory), image_map=image_map,
-        on_event=lambda event: show_event(console, event),
-    )
+    try:
+        workspace = Workspace(workspace_dir or project_dir / "workspace")
+        console.print(f"Workspace: {escape(str(workspace.path))}")
+        outcome = run_request(
+            checked.project, project_dir, workspace, list(actions), force_run_dependencies,
+            concurrency=concurrency, continue_on_error=continue_on_error,
+            limits=Limits(timeout=timeout, memory=memory), image_map=image_map,
+            on_event=lambda event: show_event(console, event),
+        )
+    except WorkspaceError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the workspace directory cannot be made or written
+        raise click.ClickException(f"cannot use the workspace {exc.filename or ''}: {exc.strerror or exc}") from None
     if isinstance(outcome, PlanError):
         console.print(f"[red]{outcome.code}[/red]: {escape(outcome.message)}")
         sys.exit(1)

@@ -45,6 +45,11 @@ def isoformat(timestamp: float | None) -> str | None:
 
 
 @dataclass(frozen=True)
+
+class WorkspaceError(Exception):
+    """The workspace on disk cannot be used as it is (a damaged manifest); the message says what to do."""
+
+
 class ActionRecord:
     """An action's last run as the manifest has it (what `plan_actions` decides from)."""
 
@@ -98,6 +103,11 @@ class Workspace:
             manifest = json.loads(self.manifest_path.read_text())
         except FileNotFoundError:
             manifest = {}
+        except (ValueError, UnicodeDecodeError) as exc:  # only a hand edit can do this: writes are atomic
+            raise WorkspaceError(f"{self.manifest_path} is not valid JSON ({exc}); restore it, or remove the "
+                                 "workspace to start afresh") from None
+        if not isinstance(manifest, dict):
+            raise WorkspaceError(f"{self.manifest_path} is not a JSON object; restore it, or remove the workspace")
         manifest.setdefault("workspace", self.name)
         manifest.setdefault("files", {})
         manifest.setdefault("actions", {})

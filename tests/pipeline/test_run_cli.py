@@ -27,6 +27,19 @@ def test_an_unknown_action_is_named_and_exits_1(tmp_path):
     assert "UNKNOWN_ACTIONS: unknown action(s): nope; valid names are run_all, a" in result.output
 
 
+def test_an_unusable_workspace_is_a_one_line_error(tmp_path):
+    study = make_study(tmp_path, project(action("a", "analysis/write.py output/a.csv")))
+    (tmp_path / "a-file").write_text("not a directory")
+    cannot_create = invoke("a", "--project-dir", study, "--workspace-dir", tmp_path / "a-file" / "ws")
+    assert cannot_create.exit_code == 1 and "Error: cannot use the workspace" in cannot_create.output
+    assert "Not a directory" in cannot_create.output
+    (tmp_path / "ws" / "metadata").mkdir(parents=True)
+    (tmp_path / "ws" / "metadata" / "manifest.json").write_text("{ not json")
+    damaged = invoke("a", "--project-dir", study, "--workspace-dir", tmp_path / "ws")
+    assert damaged.exit_code == 1 and "manifest.json is not valid JSON" in damaged.output, damaged.output
+    assert "restore it, or remove the workspace" in damaged.output and damaged.exception.__class__ is SystemExit
+
+
 def test_no_actions_is_a_usage_error(tmp_path):
     result = invoke("--project-dir", tmp_path)
     assert result.exit_code == 2 and "run_all" in result.output
