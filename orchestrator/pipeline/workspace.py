@@ -44,12 +44,11 @@ def isoformat(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
-
 class WorkspaceError(Exception):
     """The workspace on disk cannot be used as it is (a damaged manifest); the message says what to do."""
 
 
+@dataclass(frozen=True)
 class ActionRecord:
     """An action's last run as the manifest has it (what `plan_actions` decides from)."""
 
