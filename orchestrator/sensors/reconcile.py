@@ -115,8 +115,11 @@ def report_ended_runs(instance: dg.DagsterInstance, client, site: SiteResource, 
             try:
                 notes.append(settle(client, run, op))
             except RuntimeClientError as exc:
+                if not 400 <= exc.status < 500 or exc.status == 429:
+                    raise  # the runtime is unreachable or busy: this run is settled on a later tick
                 if exc.status != 409:  # 409: reported, released or expired meanwhile; nothing left to say
-                    raise
+                    # Refused for good: retrying would stop every later run from being settled.
+                    notes.append(f"could not settle run {run.run_id}: {exc}")
         cursor = max(cursor, record.update_timestamp.timestamp())
     return cursor, notes
 

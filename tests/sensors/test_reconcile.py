@@ -99,6 +99,19 @@ def test_a_run_whose_operation_already_succeeded_is_left_to_finish(sensor, insta
     assert get(admin, "jobs", op["job_id"])["status"] == "succeeded"
 
 
+def test_a_run_the_runtime_refuses_to_settle_does_not_block_the_others(sensor, instance, site, admin):
+    refused, crashed = claimed(admin, site, 2)
+    # A crashed run whose job tag names no job: its release is refused (404) however often it is retried.
+    bad = run_for(instance, site, refused, **{"runtime/job_id": "job-that-does-not-exist"})
+    end(instance, bad, dg.DagsterEventType.RUN_FAILURE)
+    end(instance, run_for(instance, site, crashed), dg.DagsterEventType.RUN_FAILURE)
+    result = tick(sensor, instance, site)
+    assert f"could not settle run {bad.run_id}: 404 JOB_NOT_FOUND" in result.skip_reason.skip_message
+    assert get(admin, "jobs", crashed["job_id"])["status"] == "open"  # the other crashed run was settled
+    ended = instance.get_run_records(dg.RunsFilter(statuses=[S.FAILURE]))
+    assert float(result.cursor) == max(record.update_timestamp.timestamp() for record in ended)
+
+
 def test_runs_that_ended_without_reporting_are_settled_once(sensor, instance, site, admin, monkeypatch):
     crashed, cancelled, silent, reported, later = ops = claimed(admin, site, 5)
     runs = {op["id"]: run_for(instance, site, op) for op in ops}
