@@ -20,6 +20,21 @@ def free_slots(instance: dg.DagsterInstance, workflow_id: str, site: SiteResourc
     return max(0, site.max_runs_per_workflow - busy)
 
 
+MAX_PAGES = 3  # per tick: past that many pages of lost races, leave the rest to the next tick
+
+
+def open_jobs(client, workflow_id: str, free: int):
+    """Open jobs, oldest first, a page at a time. A page asks for a few more than we can run (other
+    sites race us for the same oldest jobs); when they won them all we page on instead of idling."""
+    after = 0
+    for _ in range(MAX_PAGES):
+        page = client.get("/jobs", status="open", workflow_id=workflow_id, limit=free * 2, after_seq=after)
+        yield from page["items"]
+        if page["next_after_seq"] is None:
+            return
+        after = page["next_after_seq"]
+
+
 def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDefinition:
     @dg.sensor(name=f"claim_{workflow.job.name}", job=workflow.job, minimum_interval_seconds=interval,
                default_status=dg.DefaultSensorStatus.RUNNING,
@@ -29,10 +44,8 @@ def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDef
         if not free:
             return dg.SkipReason(f"All {site.max_runs_per_workflow} run slots for {workflow.id} are busy.")
         client = runtime.client()
-        # Ask for a few more than we can run: some may be claimed by another site before we get to them.
-        page = client.get("/jobs", status="open", workflow_id=workflow.id, limit=free * 2)
         requests = []
-        for job in page["items"]:
+        for job in open_jobs(client, workflow.id, free):
             if len(requests) == free:
                 break
             try:

@@ -126,3 +126,18 @@ def test_a_claim_whose_reply_was_lost_is_run_not_stranded(sensor, instance, site
     monkeypatch.setattr(client.session, "request", lose_first_claim_reply)
     (request,) = tick(sensor, instance, site).run_requests
     assert request.run_key == request.tags[OPERATION_TAG] == lost[0] == job(admin, job_id)["operation_id"]
+
+
+def test_when_rivals_won_the_first_page_the_sensor_pages_on(sensor, instance, site, admin, make_site, monkeypatch):
+    jobs = open_jobs(admin, 6)
+    rival = make_site("site-b")
+    claim = site.client.claim_job
+
+    def rival_wins_the_oldest_four(job_id, lease_seconds=None):
+        if job_id in jobs[:4]:
+            rival.claim_job(job_id)  # another site won each of them between our listing and our claim
+        return claim(job_id, lease_seconds)
+
+    monkeypatch.setattr(site.client, "claim_job", rival_wins_the_oldest_four)
+    result = tick(sensor, instance, site, max_runs_per_workflow=2)  # pages of 4: the first is all lost
+    assert [r.tags[JOB_TAG] for r in result.run_requests] == jobs[4:]
