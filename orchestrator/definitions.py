@@ -7,6 +7,9 @@ from orchestrator.workflows import WORKFLOWS
 from orchestrator.workflows.triggers import load_triggers
 
 defs = dg.Definitions(
+    # Workflow ops are light (HTTP calls, an engine that starts its own action processes): a process per
+    # op would cost more than the work. A job that needs isolation can set its own executor_def.
+    executor=dg.in_process_executor,
     jobs=[workflow.job for workflow in WORKFLOWS.values()],
     sensors=[
         make_new_objects_sensor(load_triggers(), sensor_interval()),
