@@ -32,9 +32,11 @@ DEFAULT_SERVER_WORKERS = "1"
 
 
 # ------------------------------------------------------------------ claimer processes (spawned)
-def claimer(index: int, base_url: str, client_id: str, client_secret: str, page_size: int, time_limit: float,
+def claimer(index: int, base_url: str, client_id: str, client_secret: str, mode: str, page_size: int, time_limit: float,
             ready: "mp.Queue", start: "mp.Event", results: "mp.Queue") -> None:
-    """One site: list a page of open jobs, shuffle it, claim each; until no open job is left."""
+    """One site until no open job is left. Mode `next`: POST /jobs:claimNext for one job at a time
+    (what a site's claim sensor does, batched there). Mode `by-id`: list a page of open jobs, shuffle
+    it, claim each by id (every claimer races for the same page)."""
     out = {"index": index, "claim_ms": array("d"), "claim_status": array("H"), "list_ms": array("d"),
            "errors": Counter(), "gave_up": None}
     try:
@@ -47,9 +49,26 @@ def claimer(index: int, base_url: str, client_id: str, client_secret: str, page_
     start.wait()
     rng = random.Random(f"{index}-{os.getpid()}")
     cpu0, began = os.times(), time.monotonic()
-    consecutive_errors = 0
+    consecutive_errors, drained = 0, False
     try:
-        while time.monotonic() - began < time_limit:
+        while mode == "next" and time.monotonic() - began < time_limit:
+            t0 = time.perf_counter()
+            try:
+                ops = client.claim_next(WORKFLOW_ID, 1, lease_seconds=LEASE_SECONDS)
+                consecutive_errors = 0
+            except RuntimeClientError as exc:
+                out["errors"][f"POST :claimNext {exc.status} {exc.code}"] += 1
+                consecutive_errors += 1
+                if consecutive_errors > MAX_CONSECUTIVE_ERRORS:
+                    out["gave_up"] = f"{consecutive_errors} errors in a row, last: {exc}"
+                    break
+                continue
+            if not ops:
+                drained = True  # the queue is empty
+                break
+            out["claim_ms"].append((time.perf_counter() - t0) * 1000)
+            out["claim_status"].append(201)
+        while mode == "by-id" and time.monotonic() - began < time_limit:
             t0 = time.perf_counter()
             try:
                 page = client.get("/jobs", status="open", workflow_id=WORKFLOW_ID, limit=page_size)
@@ -63,6 +82,7 @@ def claimer(index: int, base_url: str, client_id: str, client_secret: str, page_
             out["list_ms"].append((time.perf_counter() - t0) * 1000)
             jobs = page["items"]
             if not jobs:
+                drained = True
                 break
             rng.shuffle(jobs)  # the 8 claimers see the same first page: spread them over it
             for job in jobs:
@@ -85,7 +105,7 @@ def claimer(index: int, base_url: str, client_id: str, client_secret: str, page_
             if consecutive_errors > MAX_CONSECUTIVE_ERRORS:
                 out["gave_up"] = f"{consecutive_errors} errors in a row: {dict(out['errors'])}"
                 break
-        else:
+        if not drained and not out["gave_up"]:
             out["gave_up"] = f"time limit of {time_limit:.0f}s reached"
     except Exception:
         out["gave_up"] = traceback.format_exc(limit=3)
@@ -204,7 +224,8 @@ def run_backend(backend: str, args, server_workers: int) -> Result:
     from orchestrator.runtime.store import Store
 
     result = Result(backend, server_workers, args.jobs, args.claimers, insert_method=args.insert)
-    print(f"\n=== {result.label}: {args.jobs} jobs, {args.claimers} claimer processes, page size {args.page_size}", flush=True)
+    how_claimed = "POST /jobs:claimNext, one job a request" if args.mode == "next" else f"list (page size {args.page_size}) + claim by id"
+    print(f"\n=== {result.label}: {args.jobs} jobs, {args.claimers} claimer processes, {how_claimed}", flush=True)
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_claims_")))
         if backend == "postgresql":
@@ -226,7 +247,7 @@ def run_backend(backend: str, args, server_workers: int) -> Result:
         ctx = mp.get_context("spawn")
         ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
         procs = [ctx.Process(target=claimer, name=f"claimer-{i}", daemon=True,
-                             args=(i, server.url, cid, secret, args.page_size, args.time_limit, ready, start, results))
+                             args=(i, server.url, cid, secret, args.mode, args.page_size, args.time_limit, ready, start, results))
                  for i, (cid, secret) in enumerate(creds)]
 
         def stop_claimers():
@@ -407,7 +428,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=5000, help="open jobs to claim (default 5000)")
     parser.add_argument("--claimers", type=int, default=8, help="concurrent claimer processes, one site each (default 8)")
-    parser.add_argument("--page-size", type=int, default=50, help="limit of each GET /jobs (default 50)")
+    parser.add_argument("--mode", choices=("next", "by-id"), default="next",
+                        help="next: POST /jobs:claimNext, as the sites' claim sensors do (default); by-id: list open jobs "
+                             "and race the other claimers for each by id (POST /jobs/{id}:claim)")
+    parser.add_argument("--page-size", type=int, default=50, help="by-id mode: limit of each GET /jobs (default 50)")
     parser.add_argument("--server-workers", default=DEFAULT_SERVER_WORKERS,
                         help=f"uvicorn worker processes of the server; a comma list runs each (default {DEFAULT_SERVER_WORKERS})")
     parser.add_argument("--backends", default="postgresql,sqlite", help="comma list of postgresql, sqlite (default both)")

@@ -66,6 +66,7 @@ def add_history(engine, count: int) -> None:
             conn.execute(insert(s.operations), [
                 {"id": f"op-h{seq:017x}", "job_id": f"job-h{seq:022x}", "site_id": SITE_ID, "done": True,
                  "result": {"valid": True}, "error": None, "metadata": {"step": "done"}, "lease_expires_at": now + timedelta(seconds=60),
+                 "lease_seconds": 60,
                  "cancel_requested": False, "created_at": now, "updated_at": now}
                 for seq in seqs])
 

@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import random
+import secrets
 import tarfile
 import tempfile
 import time
@@ -174,6 +175,13 @@ class RuntimeClient:
 
     def claim_job(self, job_id: str, lease_seconds: int | None = None) -> dict:
         return self.post(f"/jobs/{quote_id(job_id)}:claim", {"lease_seconds": lease_seconds} if lease_seconds else None)
+
+    def claim_next(self, workflow_id: str, max_jobs: int = 1, lease_seconds: int | None = None) -> list[dict]:
+        """Claim up to `max_jobs` open jobs of a workflow; their operations. The request carries an
+        idempotency key, so a retry after a lost reply returns the same operations, not more."""
+        body = {"workflow_id": workflow_id, "max_jobs": max_jobs, "lease_seconds": lease_seconds,
+                "claim_token": secrets.token_urlsafe(16)}
+        return self.post("/jobs:claimNext", body)["operations"]
 
     def update_operation(self, operation_id: str, **patch) -> dict:
         return self.patch(f"/operations/{quote_id(operation_id)}", patch)

@@ -135,6 +135,19 @@ class ClaimRequest(Request):
     lease_seconds: int | None = Field(None, ge=1, le=3600)
 
 
+class ClaimNextRequest(Request):
+    workflow_id: Identifier
+    max_jobs: int = Field(1, ge=1, le=100, description="Claim up to this many open jobs, oldest first.")
+    lease_seconds: int | None = Field(None, ge=1, le=3600)
+    claim_token: str | None = Field(None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                                    description="An idempotency key: the same request again (a retry after a lost "
+                                                "reply) returns the operations it already made instead of claiming more.")
+
+
+class ClaimedOperations(BaseModel):
+    operations: list["Operation"]
+
+
 class ReleaseRequest(Request):
     operation_id: JobIdentifier | None = Field(None, description="Release only if this operation still holds the job (409 otherwise).")
 
@@ -212,3 +225,6 @@ class Principal(BaseModel):
     id: str
     is_admin: bool = False
     token_hash: str | None = None
+
+
+ClaimedOperations.model_rebuild()

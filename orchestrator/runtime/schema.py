@@ -200,8 +200,10 @@ operations = Table(
     Column("lease_expires_at", UTCDateTime, nullable=False),
     Column("lease_seconds", Integer, nullable=False),  # what a report without its own lease_seconds renews by
     Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("claim_token", String(64)),  # the idempotency key of the claimNext request that made it
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_operations_done_lease", "done", "lease_expires_at"),
+    Index("ix_operations_site_claim_token", "site_id", "claim_token"),
     Index("ix_operations_site_done_seq", "site_id", "done", "seq"),
 )

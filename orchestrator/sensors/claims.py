@@ -20,21 +20,6 @@ def free_slots(instance: dg.DagsterInstance, workflow_id: str, site: SiteResourc
     return max(0, site.max_runs_per_workflow - busy)
 
 
-MAX_PAGES = 3  # per tick: past that many pages of lost races, leave the rest to the next tick
-
-
-def open_jobs(client, workflow_id: str, free: int):
-    """Open jobs, oldest first, a page at a time. A page asks for a few more than we can run (other
-    sites race us for the same oldest jobs); when they won them all we page on instead of idling."""
-    after = 0
-    for _ in range(MAX_PAGES):
-        page = client.get("/jobs", status="open", workflow_id=workflow_id, limit=free * 2, after_seq=after)
-        yield from page["items"]
-        if page["next_after_seq"] is None:
-            return
-        after = page["next_after_seq"]
-
-
 def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDefinition:
     @dg.sensor(name=f"claim_{workflow.job.name}", job=workflow.job, minimum_interval_seconds=interval,
                default_status=dg.DefaultSensorStatus.RUNNING,
@@ -43,32 +28,17 @@ def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDef
         free = free_slots(context.instance, workflow.id, site)
         if not free:
             return dg.SkipReason(f"All {site.max_runs_per_workflow} run slots for {workflow.id} are busy.")
-        client = runtime.client()
-        requests = []
-        for job in open_jobs(client, workflow.id, free):
-            if len(requests) == free:
-                break
-            try:
-                op = client.claim_job(job["id"], site.lease_seconds)
-            except RuntimeClientError as exc:
-                if exc.status == 409 and "your_operation_id" in exc.details:
-                    # Our claim won but its reply was lost and the retry met our own claim: run that operation
-                    # (run_key = operation id, so a run that already exists for it is not launched twice).
-                    op = {"id": exc.details["your_operation_id"]}
-                elif exc.status == 409:  # another site won it
-                    continue
-                elif exc.status == 403:  # this site lacks the workflow's capabilities: nothing to do here
-                    return dg.SkipReason(f"{exc.code}: {exc.message}")
-                elif not requests:
-                    raise
-                else:
-                    # Launch what we already hold rather than strand those claims until their leases expire.
-                    context.log.warning(f"Claiming {job['id']} failed ({exc}); launching the {len(requests)} run(s) claimed so far.")
-                    break
-            requests.append(dg.RunRequest(run_key=op["id"], tags={
-                JOB_TAG: job["id"], OPERATION_TAG: op["id"], WORKFLOW_TAG: workflow.id, SITE_TAG: site.site_id}))
-        if not requests:
+        # One request claims up to `free` jobs, oldest first, with no races lost to other sites. A retry
+        # after a lost reply returns the same operations (idempotency key), so no claim is stranded.
+        try:
+            ops = runtime.client().claim_next(workflow.id, free, site.lease_seconds)
+        except RuntimeClientError as exc:
+            if exc.status == 403:  # this site lacks the workflow's capabilities: nothing to do here
+                return dg.SkipReason(f"{exc.code}: {exc.message}")
+            raise
+        if not ops:
             return dg.SkipReason(f"No open {workflow.id} jobs to claim.")
-        return dg.SensorResult(run_requests=requests)
+        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=op["id"], tags={
+            JOB_TAG: op["job_id"], OPERATION_TAG: op["id"], WORKFLOW_TAG: workflow.id, SITE_TAG: site.site_id}) for op in ops])
 
     return claim

@@ -175,3 +175,56 @@ def test_claim_refused_without_capability_site_token_or_job(catalog, make_site):
         assert catalog.get("/operations", job_id=job_id)["items"] == []
     assert both.claim_job(job2["id"])["site_id"] == "both"  # a superset of the capabilities is enough
     assert py_only.claim_job(job["id"])["site_id"] == "py-only"
+
+
+def test_concurrent_claim_next_claims_every_job_exactly_once(catalog, make_site):
+    """16 claimers (threads, 4 sites) each ask for the next 3 jobs until none is left: every job is claimed
+    once, by exactly one operation, and no claimer ever gets an error."""
+    clients = claimers(make_site, sites=4, per_site=4)
+    obj = catalog.create_object(b"queue", name="queue.txt", types=["doc"])
+    jobs = {catalog.create_job("wf", [obj["id"]], config={"n": i}, id=f"next-{i:02d}")["id"] for i in range(60)}
+    got: list[list[dict]] = [[] for _ in clients]
+    errors = []
+    barrier = threading.Barrier(len(clients))
+
+    def drain(index: int, client: RuntimeClient) -> None:
+        barrier.wait()
+        try:
+            while ops := client.claim_next("wf", max_jobs=3):
+                got[index].extend(ops)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=drain, args=(i, c)) for i, c in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    claimed = [op["job_id"] for ops in got for op in ops]
+    assert sorted(claimed) == sorted(jobs), "every job claimed exactly once"
+    assert sum(1 for ops in got if ops) > 1, "the work was shared"
+    ops = list(catalog.iterate("/operations"))
+    assert len(ops) == len(jobs) and {o["job_id"] for o in ops} == jobs
+    for op in ops:
+        assert catalog.get(f"/jobs/{op['job_id']}")["operation_id"] == op["id"]
+
+
+def test_claim_next_rules(catalog, make_site):
+    site, weak = make_site("site-a", ["py"]), make_site("site-b", [])
+    assert site.claim_next("wf") == []  # nothing open: an empty list, not an error
+    first, second = (catalog.create_job("wf", [], id=f"rule-{i}")["id"] for i in range(2))
+    expect_error(403, "MISSING_CAPABILITY", weak.claim_next, "wf")
+    expect_error(404, "WORKFLOW_NOT_FOUND", site.claim_next, "no-such-workflow")
+    expect_error(403, "SITE_ONLY", catalog.post, "/jobs:claimNext", {"workflow_id": "wf"})
+    for bad in ({"workflow_id": "wf", "max_jobs": 0}, {"workflow_id": "wf", "max_jobs": 101}, {"workflow_id": "wf", "claim_token": "x"}):
+        expect_error(422, "INVALID_ARGUMENT", site.post, "/jobs:claimNext", bad)
+    assert [catalog.get(f"/jobs/{j}")["status"] for j in (first, second)] == ["open", "open"]
+    # the same idempotency key again returns what it claimed, and claims nothing more
+    body = {"workflow_id": "wf", "max_jobs": 1, "claim_token": "retry-key-1", "lease_seconds": 30}
+    (op,) = site.post("/jobs:claimNext", body)["operations"]
+    assert op["job_id"] == first and op["lease_seconds"] == 30
+    assert site.post("/jobs:claimNext", body)["operations"] == [op]
+    assert catalog.get(f"/jobs/{second}")["status"] == "open"
+    (other,) = site.post("/jobs:claimNext", {**body, "claim_token": "retry-key-2"})["operations"]
+    assert other["job_id"] == second

@@ -10,7 +10,7 @@ from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.sensors import make_claim_sensor
 from orchestrator.workflows import WorkflowSpec
 from orchestrator.workflows.common import JOB_TAG, OPERATION_TAG, SITE_TAG, WORKFLOW_TAG
-from tests.sensors.support import METADATA_IN, add_run, open_jobs, site_named, tick
+from tests.sensors.support import METADATA_IN, RequestLog, add_run, open_jobs, site_named, tick
 
 
 @pytest.fixture
@@ -64,36 +64,39 @@ def test_only_this_sites_live_runs_of_this_workflow_take_slots(sensor, instance,
     assert [r.tags[JOB_TAG] for r in result.run_requests] == jobs[:2]
 
 
-def test_a_job_claimed_by_another_site_meanwhile_is_skipped(sensor, instance, site, admin, make_site, server, monkeypatch):
-    jobs = open_jobs(admin, 3)
+def test_jobs_another_site_claimed_are_passed_over_not_lost_races(sensor, instance, site, admin, make_site):
+    jobs = open_jobs(admin, 4)
     rival = make_site("site-b")
-    claim = site.client.claim_job
-
-    def claim_after_rival(job_id, lease_seconds=None):
-        if job_id == jobs[0]:
-            rival.claim_job(job_id)  # site-b wins the race between our listing and our claim
-        return claim(job_id, lease_seconds)
-
-    monkeypatch.setattr(site.client, "claim_job", claim_after_rival)
+    rival.claim_job(jobs[0])  # site-b won the oldest between our ticks
+    rival.claim_job(jobs[1])
     result = tick(sensor, instance, site, max_runs_per_workflow=2)
-    assert [r.tags[JOB_TAG] for r in result.run_requests] == jobs[1:]
+    assert [r.tags[JOB_TAG] for r in result.run_requests] == jobs[2:]
     assert admin.get(f"/operations/{job(admin, jobs[0])['operation_id']}")["site_id"] == "site-b"
 
 
-def test_an_error_after_some_claims_still_launches_their_runs(sensor, instance, site, admin, monkeypatch):
-    """A claim won is a run owed: else the job sits claimed with no run until its lease expires, and loses an attempt."""
-    jobs = open_jobs(admin, 3)
-    claim = site.client.claim_job
-
-    def unreachable_for_the_second(job_id, lease_seconds=None):
-        if job_id == jobs[1]:
-            raise RuntimeClientError(0, "UNREACHABLE", "Runtime unreachable (after retries).")
-        return claim(job_id, lease_seconds)
-
-    monkeypatch.setattr(site.client, "claim_job", unreachable_for_the_second)
+def test_one_request_claims_a_whole_tick(sensor, instance, site, admin, monkeypatch):
+    open_jobs(admin, 5)
+    log = RequestLog(site.client, monkeypatch)
     result = tick(sensor, instance, site, max_runs_per_workflow=3)
-    claimed = [job_id for job_id in jobs if job(admin, job_id)["status"] == "claimed"]
-    assert jobs[0] in claimed and [r.tags[JOB_TAG] for r in result.run_requests] == claimed
+    assert len(result.run_requests) == 3
+    assert log.writes() == [("POST", "/jobs:claimNext")]
+    (body,) = log.to("POST", "/jobs:claimNext")
+    assert body["workflow_id"] == METADATA_IN.id and body["max_jobs"] == 3
+
+
+def test_an_unreachable_runtime_fails_the_tick_and_claims_nothing(sensor, instance, site, admin, monkeypatch):
+    jobs = open_jobs(admin, 2)
+
+    def unreachable(method, url, **kwargs):
+        raise requests.ConnectionError("connection refused")
+
+    monkeypatch.setattr(site.client, "max_retries", 0)
+    monkeypatch.setattr(site.client, "token", lambda: "token")
+    monkeypatch.setattr(site.client.session, "request", unreachable)
+    with pytest.raises(RuntimeClientError) as info:
+        tick(sensor, instance, site)
+    assert info.value.code == "UNREACHABLE"
+    assert [job(admin, job_id)["status"] for job_id in jobs] == ["open", "open"]
 
 
 def test_a_site_without_the_workflows_capability_skips(instance, registered, admin, make_site, server):
@@ -111,33 +114,21 @@ def test_a_site_without_the_workflows_capability_skips(instance, registered, adm
 
 
 def test_a_claim_whose_reply_was_lost_is_run_not_stranded(sensor, instance, site, admin, monkeypatch):
-    """The first claim request wins on the runtime but its reply is lost; the client's retry gets 409."""
-    (job_id,) = open_jobs(admin, 1)
+    """The claim request wins on the runtime but its reply is lost; the client's retry (same idempotency
+    key) gets the same operations back instead of claiming more or stranding these."""
+    jobs = open_jobs(admin, 3)
     client, send, lost = site.client, site.client.session.request, []
 
     def lose_first_claim_reply(method, url, **kwargs):
         response = send(method, url, **kwargs)
-        if url.endswith(":claim") and not lost:
-            lost.append(response.json()["id"])
+        if url.endswith(":claimNext") and not lost:
+            lost.extend(op["id"] for op in response.json()["operations"])
             raise requests.ConnectionError("connection reset before the reply arrived")
         return response
 
     monkeypatch.setattr(client, "backoff_seconds", 0.01)
     monkeypatch.setattr(client.session, "request", lose_first_claim_reply)
-    (request,) = tick(sensor, instance, site).run_requests
-    assert request.run_key == request.tags[OPERATION_TAG] == lost[0] == job(admin, job_id)["operation_id"]
-
-
-def test_when_rivals_won_the_first_page_the_sensor_pages_on(sensor, instance, site, admin, make_site, monkeypatch):
-    jobs = open_jobs(admin, 6)
-    rival = make_site("site-b")
-    claim = site.client.claim_job
-
-    def rival_wins_the_oldest_four(job_id, lease_seconds=None):
-        if job_id in jobs[:4]:
-            rival.claim_job(job_id)  # another site won each of them between our listing and our claim
-        return claim(job_id, lease_seconds)
-
-    monkeypatch.setattr(site.client, "claim_job", rival_wins_the_oldest_four)
-    result = tick(sensor, instance, site, max_runs_per_workflow=2)  # pages of 4: the first is all lost
-    assert [r.tags[JOB_TAG] for r in result.run_requests] == jobs[4:]
+    result = tick(sensor, instance, site, max_runs_per_workflow=2)
+    assert [r.run_key for r in result.run_requests] == lost and len(lost) == 2
+    assert [job(admin, job_id)["status"] for job_id in jobs] == ["claimed", "claimed", "open"]
+    assert len(admin.get("/operations")["items"]) == 2

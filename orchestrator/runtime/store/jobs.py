@@ -11,7 +11,7 @@ PostgreSQL re-checks the condition after the row lock, SQLite serialises writers
 import hashlib
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import case, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.runtime import schema as s
@@ -120,6 +120,48 @@ class JobStore(StoreBase):
                     details["your_operation_id"] = holder.id
             raise Conflict("JOB_NOT_OPEN", f"Job {job_id!r} is not open (it is {job.status}).", details)
         return self.get_operation(op_id)
+
+    def claim_next(self, workflow_id: str, site: Principal, max_jobs: int = 1, lease_seconds: int | None = None,
+                   claim_token: str | None = None) -> list[Operation]:
+        """Claim up to `max_jobs` open jobs of `workflow_id`, oldest first; [] when none is open.
+
+        One request per claim, with no lost races: PostgreSQL skips the rows other claimers hold
+        locked (FOR UPDATE SKIP LOCKED); SQLite serialises writers (BEGIN IMMEDIATE)."""
+        now, ops, jobs = utcnow(), s.operations.c, s.jobs.c
+        lease_seconds = lease_seconds or self.settings.lease_seconds
+        with self.write() as conn:
+            # One round trip for what decides whether to claim at all: a replayed request, the capabilities.
+            replayed = select(ops.id).where(ops.site_id == site.id, ops.claim_token == claim_token).limit(1).exists()
+            facts = conn.execute(select(
+                replayed if claim_token is not None else literal(False),
+                select(s.workflows.c.capability_ids).where(s.workflows.c.id == workflow_id).scalar_subquery(),
+                select(s.sites.c.capability_ids).where(s.sites.c.id == site.id).scalar_subquery())).one()
+            if facts[0]:
+                replay = conn.execute(select(s.operations).where(ops.site_id == site.id, ops.claim_token == claim_token)
+                                      .order_by(ops.seq)).all()
+                return [_operation(row) for row in replay]
+            needs, site_caps = facts[1], facts[2] or []
+            if needs is None:
+                raise not_found("workflow", workflow_id)
+            missing = sorted(set(needs) - set(site_caps))
+            if missing:
+                raise PermissionDenied("MISSING_CAPABILITY", f"Site {site.id!r} lacks capabilities {missing} that workflow "
+                                       f"{workflow_id!r} needs.", {"missing": missing})
+            job_ids = conn.execute(select(jobs.id).where(jobs.status == "open", jobs.workflow_id == workflow_id)
+                                   .order_by(jobs.seq).limit(max_jobs).with_for_update(skip_locked=True)).scalars().all()
+            rows = []
+            for job_id in job_ids:
+                op_id = security.new_id("op")
+                won = conn.execute(update(s.jobs).where(jobs.id == job_id, jobs.status == "open")
+                                   .values(status="claimed", operation_id=op_id, updated_at=now)).rowcount
+                if won:  # always, as the row is locked (PostgreSQL) or the writer alone (SQLite); checked all the same
+                    rows.append({"id": op_id, "job_id": job_id, "site_id": site.id, "done": False, "metadata": {},
+                                 "lease_expires_at": self._lease_end(now, lease_seconds), "lease_seconds": lease_seconds,
+                                 "cancel_requested": False, "claim_token": claim_token, "created_at": now, "updated_at": now})
+            if not rows:
+                return []
+            inserted = conn.execute(insert(s.operations).returning(s.operations, sort_by_parameter_order=True), rows).all()
+        return [_operation(row) for row in inserted]
 
     def release_job(self, job_id: str, by: Principal, operation_id: str | None = None) -> Job:
         """Return a claimed job to the queue; with `operation_id`, only if that operation still holds it

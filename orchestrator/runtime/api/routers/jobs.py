@@ -2,7 +2,8 @@
 from fastapi import APIRouter, Response
 
 from orchestrator.runtime.api.deps import AfterSeq, Limit, PrincipalDep, SiteDep, StoreDep
-from orchestrator.runtime.models import ClaimRequest, Job, JobCreate, JobStatus, Operation, Page, ReleaseRequest
+from orchestrator.runtime.models import (ClaimedOperations, ClaimNextRequest, ClaimRequest, Job, JobCreate, JobStatus,
+                                         Operation, Page, ReleaseRequest)
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -12,6 +13,14 @@ def create_job(body: JobCreate, store: StoreDep, principal: PrincipalDep, respon
     job, created = store.create_job(body, principal)
     response.status_code = 201 if created else 200
     return job
+
+
+@router.post(":claimNext", response_model=ClaimedOperations,
+             summary="Claim the oldest open jobs of a workflow (up to max_jobs); an empty list when none is open",
+             responses={403: {"description": "Site lacks a capability the workflow needs"}})
+def claim_next(body: ClaimNextRequest, store: StoreDep, site: SiteDep) -> ClaimedOperations:
+    return ClaimedOperations(operations=store.claim_next(body.workflow_id, site, body.max_jobs, body.lease_seconds,
+                                                         body.claim_token))
 
 
 @router.get("", response_model=Page[Job])

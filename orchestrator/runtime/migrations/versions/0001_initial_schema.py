@@ -157,6 +157,7 @@ def upgrade() -> None:
     sa.Column('lease_expires_at', sa.DateTime(), nullable=False),
     sa.Column('lease_seconds', sa.Integer(), nullable=False),
     sa.Column('cancel_requested', sa.Boolean(), nullable=False),
+    sa.Column('claim_token', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], ),
@@ -167,6 +168,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_operations_done_lease', ['done', 'lease_expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_operations_job_id'), ['job_id'], unique=False)
         batch_op.create_index('ix_operations_site_done_seq', ['site_id', 'done', 'seq'], unique=False)
+        batch_op.create_index('ix_operations_site_claim_token', ['site_id', 'claim_token'], unique=False)
 
 
 
