@@ -23,6 +23,7 @@ test: $(STAMP)
 # Each benchmark prints its figures and ratios measured side by side in one run (nothing asserted).
 bench: $(STAMP)
 	$(BIN)/python bench/claims.py
+	$(BIN)/python bench/claims.py --backends postgresql --max-jobs 4
 	$(BIN)/python bench/sensor_tick.py
 	$(BIN)/python bench/e2e.py
 	$(BIN)/python bench/pipeline.py
