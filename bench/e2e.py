@@ -185,7 +185,7 @@ def measure_ours(args, workdir: Path, slots: int) -> Result:
                "ORCHESTRATOR_URL": server.url, "ORCHESTRATOR_SITE_ID": SITE_ID,
                "ORCHESTRATOR_CLIENT_ID": site_creds["client_id"], "ORCHESTRATOR_CLIENT_SECRET": site_creds["client_secret"],
                "ORCHESTRATOR_SENSOR_INTERVAL_SECONDS": str(args.sensor_interval),
-               "ORCHESTRATOR_MAX_RUNS_PER_WORKFLOW": str(slots)}
+               "ORCHESTRATOR_MAX_RUNS_PER_WORKFLOW": str(slots), "ORCHESTRATOR_CLAIM_AHEAD": str(args.claim_ahead)}
         admin_env = {**env, "ORCHESTRATOR_USERNAME": admin_creds["username"], "ORCHESTRATOR_PASSWORD": admin_creds["password"],
                      "ORCHESTRATOR_CLIENT_ID": "", "ORCHESTRATOR_CLIENT_SECRET": ""}
         registered = subprocess.run([sys.executable, "-m", "orchestrator.cli", "register"], cwd=repo, env=admin_env,
@@ -419,6 +419,8 @@ def main() -> int:
     parser.add_argument("--executor", choices=["in_process", "multiprocess"], default="in_process",
                         help="in_process (default): the repository as it is, and the floor job alike; multiprocess: an "
                              "experiment -- the bench's site copy and the floor job with a process per op")
+    parser.add_argument("--claim-ahead", type=int, default=0,
+                        help="ORCHESTRATOR_CLAIM_AHEAD of the site: claims waiting in Dagster's run queue (default 0)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed for each path to finish")
     parser.add_argument("--startup-timeout", type=float, default=300, help="seconds allowed for a daemon to come up")
     parser.add_argument("--poll", type=float, default=1.0, help="completion poll interval, seconds")
@@ -431,7 +433,7 @@ def main() -> int:
     slots = max_concurrent_runs()
     workdir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     print(f"e2e: {args.objects} jobs, runtime on {args.db}, {slots} run slots (dagster.yaml max_concurrent_runs = "
-          f"ORCHESTRATOR_MAX_RUNS_PER_WORKFLOW), executor {args.executor}, {os.cpu_count()} CPUs, "
+          f"ORCHESTRATOR_MAX_RUNS_PER_WORKFLOW), claim ahead {args.claim_ahead}, executor {args.executor}, {os.cpu_count()} CPUs, "
           f"load average {loadavg():.1f}; work dir {workdir}", flush=True)
     try:
         ours = floor = None

@@ -29,6 +29,10 @@ class SiteResource(dg.ConfigurableResource):
 
     site_id: str
     max_runs_per_workflow: int = 4
+    # Extra claims per workflow that wait in Dagster's run queue. Dagster's sensor daemon ticks at most
+    # every 5 s, so a site holding only its free slots leaves them idle until the next tick; a few
+    # claimed ahead keep them busy, at the cost of holding that many jobs other sites could have run.
+    claim_ahead: int = 0
     lease_seconds: int = 60
     object_batch: int = 200
 
@@ -59,4 +63,5 @@ def site_from_env() -> SiteResource:
     # Tunables have defaults, so only the site's identity must be set; EnvVar would demand every one.
     return SiteResource(site_id=dg.EnvVar("ORCHESTRATOR_SITE_ID"),
                         max_runs_per_workflow=int(os.environ.get("ORCHESTRATOR_MAX_RUNS_PER_WORKFLOW", "4")),
+                        claim_ahead=int(os.environ.get("ORCHESTRATOR_CLAIM_AHEAD", "0")),
                         lease_seconds=int(os.environ.get("ORCHESTRATOR_SITE_LEASE_SECONDS", "60")))

@@ -17,7 +17,7 @@ IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.D
 
 def free_slots(instance: dg.DagsterInstance, workflow_id: str, site: SiteResource) -> int:
     busy = instance.get_runs_count(dg.RunsFilter(tags={WORKFLOW_TAG: workflow_id, SITE_TAG: site.site_id}, statuses=IN_PROGRESS))
-    return max(0, site.max_runs_per_workflow - busy)
+    return max(0, site.max_runs_per_workflow + site.claim_ahead - busy)
 
 
 def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDefinition:

@@ -132,3 +132,10 @@ def test_a_claim_whose_reply_was_lost_is_run_not_stranded(sensor, instance, site
     assert [r.run_key for r in result.run_requests] == lost and len(lost) == 2
     assert [job(admin, job_id)["status"] for job_id in jobs] == ["claimed", "claimed", "open"]
     assert len(admin.get("/operations")["items"]) == 2
+
+
+def test_claim_ahead_holds_that_many_more_in_dagsters_queue(sensor, instance, site, admin):
+    jobs = open_jobs(admin, 6)
+    add_runs(instance, {WORKFLOW_TAG: METADATA_IN.id, SITE_TAG: site.id}, dg.DagsterRunStatus.STARTED)
+    result = tick(sensor, instance, site, max_runs_per_workflow=2, claim_ahead=2)
+    assert [r.tags[JOB_TAG] for r in result.run_requests] == jobs[:3]  # 2 slots + 2 ahead - 1 busy
