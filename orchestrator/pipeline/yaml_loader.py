@@ -199,21 +199,23 @@ def _scan_keys(root: yaml.MappingNode) -> tuple[list[Problem], dict[str, int]]:
             )
         elif isinstance(node, yaml.MappingNode):
             is_actions = node is actions_node
-            lines_of: dict[tuple[str, str], list[int]] = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
-                    continue
-                line = key_node.start_mark.line + 1
-                lines_of.setdefault((key_node.tag, key_node.value), []).append(line)
-                if is_actions:
-                    action_lines.setdefault(key_node.value, line)
-                if not isinstance(value_node, yaml.ScalarNode):  # scalars hold no keys
-                    stack.append((value_node, (*path, key_node.value)))
-            problems.extend(
-                _duplicate(path, key, lines, is_actions)
-                for (_, key), lines in lines_of.items()
-                if len(lines) > 1
-            )
+            pairs = [(key_node, value_node) for key_node, value_node in node.value
+                     if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG]
+            if is_actions:
+                for key_node, _ in pairs:
+                    action_lines.setdefault(key_node.value, key_node.start_mark.line + 1)
+            keys = {(key_node.tag, key_node.value) for key_node, _ in pairs}
+            if len(keys) != len(pairs):  # rare: only then is it worth collecting the lines of each key
+                lines_of: dict[tuple[str, str], list[int]] = {}
+                for key_node, _ in pairs:
+                    lines_of.setdefault((key_node.tag, key_node.value), []).append(key_node.start_mark.line + 1)
+                problems.extend(
+                    _duplicate(path, key, lines, is_actions)
+                    for (_, key), lines in lines_of.items()
+                    if len(lines) > 1
+                )
+            stack.extend((value_node, (*path, key_node.value)) for key_node, value_node in pairs
+                         if not isinstance(value_node, yaml.ScalarNode))  # scalars hold no keys
     problems.sort(key=lambda problem: problem.line or 0)
     return problems, action_lines
 
