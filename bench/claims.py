@@ -32,6 +32,78 @@ DEFAULT_SERVER_WORKERS = "1"
 
 
 # ------------------------------------------------------------------ claimer processes (spawned)
+class ErrorStreak:
+    """A claimer's consecutive errors (a lost race is not one); past MAX_CONSECUTIVE_ERRORS it gives up."""
+
+    def __init__(self, out: dict):
+        self.out, self.count = out, 0
+
+    def ok(self) -> None:
+        self.count = 0
+
+    def failed(self, what: str, exc: RuntimeClientError) -> bool:
+        """Count the error; True once the claimer should give up (recorded in out["gave_up"])."""
+        self.out["errors"][f"{what} {exc.status} {exc.code}"] += 1
+        self.count += 1
+        if self.count > MAX_CONSECUTIVE_ERRORS:
+            self.out["gave_up"] = f"{self.count} errors in a row, last: {exc}"
+            return True
+        return False
+
+
+def claim_next_until_empty(client: RuntimeClient, out: dict, max_jobs: int, deadline: float) -> bool:
+    """POST /jobs:claimNext until it returns nothing (True) or the claimer gives up or runs out of time."""
+    errors = ErrorStreak(out)
+    while time.monotonic() < deadline:
+        t0 = time.perf_counter()
+        try:
+            ops = client.claim_next(WORKFLOW_ID, max_jobs, lease_seconds=LEASE_SECONDS)
+            errors.ok()
+        except RuntimeClientError as exc:
+            if errors.failed("POST :claimNext", exc):
+                return False
+            continue
+        if not ops:
+            return True  # the queue is empty
+        out["claim_ms"].append((time.perf_counter() - t0) * 1000)  # per request, however many it claimed
+        out["claim_status"].extend([201] * len(ops))
+    return False
+
+
+def claim_by_id_until_empty(client: RuntimeClient, out: dict, page_size: int, rng: random.Random, deadline: float) -> bool:
+    """List a page of open jobs, shuffle it, claim each by id; until a page is empty (True)."""
+    errors = ErrorStreak(out)
+    while time.monotonic() < deadline:
+        t0 = time.perf_counter()
+        try:
+            page = client.get("/jobs", status="open", workflow_id=WORKFLOW_ID, limit=page_size)
+            errors.ok()
+        except RuntimeClientError as exc:
+            if errors.failed("GET /jobs", exc):
+                return False
+            continue
+        out["list_ms"].append((time.perf_counter() - t0) * 1000)
+        jobs = page["items"]
+        if not jobs:
+            return True
+        rng.shuffle(jobs)  # the 8 claimers see the same first page: spread them over it
+        for job in jobs:
+            t0 = time.perf_counter()
+            try:
+                client.claim_job(job["id"], lease_seconds=LEASE_SECONDS)
+                status = 201
+                errors.ok()
+            except RuntimeClientError as exc:
+                status = exc.status
+                if status == 409:  # a lost race, not an error
+                    errors.ok()
+                elif errors.failed("POST :claim", exc):
+                    return False
+            out["claim_ms"].append((time.perf_counter() - t0) * 1000)
+            out["claim_status"].append(status)
+    return False
+
+
 def claimer(index: int, base_url: str, client_id: str, client_secret: str, mode: str, max_jobs: int, page_size: int,
             time_limit: float,
             ready: "mp.Queue", start: "mp.Event", results: "mp.Queue") -> None:
@@ -50,62 +122,12 @@ def claimer(index: int, base_url: str, client_id: str, client_secret: str, mode:
     start.wait()
     rng = random.Random(f"{index}-{os.getpid()}")
     cpu0, began = os.times(), time.monotonic()
-    consecutive_errors, drained = 0, False
+    deadline = began + time_limit
     try:
-        while mode == "next" and time.monotonic() - began < time_limit:
-            t0 = time.perf_counter()
-            try:
-                ops = client.claim_next(WORKFLOW_ID, max_jobs, lease_seconds=LEASE_SECONDS)
-                consecutive_errors = 0
-            except RuntimeClientError as exc:
-                out["errors"][f"POST :claimNext {exc.status} {exc.code}"] += 1
-                consecutive_errors += 1
-                if consecutive_errors > MAX_CONSECUTIVE_ERRORS:
-                    out["gave_up"] = f"{consecutive_errors} errors in a row, last: {exc}"
-                    break
-                continue
-            if not ops:
-                drained = True  # the queue is empty
-                break
-            out["claim_ms"].append((time.perf_counter() - t0) * 1000)  # per request, however many it claimed
-            out["claim_status"].extend([201] * len(ops))
-        while mode == "by-id" and time.monotonic() - began < time_limit:
-            t0 = time.perf_counter()
-            try:
-                page = client.get("/jobs", status="open", workflow_id=WORKFLOW_ID, limit=page_size)
-            except RuntimeClientError as exc:
-                out["errors"][f"GET /jobs {exc.status} {exc.code}"] += 1
-                consecutive_errors += 1
-                if consecutive_errors > MAX_CONSECUTIVE_ERRORS:
-                    out["gave_up"] = f"{consecutive_errors} errors in a row, last: {exc}"
-                    break
-                continue
-            out["list_ms"].append((time.perf_counter() - t0) * 1000)
-            jobs = page["items"]
-            if not jobs:
-                drained = True
-                break
-            rng.shuffle(jobs)  # the 8 claimers see the same first page: spread them over it
-            for job in jobs:
-                t0 = time.perf_counter()
-                try:
-                    client.claim_job(job["id"], lease_seconds=LEASE_SECONDS)
-                    status = 201
-                    consecutive_errors = 0
-                except RuntimeClientError as exc:
-                    status = exc.status
-                    if status == 409:
-                        consecutive_errors = 0
-                    else:
-                        out["errors"][f"POST :claim {exc.status} {exc.code}"] += 1
-                        consecutive_errors += 1
-                out["claim_ms"].append((time.perf_counter() - t0) * 1000)
-                out["claim_status"].append(status)
-                if consecutive_errors > MAX_CONSECUTIVE_ERRORS:
-                    break
-            if consecutive_errors > MAX_CONSECUTIVE_ERRORS:
-                out["gave_up"] = f"{consecutive_errors} errors in a row: {dict(out['errors'])}"
-                break
+        if mode == "next":
+            drained = claim_next_until_empty(client, out, max_jobs, deadline)
+        else:
+            drained = claim_by_id_until_empty(client, out, page_size, rng, deadline)
         if not drained and not out["gave_up"]:
             out["gave_up"] = f"time limit of {time_limit:.0f}s reached"
     except Exception:

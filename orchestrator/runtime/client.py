@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
 from urllib.parse import quote
 
 import requests
@@ -28,6 +27,11 @@ class RuntimeClientError(Exception):
     def __init__(self, status: int, code: str, message: str, details: dict | None = None):
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message, self.details = status, code, message, details or {}
+
+    @property
+    def permanent(self) -> bool:
+        """The runtime refused the request for good (a 4xx it would repeat); not unreachable, busy or failing."""
+        return 400 <= self.status < 500 and not _retryable(self.status)
 
 
 @dataclass

@@ -10,11 +10,6 @@ from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.workflows.triggers import TriggerSet
 
 
-def permanent(exc: RuntimeClientError) -> bool:
-    """A 4xx other than 429 will be the same answer next time; anything else may pass on a retry."""
-    return 400 <= exc.status < 500 and exc.status != 429
-
-
 def make_new_objects_sensor(trigger_set: TriggerSet, interval: int = 2) -> dg.SensorDefinition:
     type_ids = sorted({t.object_type_id for t in trigger_set.triggers})
 
@@ -36,7 +31,7 @@ def make_new_objects_sensor(trigger_set: TriggerSet, interval: int = 2) -> dg.Se
                                                                      "config": trigger.config})
                     created, existing = (created + 1, existing) if response.status_code == 201 else (created, existing + 1)
             except RuntimeClientError as exc:
-                if not permanent(exc):
+                if not exc.permanent:
                     # The runtime is down or overloaded: keep what this tick handled and retry this object next tick.
                     context.log.warning(f"Creating the job of object {obj['id']} failed ({exc}); retrying next tick.")
                     break

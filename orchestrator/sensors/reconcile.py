@@ -115,7 +115,7 @@ def report_ended_runs(instance: dg.DagsterInstance, client, site: SiteResource, 
             try:
                 notes.append(settle(client, run, op))
             except RuntimeClientError as exc:
-                if not 400 <= exc.status < 500 or exc.status == 429:
+                if not exc.permanent:
                     raise  # the runtime is unreachable or busy: this run is settled on a later tick
                 if exc.status != 409:  # 409: reported, released or expired meanwhile; nothing left to say
                     # Refused for good: retrying would stop every later run from being settled.

@@ -87,6 +87,11 @@ def _action_state(event: ActionEvent) -> dict:
     return state
 
 
+def pending_states(plan: Plan) -> dict:
+    """Each planned action's state in the operation's metadata before anything has run."""
+    return {name: {"state": "pending", "decision": planned.decision.value} for name, planned in plan.actions.items()}
+
+
 class _Progress:
     """Turns engine events into Dagster logs/observations and operation metadata, in the op's thread.
 
@@ -96,9 +101,9 @@ class _Progress:
 
     REPORT_EVERY_SECONDS = 1.0
 
-    def __init__(self, context, runtime, workspace: str, planned: dict):
+    def __init__(self, context, runtime, workspace: str, plan: Plan):
         self.context, self.runtime, self.workspace = context, runtime, workspace
-        self.actions = {name: {"state": "pending", "decision": decision} for name, decision in planned.items()}
+        self.actions = pending_states(plan)
         self.reported_at = 0.0
 
     def report(self, force: bool = False) -> None:
@@ -145,7 +150,7 @@ def plan_study(context: dg.OpExecutionContext, runtime: RuntimeResource, pipelin
     counts = {decision: list(decisions.values()).count(decision) for decision in sorted(set(decisions.values()))}
     context.add_output_metadata({"decisions": dg.MetadataValue.json(decisions), **{f"to_{k}": v for k, v in counts.items()}})
     report_progress(context, runtime, step="plan", status_message=", ".join(f"{v} {k}" for k, v in counts.items()),
-                    actions={name: {"state": "pending", "decision": decision} for name, decision in decisions.items()})
+                    actions=pending_states(plan))
     return PlannedStudy(study, replace(plan, actions=dict(plan.actions)))  # a plain dict travels between op processes
 
 
@@ -159,8 +164,7 @@ def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pi
     except ImageMapError as exc:
         raise WorkflowFailure("SITE_MISCONFIGURED", str(exc)) from None
     limits = Limits(timeout=pipeline.action_timeout_seconds or None, memory=pipeline.action_memory_bytes or None)
-    progress = _Progress(context, runtime, study.request.workspace,
-                         {name: p.decision.value for name, p in plan.actions.items()})
+    progress = _Progress(context, runtime, study.request.workspace, plan)
     stop, outcome, events = threading.Event(), {}, []
 
     def run():
@@ -197,9 +201,8 @@ def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pi
 def _outputs_by_level(workspace: Workspace, result) -> dict:
     """Every output of the requested actions now in the workspace, reused ones included, by level."""
     levels: dict[str, list[str]] = {}
-    for path, entry in workspace.read_manifest()["files"].items():
-        if entry.get("action") in result.results:
-            levels.setdefault(entry["level"], []).append(path)
+    for path, level in workspace.output_files(result.results):
+        levels.setdefault(level, []).append(path)
     return {level: sorted(paths) for level, paths in sorted(levels.items())}
 
 

@@ -70,7 +70,7 @@ class JobStore(StoreBase):
         except IntegrityError:  # a concurrent create of the same id won the insert
             pass
         job = self.get_job(job_id)
-        if not created and _definition(job) != _definition(JobCreate.model_construct(**wanted)):
+        if not created and _definition(job) != _definition(spec):
             raise Conflict("ALREADY_EXISTS", f"Job {job_id!r} already exists with a different definition.", {"id": job_id})
         return job, created
 
@@ -86,18 +86,15 @@ class JobStore(StoreBase):
         return self.page(s.jobs, _job, after_seq, limit, *where)
 
     def claim_job(self, job_id: str, site: Principal, lease_seconds: int | None = None) -> Operation:
-        now = utcnow()
+        now, lease_seconds = utcnow(), lease_seconds or self.settings.lease_seconds
         with self.write() as conn:
             row = conn.execute(
                 select(s.jobs.c.status, s.jobs.c.operation_id, s.workflows.c.capability_ids)
                 .join(s.workflows, s.workflows.c.id == s.jobs.c.workflow_id).where(s.jobs.c.id == job_id)).first()
             if row is None:
                 raise not_found("job", job_id)
-            site_caps = conn.execute(select(s.sites.c.capability_ids).where(s.sites.c.id == site.id)).scalar() or []
-            missing = sorted(set(row.capability_ids) - set(site_caps))
-            if missing:
-                raise PermissionDenied("MISSING_CAPABILITY", f"Site {site.id!r} lacks capabilities {missing} this job's workflow needs.",
-                                       {"missing": missing})
+            site_caps = conn.execute(select(s.sites.c.capability_ids).where(s.sites.c.id == site.id)).scalar()
+            _require_capabilities(site.id, row.capability_ids, site_caps)
             if row.status == "claimed":
                 self._expire_if_due(conn, row.operation_id, now)  # a dead site's lease must not block a new claim
             op_id = security.new_id("op")
@@ -106,9 +103,8 @@ class JobStore(StoreBase):
             if won:
                 conn.execute(insert(s.operations).values(
                     id=op_id, job_id=job_id, site_id=site.id, done=False, metadata={},
-                    lease_expires_at=self._lease_end(now, lease_seconds), lease_seconds=lease_seconds or self.settings.lease_seconds,
-                    cancel_requested=False,
-                    created_at=now, updated_at=now))
+                    lease_expires_at=self._lease_end(now, lease_seconds), lease_seconds=lease_seconds,
+                    cancel_requested=False, created_at=now, updated_at=now))
         if not won:
             job = self.get_job(job_id)
             details = {"id": job_id}
@@ -140,13 +136,9 @@ class JobStore(StoreBase):
                 replay = conn.execute(select(s.operations).where(ops.site_id == site.id, ops.claim_token == claim_token)
                                       .order_by(ops.seq)).all()
                 return [_operation(row) for row in replay]
-            needs, site_caps = facts[1], facts[2] or []
-            if needs is None:
+            if facts[1] is None:
                 raise not_found("workflow", workflow_id)
-            missing = sorted(set(needs) - set(site_caps))
-            if missing:
-                raise PermissionDenied("MISSING_CAPABILITY", f"Site {site.id!r} lacks capabilities {missing} that workflow "
-                                       f"{workflow_id!r} needs.", {"missing": missing})
+            _require_capabilities(site.id, facts[1], facts[2])
             job_ids = conn.execute(select(jobs.id).where(jobs.status == "open", jobs.workflow_id == workflow_id)
                                    .order_by(jobs.seq).limit(max_jobs).with_for_update(skip_locked=True)).scalars().all()
             rows = []
@@ -298,6 +290,13 @@ class JobStore(StoreBase):
                          .values(status="cancelled" if closed.cancel_requested else exhausted, attempts=jobs.attempts + 1,
                                  updated_at=now))
         return closed is not None
+
+
+def _require_capabilities(site_id: str, needed: list[str], offered: list[str] | None) -> None:
+    missing = sorted(set(needed) - set(offered or []))
+    if missing:
+        raise PermissionDenied("MISSING_CAPABILITY", f"Site {site_id!r} lacks capabilities {missing} this job's workflow needs.",
+                               {"missing": missing})
 
 
 def _check_patch(patch: OperationPatch) -> bool:
