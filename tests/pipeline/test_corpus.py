@@ -5,14 +5,13 @@ and what is wrong. OpenSAFELY's own parser (1.57.0) rejects exactly these 26 and
 other 34; our stricter rules (cycles, paths outside the workspace) reject nothing more.
 """
 
-from pathlib import Path
-
 import pytest
 
 from orchestrator.pipeline import validate_project_source
+from tests.utils.corpus import PROJECT_YAML_DIR, PROJECT_YAML_FILES, requires_corpus
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "project-yaml"
-FILES = sorted(CORPUS.glob("*.yaml"))
+FILES = PROJECT_YAML_FILES
+pytestmark = requires_corpus
 
 DEFECTS = {
     # actions generate_cohorts_v2 and run_model_v2 start at column 0, outside `actions:`
@@ -71,7 +70,7 @@ DEFECTS = {
 
 
 def test_the_corpus_is_there():
-    assert len(FILES) == 60, f"expected 60 project files in {CORPUS}"
+    assert len(FILES) == 60, f"expected 60 project files in {PROJECT_YAML_DIR}"
     assert set(DEFECTS) <= {path.name for path in FILES}
     assert len(DEFECTS) == 26
 

@@ -5,7 +5,8 @@ import random
 import pytest
 
 from orchestrator.pipeline import validate_project_source
-from tests.pipeline.test_corpus import FILES
+from tests.utils.corpus import PROJECT_YAML_FILES as FILES
+from tests.utils.corpus import requires_corpus
 
 SNIPPETS = [
     b"\t",
@@ -53,6 +54,7 @@ def mangle(data: bytes, rng: random.Random) -> bytes:
     return bytes(out)
 
 
+@requires_corpus
 @pytest.mark.parametrize("seed", range(5))
 def test_mangled_corpus_files_give_problems_not_exceptions(seed):
     rng = random.Random(seed)

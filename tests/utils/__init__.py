@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (one place, never copied between test files)."""
