@@ -180,11 +180,13 @@ class RuntimeClient:
     def claim_job(self, job_id: str, lease_seconds: int | None = None) -> dict:
         return self.post(f"/jobs/{quote_id(job_id)}:claim", {"lease_seconds": lease_seconds} if lease_seconds else None)
 
-    def claim_next(self, workflow_id: str, max_jobs: int = 1, lease_seconds: int | None = None) -> list[dict]:
+    def claim_next(self, workflow_id: str, max_jobs: int = 1, lease_seconds: int | None = None,
+                   claim_token: str | None = None) -> list[dict]:
         """Claim up to `max_jobs` open jobs of a workflow; their operations. The request carries an
-        idempotency key, so a retry after a lost reply returns the same operations, not more."""
+        idempotency key (`claim_token`, new if not given), so a retry after a lost reply -- by this call,
+        or by a later one passing the same token -- returns the same operations, not more."""
         body = {"workflow_id": workflow_id, "max_jobs": max_jobs, "lease_seconds": lease_seconds,
-                "claim_token": secrets.token_urlsafe(16)}
+                "claim_token": claim_token or new_claim_token()}
         return self.post("/jobs:claimNext", body)["operations"]
 
     def update_operation(self, operation_id: str, **patch) -> dict:
@@ -192,6 +194,10 @@ class RuntimeClient:
 
     def heartbeat(self, operation_ids: list[str], lease_seconds: int | None = None) -> dict:
         return self.post("/operations:heartbeat", {"operation_ids": operation_ids, "lease_seconds": lease_seconds})
+
+
+def new_claim_token() -> str:
+    return secrets.token_urlsafe(16)
 
 
 def quote_id(resource_id: str) -> str:

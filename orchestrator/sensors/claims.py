@@ -4,15 +4,17 @@ run for each claim, keyed by the operation id so a claim never becomes two runs.
 Claiming only what it can start keeps jobs in the shared queue for other sites instead of
 hoarding them here.
 """
+
 import dagster as dg
 
 from orchestrator.resources import RuntimeResource, SiteResource
-from orchestrator.runtime.client import RuntimeClientError
+from orchestrator.runtime.client import RuntimeClientError, new_claim_token
 from orchestrator.workflows import WorkflowSpec
 from orchestrator.workflows.common import JOB_TAG, OPERATION_TAG, SITE_TAG, WORKFLOW_TAG
 
 IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
                dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+SETTLED = ""  # the cursor when no claim is waiting for its outcome
 
 
 def free_slots(instance: dg.DagsterInstance, workflow_id: str, site: SiteResource) -> int:
@@ -21,24 +23,36 @@ def free_slots(instance: dg.DagsterInstance, workflow_id: str, site: SiteResourc
 
 
 def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDefinition:
+    """The cursor holds the idempotency key of a claim whose outcome this site has not learned (the
+    runtime died or the reply was lost after the claim committed). The next tick sends the same key,
+    so the runtime returns the operations it already made instead of leaving them held by nobody
+    until their lease runs out. The cursor is cleared once an answer arrives."""
+
     @dg.sensor(name=f"claim_{workflow.job.name}", job=workflow.job, minimum_interval_seconds=interval,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Claims open {workflow.id} jobs up to the site's free run slots and runs them.")
     def claim(context: dg.SensorEvaluationContext, runtime: RuntimeResource, site: SiteResource):
         free = free_slots(context.instance, workflow.id, site)
-        if not free:
+        if not free:  # a pending claim keeps its key in the cursor until a slot frees
             return dg.SkipReason(f"All {site.max_runs_per_workflow} run slots for {workflow.id} are busy.")
-        # One request claims up to `free` jobs, oldest first, with no races lost to other sites. A retry
-        # after a lost reply returns the same operations (idempotency key), so no claim is stranded.
+        claim_token = context.cursor or new_claim_token()
         try:
-            ops = runtime.client().claim_next(workflow.id, free, site.lease_seconds)
+            ops = runtime.client().claim_next(workflow.id, free, site.lease_seconds, claim_token=claim_token)
         except RuntimeClientError as exc:
             if exc.status == 403:  # this site lacks the workflow's capabilities: nothing to do here
-                return dg.SkipReason(f"{exc.code}: {exc.message}")
-            raise
-        if not ops:
-            return dg.SkipReason(f"No open {workflow.id} jobs to claim.")
-        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=op["id"], tags={
-            JOB_TAG: op["job_id"], OPERATION_TAG: op["id"], WORKFLOW_TAG: workflow.id, SITE_TAG: site.site_id}) for op in ops])
+                return dg.SensorResult(skip_reason=f"{exc.code}: {exc.message}", cursor=SETTLED)
+            if exc.permanent:
+                raise
+            # The claim may have committed before the runtime went away: keep its key for the next tick.
+            context.log.warning(f"claim of {workflow.id} jobs got no answer ({exc.code}); retrying it next tick")
+            return dg.SensorResult(skip_reason=f"{exc.code}: {exc.message} (the claim is retried next tick)",
+                                   cursor=claim_token)
+        # A replayed claim can return operations that ended meanwhile (their lease ran out): not runnable.
+        live = [op for op in ops if not op["done"]]
+        if not live:
+            return dg.SensorResult(skip_reason=f"No open {workflow.id} jobs to claim.", cursor=SETTLED)
+        return dg.SensorResult(cursor=SETTLED, run_requests=[dg.RunRequest(run_key=op["id"], tags={
+            JOB_TAG: op["job_id"], OPERATION_TAG: op["id"], WORKFLOW_TAG: workflow.id, SITE_TAG: site.site_id})
+            for op in live])
 
     return claim

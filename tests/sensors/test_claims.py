@@ -29,7 +29,7 @@ def add_runs(instance, tags: dict, *statuses: dg.DagsterRunStatus) -> None:
 
 def test_claims_only_as_many_jobs_as_free_slots(sensor, instance, site, admin):
     idle = tick(sensor, instance, site)
-    assert isinstance(idle, dg.SkipReason) and idle.skip_message == f"No open {METADATA_IN.id} jobs to claim."
+    assert idle.skip_reason.skip_message == f"No open {METADATA_IN.id} jobs to claim." and idle.cursor == ""
     jobs = open_jobs(admin, 5)
     result = tick(sensor, instance, site, max_runs_per_workflow=2, lease_seconds=900)
     assert len(result.run_requests) == 2
@@ -84,19 +84,61 @@ def test_one_request_claims_a_whole_tick(sensor, instance, site, admin, monkeypa
     assert body["workflow_id"] == METADATA_IN.id and body["max_jobs"] == 3
 
 
-def test_an_unreachable_runtime_fails_the_tick_and_claims_nothing(sensor, instance, site, admin, monkeypatch):
-    jobs = open_jobs(admin, 2)
+def unreachable_after_sending(client, monkeypatch, deliver: bool) -> list[str]:
+    """The runtime goes away: each request is (if `deliver`) processed, but no reply comes back."""
+    send, claimed = client.session.request, []
 
-    def unreachable(method, url, **kwargs):
+    def lost(method, url, **kwargs):
+        if deliver:
+            claimed.extend(op["id"] for op in send(method, url, **kwargs).json()["operations"])
         raise requests.ConnectionError("connection refused")
 
-    monkeypatch.setattr(site.client, "max_retries", 0)
-    monkeypatch.setattr(site.client, "token", lambda: "token")
-    monkeypatch.setattr(site.client.session, "request", unreachable)
-    with pytest.raises(RuntimeClientError) as info:
-        tick(sensor, instance, site)
-    assert info.value.code == "UNREACHABLE"
+    monkeypatch.setattr(client, "max_retries", 0)
+    monkeypatch.setattr(client, "token", lambda: client.__dict__.get("_token") or "token")
+    monkeypatch.setattr(client.session, "request", lost)
+    return claimed
+
+
+def test_an_unreachable_runtime_skips_and_keeps_the_claims_key(sensor, instance, site, admin, monkeypatch):
+    jobs = open_jobs(admin, 2)
+    unreachable_after_sending(site.client, monkeypatch, deliver=False)
+    result = tick(sensor, instance, site)
+    assert result.skip_reason.skip_message.startswith("UNREACHABLE: ") and not result.run_requests
+    assert len(result.cursor) >= 16  # the claim's idempotency key, kept for the next tick
     assert [job(admin, job_id)["status"] for job_id in jobs] == ["open", "open"]
+
+
+def test_a_claim_committed_as_the_runtime_died_is_run_on_the_next_tick(sensor, instance, site, admin, monkeypatch):
+    """The claim commits, then the runtime dies before answering, for longer than the client retries.
+    The next tick sends the same key and launches exactly those operations; nothing waits for a lease."""
+    jobs = open_jobs(admin, 3)
+    site.client.token()  # a real token, so the lost request is a real claim
+    claimed = unreachable_after_sending(site.client, monkeypatch, deliver=True)
+    first = tick(sensor, instance, site, max_runs_per_workflow=2)
+    assert not first.run_requests and len(claimed) == 2
+    assert [job(admin, job_id)["status"] for job_id in jobs] == ["claimed", "claimed", "open"]
+
+    monkeypatch.undo()  # the runtime is back
+    second = tick(sensor, instance, site, cursor=first.cursor, max_runs_per_workflow=2)
+    assert [r.run_key for r in second.run_requests] == claimed and second.cursor == ""
+    assert [job(admin, job_id)["status"] for job_id in jobs] == ["claimed", "claimed", "open"]
+    assert len(admin.get("/operations")["items"]) == 2
+
+    third = tick(sensor, instance, site, cursor=second.cursor, max_runs_per_workflow=3)
+    assert [r.tags[JOB_TAG] for r in third.run_requests] == jobs[2:]  # a new key claims anew
+
+
+def test_a_pending_claim_whose_operations_ended_launches_nothing(sensor, instance, site, admin, monkeypatch):
+    jobs = open_jobs(admin, 1)
+    site.client.token()
+    claimed = unreachable_after_sending(site.client, monkeypatch, deliver=True)
+    first = tick(sensor, instance, site)
+    (op_id,) = claimed
+    monkeypatch.undo()
+    admin.post(f"/jobs/{jobs[0]}:release")  # meanwhile the claim was taken back
+    second = tick(sensor, instance, site, cursor=first.cursor)
+    assert not second.run_requests and second.cursor == ""
+    assert admin.get(f"/operations/{op_id}")["done"]
 
 
 def test_a_site_without_the_workflows_capability_skips(instance, registered, admin, make_site, server):
@@ -106,8 +148,8 @@ def test_a_site_without_the_workflows_capability_skips(instance, registered, adm
     sensor = make_claim_sensor(spec)
 
     result = tick(sensor, instance, site_named(make_site, server, "cpu-only"))
-    assert isinstance(result, dg.SkipReason) and result.skip_message.startswith("MISSING_CAPABILITY: ")
-    assert "gpu" in result.skip_message and job(admin, job_id)["status"] == "open"
+    assert result.skip_reason.skip_message.startswith("MISSING_CAPABILITY: ")
+    assert "gpu" in result.skip_reason.skip_message and job(admin, job_id)["status"] == "open"
 
     (request,) = tick(sensor, instance, site_named(make_site, server, "gpu-site", ["gpu"])).run_requests
     assert request.tags[JOB_TAG] == job_id and request.tags[WORKFLOW_TAG] == spec.id
