@@ -377,31 +377,36 @@ def test_kill_9_of_the_whole_site_loses_nothing(store, server, admin, repo, tmp_
 @ON_SQLITE
 @pytest.mark.timeout(600)
 def test_kill_9_of_the_daemon_only_late_report_is_fenced(store, server, admin, repo, tmp_path, sites):
-    """Only the daemon dies: its code server and run worker live on and report late; the runtime must
-    refuse that report (fencing), so the job has one success: the retry's."""
+    """Only the daemon dies: its code server and run worker live on. The lease runs out, the job opens
+    again, and only then does the orphaned run wake and report its result. The runtime must refuse
+    that late report (fencing): the orphan's run fails, its operation keeps LEASE_EXPIRED and no
+    result, and the job stays open for the retry. Without fencing the late report would succeed the
+    job on a dead operation. No new daemon runs until the orphan has ended, so nothing can stop it first."""
     clock = Clock("kill -9 daemon")
     site = Site.create(store, server, repo, tmp_path, "site-1", ORCHESTRATOR_SITE_LEASE_SECONDS=KILL_LEASE)
     register_catalog(repo, site.env, admin)
     add_untriggered_type(admin)
     sites.append(site.start())
-    job, op = start_slow_echo(admin, site, 20)
+    job, op = start_slow_echo(admin, site, 30)  # long enough for the lease to run out first
     run_id = op["metadata"]["dagster_run_id"]
     clock.lap("run started")
 
     site.daemon.kill(signal.SIGKILL, whole_group=False)
-    wait_lease_expired(admin, op["id"], time.monotonic())  # before the orphan, still asleep, can report
+    wait_lease_expired(admin, op["id"], time.monotonic())
+    assert run_of(site, run_id).status == dg.DagsterRunStatus.STARTED, "the orphan must still be running"
     clock.lap("lease expired")
 
-    site.start()  # a new daemon on the same instance, while the orphaned run worker still sleeps
+    orphan = wait_run_ended(site, run_id, 120)  # it wakes, reports, and is refused
+    clock.lap("orphan ended")
+    assert orphan.status == dg.DagsterRunStatus.FAILURE, orphan.status
+    dead = admin.get(f"/operations/{op['id']}")
+    assert dead["result"] is None and dead["error"]["code"] == "LEASE_EXPIRED", dead
+    reopened = admin.get(f"/jobs/{job['id']}")
+    assert (reopened["status"], reopened["attempts"]) == ("open", 1), reopened
+
+    site.start()  # a new daemon: the job runs again and succeeds once, on a new operation
     ops = assert_nothing_lost(admin, job["id"], op, site)
-    clock.lap("retried -> succeeded")
-    # The orphan ends one way or another (stopped by the new daemon, or its late report refused),
-    # and its operation still has no result.
-    old_run = wait_run_ended(site, run_id, 150)
-    assert old_run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED), old_run.status
-    again = operations_of(admin, job["id"])
-    assert [o for o in again if o["result"] is not None] == [o for o in ops if o["result"] is not None], again
-    assert admin.get(f"/jobs/{job['id']}")["status"] == "succeeded"
+    assert [o["id"] for o in ops if o["result"] is not None] == [admin.get(f"/jobs/{job['id']}")["operation_id"]]
     clock.lap("total")
 
 
