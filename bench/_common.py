@@ -91,15 +91,17 @@ class RuntimeServer:
     """`orchestrator runtime serve` as a subprocess in its own session (so Ctrl-C reaches only us and
     we stop it), logging to a file; entered once every uvicorn worker has finished starting."""
 
-    def __init__(self, database_url: str, home: Path, workers: int = 1, startup_timeout: float = 90.0):
+    def __init__(self, database_url: str, home: Path, log_path: Path | None = None, workers: int = 1,
+                 startup_timeout: float = 90.0):
         self.database_url, self.home, self.workers = database_url, Path(home), workers
         self.startup_timeout = startup_timeout
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = self.home / f"server-{self.port}.log"
+        self.log_path = Path(log_path) if log_path else self.home / f"server-{self.port}.log"
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "RuntimeServer":
+        self.home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "ORCHESTRATOR_DATABASE_URL": self.database_url, "ORCHESTRATOR_HOME": str(self.home),
                "ORCHESTRATOR_BLOB_DIR": str(self.home / "blobs"), "PYTHONUNBUFFERED": "1"}
         cmd = [orchestrator_command(), "runtime", "serve", "--host", "127.0.0.1", "--port", str(self.port),
@@ -139,6 +141,10 @@ class RuntimeServer:
         """The server process and its descendants (uvicorn's worker processes)."""
         return process_tree(self.process.pid) if self.process and self.process.poll() is None else []
 
+    def cpu_seconds(self) -> float:
+        """CPU the server has used so far, its reaped children included."""
+        return cpu_seconds(self.pids(), with_reaped=True)
+
     def stop(self) -> None:
         """SIGTERM the server's process group (uvicorn shuts its workers down), SIGKILL if it lingers."""
         with interrupts_deferred():
@@ -164,7 +170,7 @@ class RuntimeServer:
 
 
 # ---- CPU accounting from /proc (Linux)
-def _stat_fields(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -175,7 +181,7 @@ def _stat_fields(pid: int) -> list[str] | None:
 def process_tree(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
+        if entry.name.isdigit() and (fields := stat_fields(int(entry.name))):
             children.setdefault(int(fields[1]), []).append(int(entry.name))
     found, todo = [], [root]
     while todo:
@@ -185,12 +191,14 @@ def process_tree(root: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pids) -> float:
-    """User + system CPU seconds of these processes (dead ones count 0)."""
+def cpu_seconds(pids, with_reaped: bool = False) -> float:
+    """User + system CPU seconds of these processes (dead ones count 0); `with_reaped` adds what their
+    already-reaped children used (cutime, cstime)."""
+    last = 15 if with_reaped else 13
     total = 0
     for pid in pids:
-        if fields := _stat_fields(pid):
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+        if fields := stat_fields(pid):
+            total += sum(int(v) for v in fields[11:last])  # utime, stime[, cutime, cstime]
     return total / CLK_TCK
 
 

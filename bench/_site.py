@@ -1,12 +1,11 @@
-"""Helpers shared by bench/e2e.py and bench/sensor_tick.py: a real `orchestrator runtime serve`
-subprocess, a throwaway PostgreSQL database, a site copy with the README's echo workflow and a
+"""Helpers shared by bench/e2e.py and bench/sensor_tick.py, on top of _common.py (the runtime server,
+throwaway PostgreSQL databases, CPU accounting): a site copy with the README's echo workflow and a
 `dagster-daemon run` for it. Every process is started in its own session and killed as a group."""
 import os
 import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -14,26 +13,17 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
 import yaml
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from orchestrator.runtime.client import Credentials, RuntimeClient
-from orchestrator.runtime.db import make_admin_engine
 from orchestrator.runtime.models import SiteCreate
 from orchestrator.runtime.settings import RuntimeSettings
 from orchestrator.runtime.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
+from _common import (CLK_TCK, REPO, RuntimeServer, SetupError, postgres_admin_url, postgres_database,  # noqa: F401
+                     process_tree, stat_fields)
+
 BIN = Path(sys.executable).parent
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-class SetupError(RuntimeError):
-    """The benchmark could not build what it measures: no figure would mean anything (exit 2)."""
 
 
 def _interrupt(signum, frame):
@@ -46,51 +36,17 @@ def terminate_on_sigterm() -> None:
 
 
 # ------------------------------------------------------------------ databases
-def postgres_admin_url() -> str:
-    return (os.environ.get("ORCHESTRATOR_BENCH_POSTGRES_URL") or os.environ.get("ORCHESTRATOR_TEST_POSTGRES_URL")
-            or DEFAULT_POSTGRES_URL)
-
-
-@contextmanager
-def postgres_database(prefix: str):
-    """CREATE DATABASE <prefix>_<random>; yield its URL; DROP it WITH (FORCE) whatever happens."""
-    admin_url = postgres_admin_url()
-    admin = make_admin_engine(admin_url)
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        admin.dispose()
-        raise SetupError(f"PostgreSQL is not reachable at {make_url(admin_url).render_as_string()} "
-                         f"({type(exc).__name__}); start it with:\n    {START_POSTGRES}") from exc
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @contextmanager
 def runtime_database(backend: str, workdir: Path, prefix: str):
     """A fresh, empty runtime database URL on `backend` ("sqlite" or "postgres")."""
     if backend == "sqlite":
         yield f"sqlite:///{workdir / f'{prefix}.db'}"
     else:
-        with postgres_database(prefix) as url:
+        with postgres_database(postgres_admin_url(), prefix) as url:
             yield url
 
 
 # ------------------------------------------------------------------ processes
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def kill_group(process: subprocess.Popen | None, grace: float = 15) -> None:
     """SIGTERM the process's session (it was started with start_new_session), SIGKILL what lingers."""
     if process is None:
@@ -109,55 +65,6 @@ def kill_group(process: subprocess.Popen | None, grace: float = 15) -> None:
             continue
     if process.poll() is None:
         process.wait(5)
-
-
-class RuntimeServer:
-    """`orchestrator runtime serve` on `database_url` as a subprocess (uvicorn access log kept in
-    `log_path`: e2e.py counts requests per route from it); entered once /healthz answers."""
-
-    def __init__(self, database_url: str, home: Path, log_path: Path, workers: int = 1, timeout: float = 90):
-        self.database_url, self.home, self.log_path = database_url, Path(home), Path(log_path)
-        self.workers, self.timeout = workers, timeout
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> "RuntimeServer":
-        self.home.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "ORCHESTRATOR_HOME": str(self.home), "ORCHESTRATOR_DATABASE_URL": self.database_url,
-               "ORCHESTRATOR_BLOB_DIR": str(self.home / "blobs"), "PYTHONUNBUFFERED": "1"}
-        port = self.url.rsplit(":", 1)[1]
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "orchestrator.cli", "runtime", "serve", "--host", "127.0.0.1", "--port", port,
-                 "--workers", str(self.workers)],
-                cwd=self.home, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
-        try:
-            deadline = time.monotonic() + self.timeout
-            while True:
-                if self.process.poll() is not None:
-                    raise SetupError(f"the runtime API exited with {self.process.returncode}:\n{tail(self.log_path)}")
-                try:
-                    if requests.get(self.url + "/healthz", timeout=2).ok:
-                        return self
-                except requests.RequestException:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SetupError(f"the runtime API did not answer /healthz in {self.timeout:.0f} s:\n{tail(self.log_path)}")
-                time.sleep(0.1)
-        except BaseException:
-            self.stop()
-            raise
-
-    def cpu_seconds(self) -> float:
-        return cpu_seconds(process_tree(self.process.pid)) if self.process and self.process.poll() is None else 0.0
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        kill_group(process)
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -271,42 +178,12 @@ def wait_for(predicate, timeout: float, what: str, every: float = 0.5, alive=lam
 
 
 # ------------------------------------------------------------------ CPU accounting and output
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rindex(")") + 2:].split()
-
-
-def process_tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def cpu_seconds(pids) -> float:
-    """utime + stime of these live processes plus what their reaped children used (cutime + cstime)."""
-    total = 0
-    for pid in pids:
-        if fields := _stat_fields(pid):
-            total += sum(int(v) for v in fields[11:15])
-    return total / CLK_TCK
-
-
 def cpu_split(pids) -> tuple[float, float]:
     """(own, reaped) CPU seconds of these live processes: their own utime + stime, and what their
     already-reaped children used (for a dagster-daemon tree: the daemon and code server vs run workers)."""
     own = reaped = 0
     for pid in pids:
-        if fields := _stat_fields(pid):
+        if fields := stat_fields(pid):
             own += int(fields[11]) + int(fields[12])
             reaped += int(fields[13]) + int(fields[14])
     return own / CLK_TCK, reaped / CLK_TCK
