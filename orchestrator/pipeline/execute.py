@@ -47,6 +47,7 @@ LOG_TAIL_LINES = 20
 # the site's credentials (ORCHESTRATOR_CLIENT_SECRET, database URLs, cloud keys) -- study code is untrusted.
 ACTION_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
 MAX_LOG_BYTES = 32 * 1024 * 1024
+STREAM_READ_BYTES = 1 << 20  # of a followed action's output per read
 # What an interpreter prints when an allocation fails (Python, R, C++, glibc).
 OOM_MARKERS = ("MemoryError", "cannot allocate vector", "std::bad_alloc", "Cannot allocate memory")
 _CODE_EXCLUDED = {".git", "workspace", *RESERVED_DIRS}  # at the top of the project dir
@@ -70,12 +71,18 @@ class JobSpec:
 
 
 class JobHandle:
-    """Lets another thread stop a job: `kill(code)` kills its process group, now or at start."""
+    """Lets another thread stop a job (`kill(code)` kills its process group, now or at start) and,
+    made with `follow_output`, read its output while it is written (`new_output()`), so a Dagster
+    step can show it live."""
 
-    def __init__(self) -> None:
+    def __init__(self, follow_output: bool = False) -> None:
         self._lock = threading.Lock()
         self._pid: int | None = None
         self.killed_with: StatusCode | None = None
+        self._follow_output = follow_output
+        self._log: Path | None = None
+        self._read = 0  # bytes of the log already taken
+        self._rest = b""  # taken but not yet handed out (a line still being written, or the end)
 
     def attach(self, pid: int) -> None:
         with self._lock:
@@ -89,6 +96,39 @@ class JobHandle:
             if self._pid is not None:
                 _kill_group(self._pid)
 
+    def follow(self, log_file: Path) -> None:
+        with self._lock:
+            self._log = log_file if self._follow_output else None
+
+    def stop_following(self) -> None:
+        """Keep what is not yet handed out: the log is about to be removed with the job's scratch."""
+        with self._lock:
+            self._take()
+            self._log = None
+
+    def new_output(self) -> list[str]:
+        """Lines written since the last call: complete ones while the action runs, all of the rest
+        once it has ended."""
+        with self._lock:
+            self._take()
+            lines = self._rest.split(b"\n")
+            self._rest = lines.pop() if self._log is not None else b""
+            if lines and not lines[-1] and self._log is None:
+                lines.pop()  # the empty piece after a final newline
+            return [line.decode(errors="replace") for line in lines]
+
+    def _take(self) -> None:
+        if self._log is None:
+            return
+        try:
+            with open(self._log, "rb") as log:
+                log.seek(self._read)
+                chunk = log.read(STREAM_READ_BYTES)  # a flood is read on at the next call, not all at once
+        except FileNotFoundError:
+            return
+        self._read += len(chunk)
+        self._rest += chunk
+
 
 def run_job(spec: JobSpec, handle: JobHandle | None = None) -> ActionResult:
     handle = handle or JobHandle()
@@ -100,6 +140,7 @@ def run_job(spec: JobSpec, handle: JobHandle | None = None) -> ActionResult:
         spec.workspace.finish_action(result, log_text=result.message + "\n")
         return _with_log(result, spec)
     finally:
+        handle.stop_following()
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -169,6 +210,7 @@ def _execute(spec, argv, job_dir, log_file, handle) -> tuple[float | None, int |
     }
     memory = spec.limits.memory
     with open(log_file, "wb") as log:
+        handle.follow(log_file)
         try:
             process = subprocess.Popen(
                 _with_memory_limit(argv, memory) if memory else argv, cwd=job_dir, env=env,

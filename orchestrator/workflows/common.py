@@ -23,11 +23,14 @@ JOB_TAG, OPERATION_TAG, WORKFLOW_TAG, SITE_TAG = "runtime/job_id", "runtime/oper
 PID_TAG, HOST_TAG = "runtime/pid", "runtime/host"
 
 
-class WorkflowFailure(Exception):
-    """An expected failure (bad input, a failed check): reported as the operation's error, no traceback."""
+class WorkflowFailure(dg.Failure):
+    """An expected failure (bad input, a failed check, failed actions). Dagster shows its message and
+    `metadata` on the step that failed, as words rather than a traceback; the runtime gets only the
+    code, message and details (`metadata` may hold log lines, which stay at the site)."""
 
-    def __init__(self, code: str, message: str, details: dict | None = None):
-        super().__init__(message)
+    def __init__(self, code: str, message: str, details: dict | None = None, metadata: dict | None = None):
+        super().__init__(description=f"{code}: {message}", metadata={"code": code, **(metadata or {})},
+                         allow_retries=False)
         self.code, self.message, self.details = code, message, details or {}
 
 

@@ -2,9 +2,10 @@
 
 The input is a `study` object (a tar.gz of project.yaml + code); the job config is a job request
 {workspace, actions, force_run_dependencies, cancelled_actions}. Ops: fetch and verify the study,
-plan against the site's persistent workspace, execute (each action's start and end are logged and
-observed in Dagster, and written to the operation's metadata as the run goes), then report the
-outputs by privacy level.
+plan against the site's persistent workspace, execute (each action's start, output lines and end
+are logged and observed in Dagster, and its state written to the operation's metadata as the run
+goes), then report the outputs by privacy level. Failed actions fail the execute step itself, with
+each one's code, message and last log lines as the failure's metadata.
 """
 import tarfile
 import threading
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestrator.pipeline import ActionEvent, ProjectError, UnsafeArchiveError, Workspace, extract_study, load_project
 from orchestrator.pipeline.engine import run_plan
-from orchestrator.pipeline.execute import Limits
+from orchestrator.pipeline.execute import LOG_TAIL_LINES, Limits
 from orchestrator.pipeline.images import ImageMap, ImageMapError
 from orchestrator.pipeline.plan import Plan, PlanError, plan_actions
 from orchestrator.resources import PipelineResource, RuntimeResource
@@ -95,16 +96,23 @@ def pending_states(plan: Plan) -> dict:
 class _Progress:
     """Turns engine events into Dagster logs/observations and operation metadata, in the op's thread.
 
+    An action's output lines go to the step's log, each prefixed by the action's name, up to
+    OUTPUT_LINES_SHOWN per action: the site's Dagster event log is no archive for a runaway print
+    loop; the whole output is in metadata/<action>.log in the workspace.
+
     The operation gets the per-action states at most once a second (a 10,000-action request must not
     cost 10,000 PATCHes of a growing document), and a failed update is logged, never fatal: the run
     matters more than its progress bar, and the lease sensor notices a runtime that is really gone."""
 
     REPORT_EVERY_SECONDS = 1.0
+    OUTPUT_LINES_SHOWN = 10_000
+    OUTPUT_LINE_CHARS = 2_000
 
     def __init__(self, context, runtime, workspace: str, plan: Plan):
         self.context, self.runtime, self.workspace = context, runtime, workspace
         self.actions = pending_states(plan)
         self.reported_at = 0.0
+        self.lines_shown: dict[str, int] = {}
 
     def report(self, force: bool = False) -> None:
         if not force and time.monotonic() - self.reported_at < self.REPORT_EVERY_SECONDS:
@@ -115,7 +123,19 @@ class _Progress:
         except RuntimeClientError as exc:
             self.context.log.warning(f"could not report progress to the runtime ({exc}); the run goes on")
 
+    def show_output(self, event: ActionEvent) -> None:
+        shown = self.lines_shown.get(event.action, 0)
+        lines = event.lines[:max(0, self.OUTPUT_LINES_SHOWN - shown)]
+        self.lines_shown[event.action] = shown + len(event.lines)
+        if lines:
+            self.context.log.info("\n".join(f"[{event.action}] {line[:self.OUTPUT_LINE_CHARS]}" for line in lines))
+        if shown + len(event.lines) > self.OUTPUT_LINES_SHOWN >= shown:
+            self.context.log.info(f"[{event.action}] ... more output than the {self.OUTPUT_LINES_SHOWN} lines shown "
+                                  f"here; all of it is in metadata/{event.action}.log in workspace {self.workspace}")
+
     def __call__(self, event: ActionEvent) -> None:
+        if event.kind == "output":
+            return self.show_output(event)
         self.actions[event.action] = {**self.actions.get(event.action, {}), **_action_state(event)}
         result = event.result
         if result is None:
@@ -127,6 +147,7 @@ class _Progress:
                 asset_key=dg.AssetKey(["workspace", self.workspace, event.action]),
                 metadata={"status_code": result.status_code.value, "message": result.message,
                           "duration_s": round(result.duration or 0, 3), "log": result.log_path or "",
+                          **({"log_tail": dg.MetadataValue.text("\n".join(result.log_tail))} if not result.ok else {}),
                           "outputs": dg.MetadataValue.json({o.path: {"level": o.level, "sha256": o.sha256, "size": o.size,
                                                                      "withheld": o.withheld} for o in result.outputs})}))
         self.report()
@@ -154,7 +175,8 @@ def plan_study(context: dg.OpExecutionContext, runtime: RuntimeResource, pipelin
     return PlannedStudy(study, replace(plan, actions=dict(plan.actions)))  # a plain dict travels between op processes
 
 
-@dg.op(description="Run the planned actions, in parallel up to the site's limit; each action's outcome is observed in Dagster.")
+@dg.op(description="Run the planned actions, in parallel up to the site's limit; each action's output and outcome are shown "
+                   "in Dagster, and a failed action fails this step with its code, message and last log lines.")
 def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource,
                     planned: PlannedStudy) -> dict:
     study, plan = planned.study, planned.plan
@@ -172,7 +194,7 @@ def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pi
             # As job-runner does, a failed action fails its dependents only; independent ones still run.
             outcome["result"] = run_plan(plan, load_project(study.project_dir), study.project_dir, workspace,
                                          concurrency=pipeline.concurrency, continue_on_error=True, limits=limits,
-                                         image_map=image_map, on_event=events.append, stop=stop)
+                                         image_map=image_map, on_event=events.append, stop=stop, stream_output=True)
         except BaseException as exc:  # surfaced in the op's thread below
             outcome["error"] = exc
 
@@ -194,8 +216,26 @@ def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pi
         error = outcome["error"]
         raise WorkflowFailure("INTERNAL_ERROR", f"The pipeline engine failed: {type(error).__name__}: {error}") from error
     result = outcome["result"]
-    return {"workspace": study.request.workspace, "ok": result.ok, "actions": progress.actions,
-            "outputs": _outputs_by_level(workspace, result)}
+    run = {"workspace": study.request.workspace, "ok": result.ok, "actions": progress.actions,
+           "outputs": _outputs_by_level(workspace, result)}
+    if not result.ok:
+        raise _actions_failed(result, run)
+    context.add_output_metadata({"outputs": dg.MetadataValue.json(run["outputs"])})
+    return run
+
+
+def _actions_failed(result, run: dict) -> WorkflowFailure:
+    """The runtime gets each action's code and message (in `run`); the step's metadata adds, for
+    each failed action, the last lines of its log, which never leave the site."""
+    failed = result.failed
+    metadata = {}
+    for action in failed:
+        metadata[action.action] = f"{action.status_code.value}: {action.message}"
+        if action.log_tail:
+            metadata[f"{action.action} log (last {LOG_TAIL_LINES} lines)"] = dg.MetadataValue.text("\n".join(action.log_tail))
+    metadata["outputs"] = dg.MetadataValue.json(run["outputs"])
+    message = f"{len(failed)} action(s) failed: " + ", ".join(f"{a.action} ({a.status_code.value})" for a in failed)
+    return WorkflowFailure("ACTIONS_FAILED", message, run, metadata)
 
 
 def _outputs_by_level(workspace: Workspace, result) -> dict:
@@ -206,16 +246,6 @@ def _outputs_by_level(workspace: Workspace, result) -> dict:
     return {level: sorted(paths) for level, paths in sorted(levels.items())}
 
 
-@dg.op(description="Fail the job if any action failed; otherwise pass on the outputs by level.")
-def finalize(context: dg.OpExecutionContext, run: dict) -> dict:
-    context.add_output_metadata({"outputs": dg.MetadataValue.json(run["outputs"])})
-    failed = {name: a for name, a in run["actions"].items() if a.get("state") == "failed"}
-    if failed:
-        raise WorkflowFailure("ACTIONS_FAILED", f"{len(failed)} action(s) failed: "
-                              + ", ".join(f"{n} ({a['status_code']})" for n, a in failed.items()), run)
-    return run
-
-
 @dg.job(name="pipeline", hooks={report_failure}, description="Run a study's project.yaml actions (pipeline-1.0.0).")
 def pipeline_job():
-    report_result(finalize(execute_actions(plan_study(fetch_study(load_input())))))
+    report_result(execute_actions(plan_study(fetch_study(load_input()))))

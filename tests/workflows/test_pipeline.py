@@ -3,6 +3,8 @@ success with per-action states in the operation; a broken project or archive fai
 import io
 import tarfile
 
+import dagster as dg
+
 from orchestrator.resources import PipelineResource
 from orchestrator.runtime.client import pack_directory
 from orchestrator.workflows import WORKFLOWS
@@ -76,20 +78,40 @@ def test_progress_goes_to_the_operation_while_the_run_goes_and_a_rerun_reuses(in
         "moderately_sensitive": ["output/age_chart.svg", "output/summary_by_age.csv", "output/summary_by_region.csv"]}
 
 
-def test_a_failing_action_fails_the_job_with_each_actions_status(instance, site, registered, tmp_path):
+def test_a_failing_action_fails_its_step_with_code_message_and_log_tail(instance, site, registered, tmp_path):
     study = tmp_path / "broken"
     study.mkdir()
     (study / "project.yaml").write_text(
         "version: '4.0'\nactions:\n"
         "  fails:\n    run: python:v2 fail.py\n    outputs: {highly_sensitive: {out: output/x.csv}}\n"
         "  after:\n    run: python:v2 fail.py again\n    needs: [fails]\n    outputs: {highly_sensitive: {out: output/y.csv}}\n")
-    (study / "fail.py").write_text("raise SystemExit(3)\n")
+    (study / "fail.py").write_text("import sys\nfor i in range(30):\n    print(f'line {i}')\n"
+                                   "print('no such column: age', file=sys.stderr)\nraise SystemExit(3)\n")
     pack_directory(study, tmp_path / "broken.tar.gz")
     result, job, op = run_study(instance, site, registered, (tmp_path / "broken.tar.gz").read_bytes(), tmp_path)
     assert not result.success and job["status"] == "failed"
     assert op["error"]["code"] == "ACTIONS_FAILED"
     statuses = {name: a["status_code"] for name, a in op["error"]["details"]["actions"].items()}
     assert statuses == {"fails": "NONZERO_EXIT", "after": "DEPENDENCY_FAILED"}
+    assert "line 29" not in str(op), "log text must stay at the site"
+
+    # In Dagster: the step that ran the actions failed with a Failure (words and metadata, not a traceback
+    # on a later op), and the action's output is in that step's log, line by line, prefixed by its name.
+    [failure] = [e.dagster_event for e in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
+    assert failure.step_key == "execute_actions"
+    failed = failure.step_failure_data.user_failure_data
+    assert failed.description == "ACTIONS_FAILED: 2 action(s) failed: fails (NONZERO_EXIT), after (DEPENDENCY_FAILED)"
+    assert failed.metadata["code"].value == "ACTIONS_FAILED"
+    assert failed.metadata["fails"].value == "NONZERO_EXIT: Job exited with an error (exit code 3)"
+    assert failed.metadata["after"].value.startswith("DEPENDENCY_FAILED: Not starting as dependency failed: fails")
+    tail = failed.metadata["fails log (last 20 lines)"].value.splitlines()
+    assert tail == [f"line {i}" for i in range(11, 30)] + ["no such column: age"]
+    logged = "\n".join(e.user_message for e in instance.all_logs(result.run_id)
+                       if e.step_key == "execute_actions" and not e.dagster_event)
+    assert [line for line in logged.splitlines() if line.startswith("[fails] ")] == \
+        [f"[fails] line {i}" for i in range(30)] + ["[fails] no such column: age"]
+    assert not any(e.step_key == "report_result" and e.dagster_event and e.dagster_event.is_step_failure
+                   for e in instance.all_logs(result.run_id))
 
 
 def test_invalid_project_and_unsafe_archive_are_reported_with_codes(instance, site, registered, tmp_path):
