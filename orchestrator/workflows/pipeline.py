@@ -239,9 +239,10 @@ def _actions_failed(result, run: dict) -> WorkflowFailure:
 
 
 def _outputs_by_level(workspace: Workspace, result) -> dict:
-    """Every output of the requested actions now in the workspace, reused ones included, by level."""
+    """The outputs this job wrote or reused, by level. A failed action's files in the workspace are
+    an earlier job's (a failed run leaves them in place), so they are not this job's outputs."""
     levels: dict[str, list[str]] = {}
-    for path, level in workspace.output_files(result.results):
+    for path, level in workspace.output_files(name for name, action in result.results.items() if action.ok):
         levels.setdefault(level, []).append(path)
     return {level: sorted(paths) for level, paths in sorted(levels.items())}
 

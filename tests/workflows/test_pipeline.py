@@ -114,6 +114,30 @@ def test_a_failing_action_fails_its_step_with_code_message_and_log_tail(instance
                    for e in instance.all_logs(result.run_id))
 
 
+def test_a_failed_study_lists_only_outputs_it_wrote_or_reused(instance, site, registered, tmp_path):
+    def study(name: str, script: str) -> bytes:
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / "project.yaml").write_text(
+            "version: '4.0'\nactions:\n"
+            "  gen:\n    run: python:v2 gen.py\n    outputs: {highly_sensitive: {out: output/gen.csv}}\n"
+            "  flaky:\n    run: python:v2 flaky.py\n    needs: [gen]\n    outputs: {highly_sensitive: {out: output/flaky.csv}}\n")
+        (directory / "gen.py").write_text("import os\nos.makedirs('output', exist_ok=True)\nopen('output/gen.csv', 'w').write('x\\n')\n")
+        (directory / "flaky.py").write_text("import os\nos.makedirs('output', exist_ok=True)\n" + script)
+        pack_directory(directory, tmp_path / f"{name}.tar.gz")
+        return (tmp_path / f"{name}.tar.gz").read_bytes()
+
+    result, _, first = run_study(instance, site, registered, study("works", "open('output/flaky.csv', 'w').write('1\\n')\n"),
+                                 tmp_path)
+    assert result.success and first["result"]["outputs"] == {"highly_sensitive": ["output/flaky.csv", "output/gen.csv"]}
+    # Now flaky fails: output/flaky.csv from the first job stays in the workspace, but is not this job's.
+    result, job, op = run_study(instance, site, registered, study("broken", "raise SystemExit(1)\n"), tmp_path,
+                                actions=["flaky"])
+    assert job["status"] == "failed" and (tmp_path / "workspaces" / "w1" / "output" / "flaky.csv").is_file()
+    assert op["error"]["details"]["actions"]["gen"]["decision"] == "reuse"
+    assert op["error"]["details"]["outputs"] == {"highly_sensitive": ["output/gen.csv"]}
+
+
 def test_invalid_project_and_unsafe_archive_are_reported_with_codes(instance, site, registered, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
