@@ -187,6 +187,10 @@ class RuntimeClient:
                 "claim_token": secrets.token_urlsafe(16)}
         return self.post("/jobs:claimNext", body)["operations"]
 
+    def retry_job(self, job_id: str) -> dict:
+        """Open a failed or cancelled job again (a person's credentials); the job, now open."""
+        return self.post(f"/jobs/{quote_id(job_id)}:retry")
+
     def update_operation(self, operation_id: str, **patch) -> dict:
         return self.patch(f"/operations/{quote_id(operation_id)}", patch)
 
