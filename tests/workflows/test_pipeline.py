@@ -160,3 +160,32 @@ def test_invalid_project_and_unsafe_archive_are_reported_with_codes(instance, si
 
     _, job, op = run_study(instance, site, registered, study_archive(tmp_path), tmp_path, surprise=1)
     assert op["error"]["code"] == "INVALID_JOB_REQUEST"
+
+
+def test_re_executing_a_finished_run_is_refused_at_load_input_naming_the_retry_command(instance, site, registered,
+                                                                                      tmp_path):
+    result, job, op = run_study(instance, site, registered, b"not an archive at all", tmp_path)
+    assert job["status"] == "failed"
+
+    def re_execute():
+        # What "Re-execute" in the Dagster UI makes: a new run with the parent's tags (so its operation).
+        parent = instance.get_run_by_id(result.run_id)
+        tags = {**parent.tags, "dagster/parent_run_id": parent.run_id, "dagster/root_run_id": parent.run_id}
+        resources = {"runtime": site.runtime, "pipeline": PipelineResource(workspaces_dir=str(tmp_path / "workspaces"))}
+        rerun = PIPELINE.job.execute_in_process(instance=instance, tags=tags, resources=resources, raise_on_error=False)
+        [failure] = [e.dagster_event for e in instance.all_logs(rerun.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
+        started = {e.step_key for e in instance.all_logs(rerun.run_id, of_type=dg.DagsterEventType.STEP_START)}
+        assert (failure.step_key, started) == ("load_input", {"load_input"})
+        return failure.step_failure_data.user_failure_data
+
+    refused = re_execute()
+    assert refused.description == (
+        f"OPERATION_DONE: Job {job['id']} is failed: this run's operation {op['id']} is done, so a re-execution cannot "
+        f"report to it. To run it again, retry the job: `orchestrator jobs retry {job['id']}`; a site then claims "
+        "it as a new run.")
+    assert refused.metadata["code"].value == "OPERATION_DONE"
+    assert registered.get(f"/operations/{op['id']}")["error"] == op["error"]  # the first outcome stands
+
+    registered.retry_job(job["id"])
+    assert "It was retried since" in re_execute().description
+    assert registered.get(f"/jobs/{job['id']}")["status"] == "open"  # still waiting for a site's new claim
