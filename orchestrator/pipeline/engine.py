@@ -114,21 +114,32 @@ class _Run:
     def run(self) -> RunResult:
         self._settle_decided()
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="action") as pool:
-            while True:
-                self._check_stop()
-                self._poll_waiting()
-                self._schedule(pool)
-                if not self.running and not self.waiting:
-                    break
-                try:
-                    self._wait_for_progress()
-                except KeyboardInterrupt:  # Ctrl-C: actions run in their own sessions, so kill them
-                    self.interrupted = True
+            try:
+                self._loop(pool)
+            except BaseException:
+                # Terminated (a Dagster run's interrupt, SystemExit, an error in on_event): actions run
+                # in their own sessions, so nothing else would stop them, and leaving this block waits
+                # for them; kill them first, so the caller needs no thread of its own to do it.
+                for name in self.running.values():
+                    self.handles[name].kill(StatusCode.CANCELLED_BY_USER)
+                raise
         self._leave_unstarted()
         lost = ActionResult("", "", StatusCode.INTERNAL_ERROR, "its result was lost to an interrupt")
         ordered = {name: self.results.get(name, replace(lost, action=name, job_id=planned.job_id))
                    for name, planned in self.plan.actions.items()}
         return RunResult(self.plan, MappingProxyType(ordered))
+
+    def _loop(self, pool: ThreadPoolExecutor) -> None:
+        while True:
+            self._check_stop()
+            self._poll_waiting()
+            self._schedule(pool)
+            if not self.running and not self.waiting:
+                return
+            try:
+                self._wait_for_progress()
+            except KeyboardInterrupt:  # Ctrl-C: stop as a cancel does, and still return every result
+                self.interrupted = True
 
     def _settle_decided(self) -> None:
         for name, planned in self.plan.actions.items():

@@ -8,7 +8,6 @@ goes), then report the outputs by privacy level. Failed actions fail the execute
 each one's code, message and last log lines as the failure's metadata.
 """
 import tarfile
-import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -187,35 +186,15 @@ def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pi
         raise WorkflowFailure("SITE_MISCONFIGURED", str(exc)) from None
     limits = Limits(timeout=pipeline.action_timeout_seconds or None, memory=pipeline.action_memory_bytes or None)
     progress = _Progress(context, runtime, study.request.workspace, plan)
-    stop, outcome, events = threading.Event(), {}, []
-
-    def run():
-        try:
-            # As job-runner does, a failed action fails its dependents only; independent ones still run.
-            outcome["result"] = run_plan(plan, load_project(study.project_dir), study.project_dir, workspace,
-                                         concurrency=pipeline.concurrency, continue_on_error=True, limits=limits,
-                                         image_map=image_map, on_event=events.append, stop=stop, stream_output=True)
-        except BaseException as exc:  # surfaced in the op's thread below
-            outcome["error"] = exc
-
-    # The engine runs in a thread so that a run termination (an exception in this thread) can
-    # stop it: the stop event makes the engine kill its action processes before we re-raise.
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
     try:
-        while worker.is_alive() or events:
-            worker.join(0.2)
-            while events:
-                progress(events.pop(0))
-    except BaseException:
-        stop.set()
-        worker.join()
-        raise
-    progress.report(force=True)
-    if "error" in outcome:
-        error = outcome["error"]
+        # As job-runner does, a failed action fails its dependents only; independent ones still run. A run
+        # termination raises here, in this thread; the engine kills its actions before it propagates.
+        result = run_plan(plan, load_project(study.project_dir), study.project_dir, workspace,
+                          concurrency=pipeline.concurrency, continue_on_error=True, limits=limits,
+                          image_map=image_map, on_event=progress, stream_output=True)
+    except Exception as error:
         raise WorkflowFailure("INTERNAL_ERROR", f"The pipeline engine failed: {type(error).__name__}: {error}") from error
-    result = outcome["result"]
+    progress.report(force=True)
     run = {"workspace": study.request.workspace, "ok": result.ok, "actions": progress.actions,
            "outputs": _outputs_by_level(workspace, result)}
     if not result.ok:

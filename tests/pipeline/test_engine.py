@@ -4,7 +4,7 @@ cancellation, re-runs against a persistent workspace, and waiting on another pro
 import threading
 import time
 
-from orchestrator.pipeline import Limits, StatusCode
+from orchestrator.pipeline import Limits, StatusCode, Workspace
 from orchestrator.pipeline.engine import ActionEvent
 from tests.pipeline.studies import action, make_study, project, run
 
@@ -210,3 +210,27 @@ def test_stream_output_sends_each_actions_lines_while_it_runs_then_its_result(tm
     events.clear()
     run(study, on_event=events.append, actions=["talks"], force_run_dependencies=True)
     assert "output" not in {e.kind for e in events}  # only when asked: the CLI shows progress, not output
+
+
+class Terminated(BaseException):
+    """Like Dagster's DagsterExecutionInterruptedError: raised in the caller's thread when its run is terminated."""
+
+
+def test_any_termination_of_the_caller_kills_running_actions_before_it_propagates(tmp_path):
+    study = make_study(tmp_path, project(action("slow", "analysis/sleep.py 30 output/slow.csv")))
+
+    def terminate_on_start(event: ActionEvent) -> None:
+        if event.kind == "started":
+            time.sleep(0.5)  # the action's process is running
+            raise Terminated()
+
+    began = time.monotonic()
+    try:
+        run(study, on_event=terminate_on_start)
+    except Terminated:
+        pass
+    else:
+        raise AssertionError("the termination was swallowed")
+    assert time.monotonic() - began < 10  # the sleeping action was killed, not waited for
+    recorded = Workspace(study.parent / "workspace").read_manifest()["actions"]["slow"]
+    assert recorded["status_code"] == "CANCELLED_BY_USER"
