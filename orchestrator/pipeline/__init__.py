@@ -15,7 +15,7 @@ from orchestrator.pipeline.graph import (
     find_cycles,
     topological_order,
 )
-from orchestrator.pipeline.execute import JobHandle, JobSpec, Limits, run_job
+from orchestrator.pipeline.execute import ActionHandle, ActionRun, Limits, run_action
 from orchestrator.pipeline.images import ImageMap, ImageMapError
 from orchestrator.pipeline.level4 import level4_problems
 from orchestrator.pipeline.plan import Decision, Plan, PlanError, PlannedAction, plan_actions
@@ -33,15 +33,15 @@ from orchestrator.pipeline.workspace import ActionRecord, Workspace, WorkspaceSt
 __all__ = [
     "Action",
     "ActionEvent",
+    "ActionHandle",
     "ActionRecord",
     "ActionResult",
+    "ActionRun",
     "CheckResult",
     "Decision",
     "Expectations",
     "ImageMap",
     "ImageMapError",
-    "JobHandle",
-    "JobSpec",
     "Limits",
     "OutputFile",
     "Plan",
@@ -65,7 +65,7 @@ __all__ = [
     "load_project",
     "parse_project",
     "plan_actions",
-    "run_job",
+    "run_action",
     "run_plan",
     "run_request",
     "topological_order",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from orchestrator.pipeline.execute import JobHandle, JobSpec, Limits, run_job
+from orchestrator.pipeline.execute import ActionHandle, ActionRun, Limits, run_action
 from orchestrator.pipeline.images import ImageMap
 from orchestrator.pipeline.plan import Decision, Plan, PlanError, plan_actions
 from orchestrator.pipeline.project import Project
@@ -106,7 +106,7 @@ class _Run:
         self.pending = [n for n, p in plan.actions.items() if p.decision in (Decision.RUN, Decision.WAIT)]
         self.waiting: dict[str, str] = {}  # action -> job id of the other run we wait on
         self.running: dict[Future, str] = {}
-        self.handles: dict[str, JobHandle] = {}
+        self.handles: dict[str, ActionHandle] = {}
         self.stopped_with: StatusCode | None = None
         self.halted_by: str | None = None  # the failure that stopped new starts
         self.interrupted = False
@@ -175,9 +175,9 @@ class _Run:
             self.waiting[name] = other
             self.emit(ActionEvent("waiting", name, other))
             return
-        spec = JobSpec(self.project.actions[name], planned.job_id, **self.spec)
-        handle = self.handles[name] = JobHandle(follow_output=self.stream_output)
-        self.running[pool.submit(run_job, spec, handle)] = name
+        spec = ActionRun(self.project.actions[name], planned.job_id, **self.spec)
+        handle = self.handles[name] = ActionHandle(follow_output=self.stream_output)
+        self.running[pool.submit(run_action, spec, handle)] = name
         self.emit(ActionEvent("started", name, planned.job_id))
 
     def _wait_for_progress(self) -> None:
@@ -192,7 +192,7 @@ class _Run:
             name = self.running.pop(future)
             try:
                 result = future.result()
-            except Exception as exc:  # run_job reports its failures; this is a bug
+            except Exception as exc:  # run_action reports its failures; this is a bug
                 result = ActionResult(name, self.plan.actions[name].job_id,
                                       StatusCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
             self._record(result)

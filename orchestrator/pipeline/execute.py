@@ -1,6 +1,7 @@
-"""Run one action in a fresh job directory and collect what it made into the workspace.
+"""Run one action (an action run; "job" means only a runtime job) in a fresh job directory, as
+job-runner names it, and collect what it made into the workspace.
 
-Executor contract (`run_job` runs the steps in order; each failure is an ActionResult, never a raise)
+Executor contract (`run_action` runs the steps in order; each failure is an ActionResult, never a raise)
   prepare  May assume: every action in `needs` SUCCEEDED and the manifest lists its outputs, which
            are in the workspace; the project dir holds the study's code.
            Guarantees: a new temporary directory outside the workspace and the project, holding a
@@ -10,7 +11,7 @@ Executor contract (`run_job` runs the steps in order; each failure is an ActionR
   execute  May assume: a prepared job dir and an argv from the site's image map.
            Guarantees: the process ran in its own process group, cwd the job dir, stdin closed,
            stdout+stderr into one log kept outside the job dir; RLIMIT_AS set when a memory limit
-           is given; the whole group killed on timeout, on `JobHandle.kill` and when it ended.
+           is given; the whole group killed on timeout, on `ActionHandle.kill` and when it ended.
            Failure: JOB_TIMEOUT, CANCELLED_BY_USER/KILLED_BY_ADMIN (the kill's code),
            OUT_OF_MEMORY, NONZERO_EXIT.
   finalize May assume: the process group is gone.
@@ -60,7 +61,10 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class JobSpec:
+class ActionRun:
+    """What one run of an action needs. `job_id` is job-runner's id of that run (the manifest and the
+    action's ORCHESTRATOR_JOB_ID keep its name), not a runtime job."""
+
     action: Action
     job_id: str
     project: Project
@@ -70,8 +74,8 @@ class JobSpec:
     limits: Limits = Limits()
 
 
-class JobHandle:
-    """Lets another thread stop a job (`kill(code)` kills its process group, now or at start) and,
+class ActionHandle:
+    """Lets another thread stop an action run (`kill(code)` kills its process group, now or at start) and,
     made with `follow_output`, read its output while it is written (`new_output()`), so a Dagster
     step can show it live."""
 
@@ -130,8 +134,8 @@ class JobHandle:
         self._rest += chunk
 
 
-def run_job(spec: JobSpec, handle: JobHandle | None = None) -> ActionResult:
-    handle = handle or JobHandle()
+def run_action(spec: ActionRun, handle: ActionHandle | None = None) -> ActionResult:
+    handle = handle or ActionHandle()
     scratch = Path(tempfile.mkdtemp(prefix=f"orchestrator-{spec.action.name}-{spec.job_id}-"))
     try:
         return _run(spec, handle, scratch)
@@ -144,7 +148,7 @@ def run_job(spec: JobSpec, handle: JobHandle | None = None) -> ActionResult:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run(spec: JobSpec, handle: JobHandle, scratch: Path) -> ActionResult:
+def _run(spec: ActionRun, handle: ActionHandle, scratch: Path) -> ActionResult:
     argv = spec.image_map.command_for(spec.action)
     failure = argv if isinstance(argv, str) else _prepare(spec, scratch / "job")
     if failure:
@@ -167,7 +171,7 @@ def _run(spec: JobSpec, handle: JobHandle, scratch: Path) -> ActionResult:
     return _with_log(result, spec)
 
 
-def _prepare(spec: JobSpec, job_dir: Path) -> str | None:
+def _prepare(spec: ActionRun, job_dir: Path) -> str | None:
     patterns = [pattern for action in spec.project for _, _, pattern in action.output_patterns]
     _copy_code(spec.project_dir, job_dir, spec.workspace.path, patterns)
     for relative, _ in spec.workspace.output_files(spec.action.needs):
@@ -313,16 +317,16 @@ def _finalize(spec, job_dir, before, timing) -> tuple[ActionResult, dict[str, Pa
     return _result(spec, StatusCode.SUCCEEDED, message, outputs=tuple(outputs), **timing), staged
 
 
-def _result(spec: JobSpec, code: StatusCode, message: str, **fields) -> ActionResult:
+def _result(spec: ActionRun, code: StatusCode, message: str, **fields) -> ActionResult:
     fields.setdefault("finished_at", time.time())
     return ActionResult(spec.action.name, spec.job_id, code, message, **fields)
 
 
-def _with_log(result: ActionResult, spec: JobSpec) -> ActionResult:
+def _with_log(result: ActionResult, spec: ActionRun) -> ActionResult:
     return replace(result, log_path=str(spec.workspace.log_path(spec.action.name)))
 
 
-def _trailer(spec: JobSpec, argv, result: ActionResult) -> str:
+def _trailer(spec: ActionRun, argv, result: ActionResult) -> str:
     lines = [
         "",
         "--- orchestrator ---",
