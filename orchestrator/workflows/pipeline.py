@@ -1,7 +1,7 @@
 """Workflow `pipeline-1.0.0`: run a submitted study's project.yaml actions at this site.
 
 The input is a `study` object (a tar.gz of project.yaml + code); the job config is a job request
-{workspace, actions, force_run_dependencies, cancelled_actions}. Ops: fetch and verify the study,
+{workspace, actions, force_run_dependencies, cancelled_actions}. Ops: unpack and verify the study,
 plan against the site's persistent workspace, execute (each action's start, output lines and end
 are logged and observed in Dagster, and its state written to the operation's metadata as the run
 goes), then report the outputs by privacy level. Failed actions fail the execute step itself, with
@@ -52,7 +52,7 @@ class Study:
 
 
 @dg.op(description="Unpack the study archive safely and validate its project.yaml and job request.")
-def fetch_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_input: JobInput) -> Study:
+def unpack_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_input: JobInput) -> Study:
     try:
         request = JobRequest.model_validate(job_input.config)
     except ValidationError as exc:
@@ -73,7 +73,7 @@ def fetch_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_in
         raise WorkflowFailure("INVALID_PROJECT", message, {"problems": [
             {"code": p.code, "message": p.message, "action": p.action, "field": p.field, "line": p.line} for p in exc.problems]}) from None
     context.add_output_metadata({"actions": len(project.actions), "version": str(project.version), "workspace": request.workspace})
-    report_progress(context, runtime, step="fetch_study", status_message=f"study valid: {len(project.actions)} action(s)")
+    report_progress(context, runtime, step="unpack_study", status_message=f"study valid: {len(project.actions)} action(s)")
     return Study(job_input=job_input, request=request, project_dir=str(project_dir), action_count=len(project.actions))
 
 
@@ -228,4 +228,4 @@ def _outputs_by_level(workspace: Workspace, result) -> dict:
 
 @dg.job(name="pipeline", hooks={report_failure}, description="Run a study's project.yaml actions (pipeline-1.0.0).")
 def pipeline_job():
-    report_result(execute_actions(plan_study(fetch_study(load_input()))))
+    report_result(execute_actions(plan_study(unpack_study(load_input()))))

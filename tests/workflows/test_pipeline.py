@@ -45,6 +45,8 @@ def test_example_study_succeeds_with_outputs_by_level(instance, site, registered
     assert manifest.is_file() and (tmp_path / "workspaces" / "w1" / "metadata" / "chart.log").is_file()
     observed = [e for e in instance.all_logs(result.run_id) if e.dagster_event and e.dagster_event.is_asset_observation]
     assert len(observed) == 4  # one observation per action, with its status and outputs, in the Dagster UI
+    steps = [e.step_key for e in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)]
+    assert steps == ["load_input", "unpack_study", "plan_study", "execute_actions", "report_result"]
 
 
 def test_progress_goes_to_the_operation_while_the_run_goes_and_a_rerun_reuses(instance, site, registered, tmp_path,
