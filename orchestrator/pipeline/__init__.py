@@ -2,10 +2,10 @@
 
 Import from here: `load_project`, `parse_project`, the `Project`/`Action` values, `ProjectError`
 with its `Problem`s, the `needs` graph helpers and `check_project`; to run actions, `plan_actions`,
-`run_plan`/`run_request` with a `Workspace`, and `extract_study` for submitted archives.
+`run_plan`/`run_request` with a `Workspace`, and `pack_directory`/`extract_study` for study archives.
 """
 
-from orchestrator.pipeline.archive import UnsafeArchiveError, extract_study
+from orchestrator.pipeline.archive import UnsafeArchiveError, extract_study, pack_directory
 from orchestrator.pipeline.check import CheckResult, check_project
 from orchestrator.pipeline.engine import ActionEvent, RunResult, run_plan, run_request
 from orchestrator.pipeline.errors import Problem, ProjectError
@@ -63,6 +63,7 @@ __all__ = [
     "find_cycles",
     "level4_problems",
     "load_project",
+    "pack_directory",
     "parse_project",
     "plan_actions",
     "run_action",

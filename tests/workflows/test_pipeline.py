@@ -6,7 +6,7 @@ import tarfile
 import dagster as dg
 
 from orchestrator.resources import PipelineResource
-from orchestrator.runtime.client import pack_directory
+from orchestrator.pipeline import pack_directory
 from orchestrator.workflows import WORKFLOWS
 from tests.conftest import REPO_ROOT
 from tests.sensors.support import RequestLog
