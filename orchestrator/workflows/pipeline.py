@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orchestrator.pipeline import ActionEvent, ProjectError, UnsafeArchiveError, Workspace, extract_study, load_project
+from orchestrator.pipeline import (ActionEvent, Project, ProjectError, UnsafeArchiveError, Workspace, extract_study,
+                                   load_project)
 from orchestrator.pipeline.engine import run_plan
 from orchestrator.pipeline.execute import LOG_TAIL_LINES, Limits
 from orchestrator.pipeline.images import ImageMap, ImageMapError
@@ -48,7 +49,7 @@ class Study:
     job_input: JobInput
     request: JobRequest
     project_dir: str
-    action_count: int
+    project: Project  # parsed once, here; later ops take it from this value
 
 
 @dg.op(description="Unpack the study archive safely and validate its project.yaml and job request.")
@@ -74,7 +75,7 @@ def unpack_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_i
             {"code": p.code, "message": p.message, "action": p.action, "field": p.field, "line": p.line} for p in exc.problems]}) from None
     context.add_output_metadata({"actions": len(project.actions), "version": str(project.version), "workspace": request.workspace})
     report_progress(context, runtime, step="unpack_study", status_message=f"study valid: {len(project.actions)} action(s)")
-    return Study(job_input=job_input, request=request, project_dir=str(project_dir), action_count=len(project.actions))
+    return Study(job_input=job_input, request=request, project_dir=str(project_dir), project=project)
 
 
 def _action_state(event: ActionEvent) -> dict:
@@ -162,7 +163,7 @@ class PlannedStudy:
 def plan_study(context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource, study: Study) -> PlannedStudy:
     request = study.request
     workspace = Workspace.open(pipeline.workspaces_dir, request.workspace)
-    plan = plan_actions(load_project(study.project_dir), workspace.state(), request.actions, request.force_run_dependencies,
+    plan = plan_actions(study.project, workspace.state(), request.actions, request.force_run_dependencies,
                         request.cancelled_actions, request_id=study.job_input.job["id"])
     if isinstance(plan, PlanError):
         raise WorkflowFailure(plan.code, plan.message, {"actions": list(plan.names)})
@@ -189,7 +190,7 @@ def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pi
     try:
         # As job-runner does, a failed action fails its dependents only; independent ones still run. A run
         # termination raises here, in this thread; the engine kills its actions before it propagates.
-        result = run_plan(plan, load_project(study.project_dir), study.project_dir, workspace,
+        result = run_plan(plan, study.project, study.project_dir, workspace,
                           concurrency=pipeline.concurrency, continue_on_error=True, limits=limits,
                           image_map=image_map, on_event=progress, stream_output=True)
     except Exception as error:

@@ -8,6 +8,7 @@ import dagster as dg
 from orchestrator.resources import PipelineResource
 from orchestrator.pipeline import pack_directory
 from orchestrator.workflows import WORKFLOWS
+from orchestrator.workflows import pipeline as pipeline_workflow
 from tests.conftest import REPO_ROOT
 from tests.sensors.support import RequestLog
 
@@ -191,3 +192,20 @@ def test_re_executing_a_finished_run_is_refused_at_load_input_naming_the_retry_c
     registered.retry_job(job["id"])
     assert "It was retried since" in re_execute().description
     assert registered.get(f"/jobs/{job['id']}")["status"] == "open"  # still waiting for a site's new claim
+
+
+def test_a_run_parses_project_yaml_once_and_passes_it_between_ops_pickled(instance, site, registered, tmp_path,
+                                                                         monkeypatch):
+    parsed = []
+    load = pipeline_workflow.load_project
+    monkeypatch.setattr(pipeline_workflow, "load_project", lambda path: parsed.append(path) or load(path))
+    study = site.client.create_object(study_archive(tmp_path), name="study.tar.gz", types=["study"])
+    job_id = registered.create_job(PIPELINE.id, [study["id"]], config={"workspace": "w1", "actions": ["summarise"]})["id"]
+    op = site.client.claim_job(job_id)
+    # As in the daemon's runs, each op's output is pickled to disk and read back by the next op.
+    resources = {"runtime": site.runtime, "pipeline": PipelineResource(workspaces_dir=str(tmp_path / "workspaces")),
+                 "io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path / "io"))}
+    result = PIPELINE.job.execute_in_process(instance=instance, tags=site.tags(job_id, op["id"], PIPELINE.id),
+                                             resources=resources, raise_on_error=False)
+    assert result.success, registered.get(f"/operations/{op['id']}")["error"]
+    assert len(parsed) == 1
