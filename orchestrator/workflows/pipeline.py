@@ -22,8 +22,8 @@ from orchestrator.pipeline.images import ImageMap, ImageMapError
 from orchestrator.pipeline.plan import Plan, PlanError, plan_actions
 from orchestrator.resources import PipelineResource, RuntimeResource
 from orchestrator.runtime.client import RuntimeClientError
-from orchestrator.workflows.common import (JobInput, WorkflowFailure, load_input, report_failure, report_progress,
-                                           report_result, run_dir)
+from orchestrator.workflows.common import (JobInput, WorkflowFailure, load_input, refuse_finished_operation,
+                                           report_failure, report_progress, report_result, run_dir)
 
 WORKFLOW_ID = "pipeline-1.0.0"
 
@@ -179,6 +179,9 @@ def plan_study(context: dg.OpExecutionContext, runtime: RuntimeResource, pipelin
                    "in Dagster, and a failed action fails this step with its code, message and last log lines.")
 def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource,
                     planned: PlannedStudy) -> dict:
+    # "Re-execute from failure" in the Dagster UI starts here, past load_input's check: refuse
+    # before any action runs for an operation that can no longer take a report.
+    refuse_finished_operation(context, runtime.client())
     study, plan = planned.study, planned.plan
     workspace = Workspace.open(pipeline.workspaces_dir, study.request.workspace)
     try:

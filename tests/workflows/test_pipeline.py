@@ -4,8 +4,9 @@ import io
 import tarfile
 
 import dagster as dg
+import pytest
 
-from orchestrator.resources import PipelineResource
+from orchestrator.resources import PipelineResource, runtime_from_env
 from orchestrator.pipeline import pack_directory
 from orchestrator.workflows import WORKFLOWS
 from orchestrator.workflows import pipeline as pipeline_workflow
@@ -209,3 +210,44 @@ def test_a_run_parses_project_yaml_once_and_passes_it_between_ops_pickled(instan
                                              resources=resources, raise_on_error=False)
     assert result.success, registered.get(f"/operations/{op['id']}")["error"]
     assert len(parsed) == 1
+
+
+def site_pipeline_job() -> dg.JobDefinition:
+    """The pipeline job with its resources from the environment, as the site's code location has it, for
+    dg.execute_job, which re-executes runs the way the Dagster UI does. (Every setting an EnvVar, read
+    when a run starts: Dagster may keep this job between tests.)"""
+    resources = {"runtime": runtime_from_env(), "pipeline": PipelineResource(workspaces_dir=dg.EnvVar("ORCHESTRATOR_WORKSPACES_DIR"))}
+    return dg.Definitions(jobs=[PIPELINE.job], resources=resources, executor=dg.in_process_executor).get_job_def(PIPELINE.job.name)
+
+
+def test_re_executing_from_failure_is_refused_before_any_action_runs_again(instance, site, registered, tmp_path,
+                                                                           monkeypatch):
+    for name, value in {"ORCHESTRATOR_URL": site.runtime.url, "ORCHESTRATOR_CLIENT_ID": site.runtime.client_id,
+                        "ORCHESTRATOR_CLIENT_SECRET": site.runtime.client_secret,
+                        "ORCHESTRATOR_WORKSPACES_DIR": str(tmp_path / "workspaces")}.items():
+        monkeypatch.setenv(name, value)
+    study = tmp_path / "fails"
+    study.mkdir()
+    (study / "project.yaml").write_text(
+        "version: '4.0'\nactions:\n  fails:\n    run: python:v2 fail.py\n    outputs: {highly_sensitive: {out: output/x.csv}}\n")
+    (study / "fail.py").write_text("raise SystemExit(3)\n")
+    pack_directory(study, tmp_path / "fails.tar.gz")
+    study_object = site.client.create_object(tmp_path / "fails.tar.gz", name="fails.tar.gz", types=["study"])
+    job_id = registered.create_job(PIPELINE.id, [study_object["id"]], config={"workspace": "w1"})["id"]
+    op = site.client.claim_job(job_id)
+    job = dg.reconstructable(site_pipeline_job)
+    with dg.execute_job(job, instance, tags=site.tags(job_id, op["id"], PIPELINE.id)) as parent:
+        assert not parent.success and registered.get(f"/jobs/{job_id}")["status"] == "failed"
+    manifest = tmp_path / "workspaces" / "w1" / "metadata" / "manifest.json"
+    before = manifest.read_text()
+
+    # The UI's "Re-execute from failure" copies the parent's own tags (so its operation) to the new run.
+    tags = {k: v for k, v in instance.get_run_by_id(parent.run_id).tags.items() if not k.startswith("dagster/")}
+    with dg.execute_job(job, instance, tags=tags,
+                        reexecution_options=dg.ReexecutionOptions.from_failure(parent.run_id, instance)) as child:
+        assert not child.success
+    [failure] = [e.dagster_event for e in instance.all_logs(child.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
+    assert failure.step_key == "execute_actions"  # where "from failure" starts: load_input is not run again
+    refused = failure.step_failure_data.user_failure_data.description
+    assert refused.startswith("OPERATION_DONE: ") and f"orchestrator jobs retry {job_id}" in refused
+    assert manifest.read_text() == before  # the action did not run again
