@@ -94,8 +94,8 @@ def refuse_finished_operation(context, client: RuntimeClient) -> None:
         return
     job = client.get(f"/jobs/{quote_id(operation['job_id'])}")
     advice = _AFTER_DONE.get(job["status"], "").format(job=job["id"], operation=job["operation_id"])
-    raise WorkflowFailure("OPERATION_DONE", f"Job {job['id']} is {job['status']}: this run's operation {operation['id']} "
-                          f"is done, so a re-execution cannot report to it. {advice}".rstrip(),
+    raise WorkflowFailure("OPERATION_DONE", f"Job {job['id']} is {job['status']}: this run's operation "
+                          f"{operation['id']} is done, so a re-execution cannot report to it. {advice}".rstrip(),
                           {"job_id": job["id"], "job_status": job["status"]})
 
 

@@ -74,7 +74,8 @@ def unpack_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_i
         raise WorkflowFailure("INVALID_PROJECT", message, {"problems": [
             {"code": p.code, "message": p.message, "action": p.action, "field": p.field, "line": p.line} for p in exc.problems]}) from None
     context.add_output_metadata({"actions": len(project.actions), "version": str(project.version), "workspace": request.workspace})
-    report_progress(context, runtime, step="unpack_study", status_message=f"study valid: {len(project.actions)} action(s)")
+    report_progress(context, runtime, step="unpack_study",
+                    status_message=f"study valid: {len(project.actions)} action(s)")
     return Study(job_input=job_input, request=request, project_dir=str(project_dir), project=project)
 
 
@@ -175,8 +176,8 @@ def plan_study(context: dg.OpExecutionContext, runtime: RuntimeResource, pipelin
     return PlannedStudy(study, replace(plan, actions=dict(plan.actions)))  # a plain dict travels between op processes
 
 
-@dg.op(description="Run the planned actions, in parallel up to the site's limit; each action's output and outcome are shown "
-                   "in Dagster, and a failed action fails this step with its code, message and last log lines.")
+@dg.op(description="Run the planned actions, in parallel up to the site's limit; each action's output and outcome "
+                   "are shown in Dagster, and a failed action fails this step with its code, message and log tail.")
 def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource,
                     planned: PlannedStudy) -> dict:
     # "Re-execute from failure" in the Dagster UI starts here, past load_input's check: refuse
@@ -215,7 +216,8 @@ def _actions_failed(result, run: dict) -> WorkflowFailure:
     for action in failed:
         metadata[action.action] = f"{action.status_code.value}: {action.message}"
         if action.log_tail:
-            metadata[f"{action.action} log (last {LOG_TAIL_LINES} lines)"] = dg.MetadataValue.text("\n".join(action.log_tail))
+            tail = dg.MetadataValue.text("\n".join(action.log_tail))
+            metadata[f"{action.action} log (last {LOG_TAIL_LINES} lines)"] = tail
     metadata["outputs"] = dg.MetadataValue.json(run["outputs"])
     message = f"{len(failed)} action(s) failed: " + ", ".join(f"{a.action} ({a.status_code.value})" for a in failed)
     return WorkflowFailure("ACTIONS_FAILED", message, run, metadata)

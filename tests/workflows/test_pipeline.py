@@ -4,7 +4,6 @@ import io
 import tarfile
 
 import dagster as dg
-import pytest
 
 from orchestrator.resources import PipelineResource, runtime_from_env
 from orchestrator.pipeline import pack_directory
@@ -125,14 +124,16 @@ def test_a_failed_study_lists_only_outputs_it_wrote_or_reused(instance, site, re
         (directory / "project.yaml").write_text(
             "version: '4.0'\nactions:\n"
             "  gen:\n    run: python:v2 gen.py\n    outputs: {highly_sensitive: {out: output/gen.csv}}\n"
-            "  flaky:\n    run: python:v2 flaky.py\n    needs: [gen]\n    outputs: {highly_sensitive: {out: output/flaky.csv}}\n")
-        (directory / "gen.py").write_text("import os\nos.makedirs('output', exist_ok=True)\nopen('output/gen.csv', 'w').write('x\\n')\n")
+            "  flaky:\n    run: python:v2 flaky.py\n    needs: [gen]\n"
+            "    outputs: {highly_sensitive: {out: output/flaky.csv}}\n")
+        (directory / "gen.py").write_text(
+            "import os\nos.makedirs('output', exist_ok=True)\nopen('output/gen.csv', 'w').write('x\\n')\n")
         (directory / "flaky.py").write_text("import os\nos.makedirs('output', exist_ok=True)\n" + script)
         pack_directory(directory, tmp_path / f"{name}.tar.gz")
         return (tmp_path / f"{name}.tar.gz").read_bytes()
 
-    result, _, first = run_study(instance, site, registered, study("works", "open('output/flaky.csv', 'w').write('1\\n')\n"),
-                                 tmp_path)
+    works = study("works", "open('output/flaky.csv', 'w').write('1\\n')\n")
+    result, _, first = run_study(instance, site, registered, works, tmp_path)
     assert result.success and first["result"]["outputs"] == {"highly_sensitive": ["output/flaky.csv", "output/gen.csv"]}
     # Now flaky fails: output/flaky.csv from the first job stays in the workspace, but is not this job's.
     result, job, op = run_study(instance, site, registered, study("broken", "raise SystemExit(1)\n"), tmp_path,
@@ -201,7 +202,8 @@ def test_a_run_parses_project_yaml_once_and_passes_it_between_ops_pickled(instan
     load = pipeline_workflow.load_project
     monkeypatch.setattr(pipeline_workflow, "load_project", lambda path: parsed.append(path) or load(path))
     study = site.client.create_object(study_archive(tmp_path), name="study.tar.gz", types=["study"])
-    job_id = registered.create_job(PIPELINE.id, [study["id"]], config={"workspace": "w1", "actions": ["summarise"]})["id"]
+    config = {"workspace": "w1", "actions": ["summarise"]}
+    job_id = registered.create_job(PIPELINE.id, [study["id"]], config=config)["id"]
     op = site.client.claim_job(job_id)
     # As in the daemon's runs, each op's output is pickled to disk and read back by the next op.
     resources = {"runtime": site.runtime, "pipeline": PipelineResource(workspaces_dir=str(tmp_path / "workspaces")),
@@ -216,8 +218,10 @@ def site_pipeline_job() -> dg.JobDefinition:
     """The pipeline job with its resources from the environment, as the site's code location has it, for
     dg.execute_job, which re-executes runs the way the Dagster UI does. (Every setting an EnvVar, read
     when a run starts: Dagster may keep this job between tests.)"""
-    resources = {"runtime": runtime_from_env(), "pipeline": PipelineResource(workspaces_dir=dg.EnvVar("ORCHESTRATOR_WORKSPACES_DIR"))}
-    return dg.Definitions(jobs=[PIPELINE.job], resources=resources, executor=dg.in_process_executor).get_job_def(PIPELINE.job.name)
+    resources = {"runtime": runtime_from_env(),
+                 "pipeline": PipelineResource(workspaces_dir=dg.EnvVar("ORCHESTRATOR_WORKSPACES_DIR"))}
+    definitions = dg.Definitions(jobs=[PIPELINE.job], resources=resources, executor=dg.in_process_executor)
+    return definitions.get_job_def(PIPELINE.job.name)
 
 
 def test_re_executing_from_failure_is_refused_before_any_action_runs_again(instance, site, registered, tmp_path,
@@ -229,7 +233,8 @@ def test_re_executing_from_failure_is_refused_before_any_action_runs_again(insta
     study = tmp_path / "fails"
     study.mkdir()
     (study / "project.yaml").write_text(
-        "version: '4.0'\nactions:\n  fails:\n    run: python:v2 fail.py\n    outputs: {highly_sensitive: {out: output/x.csv}}\n")
+        "version: '4.0'\nactions:\n  fails:\n    run: python:v2 fail.py\n"
+        "    outputs: {highly_sensitive: {out: output/x.csv}}\n")
     (study / "fail.py").write_text("raise SystemExit(3)\n")
     pack_directory(study, tmp_path / "fails.tar.gz")
     study_object = site.client.create_object(tmp_path / "fails.tar.gz", name="fails.tar.gz", types=["study"])
