@@ -213,8 +213,8 @@ def _actions_failed(result, run: dict) -> WorkflowFailure:
     each failed action, the last lines of its log, which never leave the site."""
     failed = result.failed
     metadata = {}
-    for action in failed:
-        metadata[action.action] = f"{action.status_code.value}: {action.message}"
+    for action in failed:  # keys with a suffix: an action may be called "code" or "outputs"
+        metadata[f"{action.action} status"] = f"{action.status_code.value}: {action.message}"
         if action.log_tail:
             tail = dg.MetadataValue.text("\n".join(action.log_tail))
             metadata[f"{action.action} log (last {LOG_TAIL_LINES} lines)"] = tail

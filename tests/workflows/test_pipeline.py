@@ -105,8 +105,8 @@ def test_a_failing_action_fails_its_step_with_code_message_and_log_tail(instance
     failed = failure.step_failure_data.user_failure_data
     assert failed.description == "ACTIONS_FAILED: 2 action(s) failed: fails (NONZERO_EXIT), after (DEPENDENCY_FAILED)"
     assert failed.metadata["code"].value == "ACTIONS_FAILED"
-    assert failed.metadata["fails"].value == "NONZERO_EXIT: Job exited with an error (exit code 3)"
-    assert failed.metadata["after"].value.startswith("DEPENDENCY_FAILED: Not starting as dependency failed: fails")
+    assert failed.metadata["fails status"].value == "NONZERO_EXIT: Job exited with an error (exit code 3)"
+    assert failed.metadata["after status"].value.startswith("DEPENDENCY_FAILED: Not starting as dependency failed: fails")
     tail = failed.metadata["fails log (last 20 lines)"].value.splitlines()
     assert tail == [f"line {i}" for i in range(11, 30)] + ["no such column: age"]
     logged = "\n".join(e.user_message for e in instance.all_logs(result.run_id)
