@@ -119,6 +119,9 @@ class ActionHandle:
             self._rest = lines.pop() if self._log is not None else b""
             if lines and not lines[-1] and self._log is None:
                 lines.pop()  # the empty piece after a final newline
+            if len(self._rest) > STREAM_READ_BYTES:  # a line with no end (a progress bar): not kept whole
+                lines.append(self._rest)
+                self._rest = b""
             return [line.decode(errors="replace") for line in lines]
 
     def _take(self) -> None:
