@@ -5,7 +5,8 @@ import json
 import os
 import tempfile
 
-from orchestrator.pipeline import ImageMap, Limits, State, StatusCode
+from orchestrator.pipeline import ActionHandle, ImageMap, Limits, State, StatusCode
+from orchestrator.pipeline.execute import STREAM_READ_BYTES
 from tests.pipeline.studies import action, make_study, project, run
 
 
@@ -157,8 +158,6 @@ def test_an_action_does_not_inherit_the_sites_secrets(tmp_path, monkeypatch):
 
 
 def test_a_followed_actions_endless_line_is_handed_out_in_pieces_not_kept_whole(tmp_path):
-    from orchestrator.pipeline.execute import STREAM_READ_BYTES, ActionHandle
-
     log = tmp_path / "action.log"
     log.write_bytes(b"done\n" + b"#" * (STREAM_READ_BYTES + 10))  # a progress bar that never ends its line
     handle = ActionHandle(follow_output=True)
