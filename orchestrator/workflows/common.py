@@ -77,9 +77,10 @@ def run_worker_pid(context: dg.OpExecutionContext) -> int:
 
 
 # What to do instead of re-executing a run whose operation is done, by the job's status now.
+_RETRY = "To run it again, retry the job: `orchestrator jobs retry {job}`; a site then claims it as a new run."
 _AFTER_DONE = {
-    "failed": "To run it again, retry the job: `orchestrator jobs retry {job}`; a site then claims it as a new run.",
-    "cancelled": "To run it again, retry the job: `orchestrator jobs retry {job}`; a site then claims it as a new run.",
+    "failed": _RETRY,
+    "cancelled": _RETRY,
     "succeeded": "There is nothing to re-run. (`orchestrator jobs retry {job}` runs a failed or cancelled job again.)",
     "open": "It was retried since, and a site will claim it as a new run.",
     "claimed": "It was retried since and runs as a new operation ({operation}).",

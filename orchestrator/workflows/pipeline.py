@@ -198,6 +198,7 @@ def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pi
                           concurrency=pipeline.concurrency, continue_on_error=True, limits=limits,
                           image_map=image_map, on_event=progress, stream_output=True)
     except Exception as error:
+        progress.report(force=True)  # the states of the actions that did finish
         raise WorkflowFailure("INTERNAL_ERROR", f"The pipeline engine failed: {type(error).__name__}: {error}") from error
     progress.report(force=True)
     run = {"workspace": study.request.workspace, "ok": result.ok, "actions": progress.actions,
