@@ -109,6 +109,13 @@ def jobs_release(job_id):
     _print(client_from_env().post(f"/jobs/{quote_id(job_id)}:release"))
 
 
+@jobs_group.command("retry")
+@click.argument("job_id")
+def jobs_retry(job_id):
+    """Open a failed or cancelled job again; a site claims it as a new run (its old operations stay)."""
+    _print(client_from_env().retry_job(job_id))
+
+
 @cli.group("ops")
 def ops_group():
     """Show operations (a site's claim on a job: progress, result or error)."""

@@ -80,3 +80,16 @@ def test_user_mistakes_are_one_line_errors(run, catalog, tmp_path):
     for odd in ("../sites", "a/b"):
         shown = run("jobs", "show", odd, expect=1, **as_dave)
         assert shown.stdout == "" and shown.stderr.startswith("error: NOT_FOUND"), odd
+
+
+def test_jobs_retry_opens_a_failed_job_again(run, catalog, make_site):
+    user = json.loads(run("runtime", "create-user", "frank").stdout)
+    as_frank = {"ORCHESTRATOR_USERNAME": "frank", "ORCHESTRATOR_PASSWORD": user["password"]}
+    site = make_site("site-r", ["py"])
+    job = catalog.create_job("wf", [], id="cli-retry", max_attempts=1)
+    site.claim_job(job["id"])
+    site.post(f"/jobs/{job['id']}:release")
+    retried = json.loads(run("jobs", "retry", job["id"], **as_frank).stdout)
+    assert (retried["status"], retried["attempts"]) == ("open", 0)
+    again = run("jobs", "retry", job["id"], expect=1, **as_frank)
+    assert again.stderr.startswith("error: JOB_NOT_RETRYABLE: Job 'cli-retry' is open")

@@ -2,10 +2,10 @@
 
 Import from here: `load_project`, `parse_project`, the `Project`/`Action` values, `ProjectError`
 with its `Problem`s, the `needs` graph helpers and `check_project`; to run actions, `plan_actions`,
-`run_plan`/`run_request` with a `Workspace`, and `extract_study` for submitted archives.
+`run_plan`/`run_request` with a `Workspace`, and `pack_directory`/`extract_study` for study archives.
 """
 
-from orchestrator.pipeline.archive import UnsafeArchiveError, extract_study
+from orchestrator.pipeline.archive import UnsafeArchiveError, extract_study, pack_directory
 from orchestrator.pipeline.check import CheckResult, check_project
 from orchestrator.pipeline.engine import ActionEvent, RunResult, run_plan, run_request
 from orchestrator.pipeline.errors import Problem, ProjectError
@@ -15,7 +15,7 @@ from orchestrator.pipeline.graph import (
     find_cycles,
     topological_order,
 )
-from orchestrator.pipeline.execute import JobHandle, JobSpec, Limits, run_job
+from orchestrator.pipeline.execute import ActionHandle, ActionRun, Limits, run_action
 from orchestrator.pipeline.images import ImageMap, ImageMapError
 from orchestrator.pipeline.level4 import level4_problems
 from orchestrator.pipeline.plan import Decision, Plan, PlanError, PlannedAction, plan_actions
@@ -33,15 +33,15 @@ from orchestrator.pipeline.workspace import ActionRecord, Workspace, WorkspaceSt
 __all__ = [
     "Action",
     "ActionEvent",
+    "ActionHandle",
     "ActionRecord",
     "ActionResult",
+    "ActionRun",
     "CheckResult",
     "Decision",
     "Expectations",
     "ImageMap",
     "ImageMapError",
-    "JobHandle",
-    "JobSpec",
     "Limits",
     "OutputFile",
     "Plan",
@@ -63,9 +63,10 @@ __all__ = [
     "find_cycles",
     "level4_problems",
     "load_project",
+    "pack_directory",
     "parse_project",
     "plan_actions",
-    "run_job",
+    "run_action",
     "run_plan",
     "run_request",
     "topological_order",

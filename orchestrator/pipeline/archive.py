@@ -1,6 +1,7 @@
-"""Unpack a submitted study (a .tar.gz) safely: every member is checked before anything is written.
-Refused: absolute names, `..` components, links (soft or hard) that resolve outside the study,
-members reached through a link, devices and FIFOs, and archives larger than a limit.
+"""Pack a study directory into a .tar.gz for submission, and unpack a submitted one safely: every
+member is checked before anything is written. Refused: absolute names, `..` components, links (soft
+or hard) that resolve outside the study, members reached through a link, devices and FIFOs, and
+archives larger than a limit.
 """
 
 from __future__ import annotations
@@ -33,6 +34,23 @@ class UnsafeArchiveError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  {problem}" for problem in problems)
         super().__init__(f"refusing to extract the study archive ({len(problems)} problem(s)):\n{lines}")
+
+
+PACK_SKIPPED = (".git", "__pycache__", ".venv")
+
+
+def pack_directory(directory: Path, archive: Path) -> None:
+    """tar.gz with members relative to `directory`; no absolute paths, symlinks stored as links.
+
+    A study's `workspace/` (what `orchestrator run` wrote: outputs of every privacy level, logs) is
+    left out: submitting the code must never ship highly_sensitive results along with it."""
+    is_study = (directory / "project.yaml").is_file()
+    with tarfile.open(archive, "w:gz") as tar:
+        for item in sorted(directory.rglob("*")):
+            parts = item.relative_to(directory).parts
+            if any(part in PACK_SKIPPED for part in parts) or (is_study and parts[0] == "workspace"):
+                continue
+            tar.add(item, arcname=str(item.relative_to(directory)), recursive=False)
 
 
 def extract_study(tar_gz: str | Path, target: str | Path) -> list[str]:

@@ -1,7 +1,8 @@
 """Run a `Plan`: each action starts as soon as its needs have succeeded (not level by level), up to
 `concurrency` at once on a thread pool of subprocesses; failures propagate as DEPENDENCY_FAILED;
 progress goes to one `on_event` callback, always called from the calling thread, so a CLI and a
-Dagster op can show it without locks; a stop signal kills running actions with its code.
+Dagster op can show it without locks (with `stream_output`, also the actions' output lines as they
+are written); a stop signal kills running actions with its code.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from orchestrator.pipeline.execute import JobHandle, JobSpec, Limits, run_job
+from orchestrator.pipeline.execute import ActionHandle, ActionRun, Limits, run_action
 from orchestrator.pipeline.images import ImageMap
 from orchestrator.pipeline.plan import Decision, Plan, PlanError, plan_actions
 from orchestrator.pipeline.project import Project
@@ -28,10 +29,11 @@ _STOP_CODES = (StatusCode.CANCELLED_BY_USER, StatusCode.KILLED_BY_ADMIN)
 
 @dataclass(frozen=True)
 class ActionEvent:
-    kind: str  # "reused" | "waiting" | "started" | "finished"
+    kind: str  # "reused" | "waiting" | "started" | "output" | "finished"
     action: str
     job_id: str
     result: ActionResult | None = None
+    lines: tuple[str, ...] = ()  # of the action's stdout+stderr, for "output"
     at: float = field(default_factory=time.time)
 
 
@@ -82,27 +84,29 @@ def run_plan(
     on_event: Callable[[ActionEvent], None] | None = None,
     stop: Stop | None = None,
     poll_interval: float = 0.2,
+    stream_output: bool = False,
 ) -> RunResult:
     run = _Run(plan, project, Path(project_dir), workspace, max(1, concurrency), continue_on_error,
                limits, image_map or ImageMap.from_env(), on_event or (lambda event: None), stop,
-               poll_interval)
+               poll_interval, stream_output)
     return run.run()
 
 
 class _Run:
     def __init__(self, plan, project, project_dir, workspace, concurrency, continue_on_error,
-                 limits, image_map, on_event, stop, poll_interval):
+                 limits, image_map, on_event, stop, poll_interval, stream_output):
         self.plan, self.project, self.workspace = plan, project, workspace
         self.spec = dict(project=project, project_dir=project_dir, workspace=workspace,
                          image_map=image_map, limits=limits)
         self.concurrency, self.continue_on_error = concurrency, continue_on_error
         self.emit, self.stop, self.poll_interval = on_event, stop, poll_interval
+        self.stream_output = stream_output
         self.owner = random_id()
         self.results: dict[str, ActionResult] = {}
         self.pending = [n for n, p in plan.actions.items() if p.decision in (Decision.RUN, Decision.WAIT)]
         self.waiting: dict[str, str] = {}  # action -> job id of the other run we wait on
         self.running: dict[Future, str] = {}
-        self.handles: dict[str, JobHandle] = {}
+        self.handles: dict[str, ActionHandle] = {}
         self.stopped_with: StatusCode | None = None
         self.halted_by: str | None = None  # the failure that stopped new starts
         self.interrupted = False
@@ -110,21 +114,32 @@ class _Run:
     def run(self) -> RunResult:
         self._settle_decided()
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="action") as pool:
-            while True:
-                self._check_stop()
-                self._poll_waiting()
-                self._schedule(pool)
-                if not self.running and not self.waiting:
-                    break
-                try:
-                    self._wait_for_progress()
-                except KeyboardInterrupt:  # Ctrl-C: actions run in their own sessions, so kill them
-                    self.interrupted = True
+            try:
+                self._loop(pool)
+            except BaseException:
+                # Terminated (a Dagster run's interrupt, SystemExit, an error in on_event): actions run
+                # in their own sessions, so nothing else would stop them, and leaving this block waits
+                # for them; kill them first, so the caller needs no thread of its own to do it.
+                for name in self.running.values():
+                    self.handles[name].kill(StatusCode.CANCELLED_BY_USER)
+                raise
         self._leave_unstarted()
         lost = ActionResult("", "", StatusCode.INTERNAL_ERROR, "its result was lost to an interrupt")
         ordered = {name: self.results.get(name, replace(lost, action=name, job_id=planned.job_id))
                    for name, planned in self.plan.actions.items()}
         return RunResult(self.plan, MappingProxyType(ordered))
+
+    def _loop(self, pool: ThreadPoolExecutor) -> None:
+        while True:
+            self._check_stop()
+            self._poll_waiting()
+            self._schedule(pool)
+            if not self.running and not self.waiting:
+                return
+            try:
+                self._wait_for_progress()
+            except KeyboardInterrupt:  # Ctrl-C: stop as a cancel does, and still return every result
+                self.interrupted = True
 
     def _settle_decided(self) -> None:
         for name, planned in self.plan.actions.items():
@@ -160,27 +175,33 @@ class _Run:
             self.waiting[name] = other
             self.emit(ActionEvent("waiting", name, other))
             return
-        spec = JobSpec(self.project.actions[name], planned.job_id, **self.spec)
-        handle = self.handles[name] = JobHandle()
-        self.running[pool.submit(run_job, spec, handle)] = name
+        spec = ActionRun(self.project.actions[name], planned.job_id, **self.spec)
+        handle = self.handles[name] = ActionHandle(follow_output=self.stream_output)
+        self.running[pool.submit(run_action, spec, handle)] = name
         self.emit(ActionEvent("started", name, planned.job_id))
 
     def _wait_for_progress(self) -> None:
-        polling = bool(self.waiting) or self.stop is not None
+        polling = bool(self.waiting) or self.stop is not None or self.stream_output
         if not self.running:
             time.sleep(self.poll_interval)
             return
         done, _ = wait(self.running, self.poll_interval if polling else None, FIRST_COMPLETED)
+        for future, name in self.running.items():
+            self._emit_output(name)  # of those that finished too: their last lines before their result
         for future in done:
             name = self.running.pop(future)
             try:
                 result = future.result()
-            except Exception as exc:  # run_job reports its failures; this is a bug
+            except Exception as exc:  # run_action reports its failures; this is a bug
                 result = ActionResult(name, self.plan.actions[name].job_id,
                                       StatusCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
             self._record(result)
             if not result.ok and not self.continue_on_error and result.status_code not in _STOP_CODES:
                 self.halted_by = self.halted_by or name
+
+    def _emit_output(self, name: str) -> None:
+        if self.stream_output and (lines := self.handles[name].new_output()):
+            self.emit(ActionEvent("output", name, self.plan.actions[name].job_id, lines=tuple(lines)))
 
     def _poll_waiting(self) -> None:
         if not self.waiting:

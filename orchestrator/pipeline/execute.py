@@ -1,6 +1,7 @@
-"""Run one action in a fresh job directory and collect what it made into the workspace.
+"""Run one action (an action run; "job" means only a runtime job) in a fresh job directory, as
+job-runner names it, and collect what it made into the workspace.
 
-Executor contract (`run_job` runs the steps in order; each failure is an ActionResult, never a raise)
+Executor contract (`run_action` runs the steps in order; each failure is an ActionResult, never a raise)
   prepare  May assume: every action in `needs` SUCCEEDED and the manifest lists its outputs, which
            are in the workspace; the project dir holds the study's code.
            Guarantees: a new temporary directory outside the workspace and the project, holding a
@@ -10,7 +11,7 @@ Executor contract (`run_job` runs the steps in order; each failure is an ActionR
   execute  May assume: a prepared job dir and an argv from the site's image map.
            Guarantees: the process ran in its own process group, cwd the job dir, stdin closed,
            stdout+stderr into one log kept outside the job dir; RLIMIT_AS set when a memory limit
-           is given; the whole group killed on timeout, on `JobHandle.kill` and when it ended.
+           is given; the whole group killed on timeout, on `ActionHandle.kill` and when it ended.
            Failure: JOB_TIMEOUT, CANCELLED_BY_USER/KILLED_BY_ADMIN (the kill's code),
            OUT_OF_MEMORY, NONZERO_EXIT.
   finalize May assume: the process group is gone.
@@ -47,6 +48,7 @@ LOG_TAIL_LINES = 20
 # the site's credentials (ORCHESTRATOR_CLIENT_SECRET, database URLs, cloud keys) -- study code is untrusted.
 ACTION_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
 MAX_LOG_BYTES = 32 * 1024 * 1024
+STREAM_READ_BYTES = 1 << 20  # of a followed action's output per read
 # What an interpreter prints when an allocation fails (Python, R, C++, glibc).
 OOM_MARKERS = ("MemoryError", "cannot allocate vector", "std::bad_alloc", "Cannot allocate memory")
 _CODE_EXCLUDED = {".git", "workspace", *RESERVED_DIRS}  # at the top of the project dir
@@ -59,7 +61,10 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class JobSpec:
+class ActionRun:
+    """What one run of an action needs. `job_id` is job-runner's id of that run (the manifest and the
+    action's ORCHESTRATOR_JOB_ID keep its name), not a runtime job."""
+
     action: Action
     job_id: str
     project: Project
@@ -69,13 +74,19 @@ class JobSpec:
     limits: Limits = Limits()
 
 
-class JobHandle:
-    """Lets another thread stop a job: `kill(code)` kills its process group, now or at start."""
+class ActionHandle:
+    """Lets another thread stop an action run (`kill(code)` kills its process group, now or at start) and,
+    made with `follow_output`, read its output while it is written (`new_output()`), so a Dagster
+    step can show it live."""
 
-    def __init__(self) -> None:
+    def __init__(self, follow_output: bool = False) -> None:
         self._lock = threading.Lock()
         self._pid: int | None = None
         self.killed_with: StatusCode | None = None
+        self._follow_output = follow_output
+        self._log: Path | None = None
+        self._read = 0  # bytes of the log already taken
+        self._rest = b""  # taken but not yet handed out (a line still being written, or the end)
 
     def attach(self, pid: int) -> None:
         with self._lock:
@@ -89,9 +100,45 @@ class JobHandle:
             if self._pid is not None:
                 _kill_group(self._pid)
 
+    def follow(self, log_file: Path) -> None:
+        with self._lock:
+            self._log = log_file if self._follow_output else None
 
-def run_job(spec: JobSpec, handle: JobHandle | None = None) -> ActionResult:
-    handle = handle or JobHandle()
+    def stop_following(self) -> None:
+        """Keep what is not yet handed out: the log is about to be removed with the job's scratch."""
+        with self._lock:
+            self._take()
+            self._log = None
+
+    def new_output(self) -> list[str]:
+        """Lines written since the last call: complete ones while the action runs, all of the rest
+        once it has ended."""
+        with self._lock:
+            self._take()
+            lines = self._rest.split(b"\n")
+            self._rest = lines.pop() if self._log is not None else b""
+            if lines and not lines[-1] and self._log is None:
+                lines.pop()  # the empty piece after a final newline
+            if len(self._rest) > STREAM_READ_BYTES:  # a line with no end (a progress bar): not kept whole
+                lines.append(self._rest)
+                self._rest = b""
+            return [line.decode(errors="replace") for line in lines]
+
+    def _take(self) -> None:
+        if self._log is None:
+            return
+        try:
+            with open(self._log, "rb") as log:
+                log.seek(self._read)
+                chunk = log.read(STREAM_READ_BYTES)  # a flood is read on at the next call, not all at once
+        except FileNotFoundError:
+            return
+        self._read += len(chunk)
+        self._rest += chunk
+
+
+def run_action(spec: ActionRun, handle: ActionHandle | None = None) -> ActionResult:
+    handle = handle or ActionHandle()
     scratch = Path(tempfile.mkdtemp(prefix=f"orchestrator-{spec.action.name}-{spec.job_id}-"))
     try:
         return _run(spec, handle, scratch)
@@ -100,10 +147,11 @@ def run_job(spec: JobSpec, handle: JobHandle | None = None) -> ActionResult:
         spec.workspace.finish_action(result, log_text=result.message + "\n")
         return _with_log(result, spec)
     finally:
+        handle.stop_following()
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run(spec: JobSpec, handle: JobHandle, scratch: Path) -> ActionResult:
+def _run(spec: ActionRun, handle: ActionHandle, scratch: Path) -> ActionResult:
     argv = spec.image_map.command_for(spec.action)
     failure = argv if isinstance(argv, str) else _prepare(spec, scratch / "job")
     if failure:
@@ -126,7 +174,7 @@ def _run(spec: JobSpec, handle: JobHandle, scratch: Path) -> ActionResult:
     return _with_log(result, spec)
 
 
-def _prepare(spec: JobSpec, job_dir: Path) -> str | None:
+def _prepare(spec: ActionRun, job_dir: Path) -> str | None:
     patterns = [pattern for action in spec.project for _, _, pattern in action.output_patterns]
     _copy_code(spec.project_dir, job_dir, spec.workspace.path, patterns)
     for relative, _ in spec.workspace.output_files(spec.action.needs):
@@ -169,6 +217,7 @@ def _execute(spec, argv, job_dir, log_file, handle) -> tuple[float | None, int |
     }
     memory = spec.limits.memory
     with open(log_file, "wb") as log:
+        handle.follow(log_file)
         try:
             process = subprocess.Popen(
                 _with_memory_limit(argv, memory) if memory else argv, cwd=job_dir, env=env,
@@ -271,16 +320,16 @@ def _finalize(spec, job_dir, before, timing) -> tuple[ActionResult, dict[str, Pa
     return _result(spec, StatusCode.SUCCEEDED, message, outputs=tuple(outputs), **timing), staged
 
 
-def _result(spec: JobSpec, code: StatusCode, message: str, **fields) -> ActionResult:
+def _result(spec: ActionRun, code: StatusCode, message: str, **fields) -> ActionResult:
     fields.setdefault("finished_at", time.time())
     return ActionResult(spec.action.name, spec.job_id, code, message, **fields)
 
 
-def _with_log(result: ActionResult, spec: JobSpec) -> ActionResult:
+def _with_log(result: ActionResult, spec: ActionRun) -> ActionResult:
     return replace(result, log_path=str(spec.workspace.log_path(spec.action.name)))
 
 
-def _trailer(spec: JobSpec, argv, result: ActionResult) -> str:
+def _trailer(spec: ActionRun, argv, result: ActionResult) -> str:
     lines = [
         "",
         "--- orchestrator ---",

@@ -64,6 +64,20 @@ class Action:
         commands = DATABASE_COMMANDS.get(self.image)
         return commands == "*" or bool(self.args and commands and self.args[0] in commands)
 
+    def __reduce__(self):
+        # A parsed project travels between Dagster ops, which pickle their outputs, and a
+        # MappingProxyType does not pickle: send plain dicts and freeze them again on arrival.
+        outputs = {level: dict(named) for level, named in self.outputs.items()}
+        config = dict(self.config) if self.config is not None else None
+        return _action, (self.name, self.image, self.tag, self.args, self.run, self.needs, outputs, config,
+                         self.dummy_data_file)
+
+
+def _action(name, image, tag, args, run, needs, outputs, config, dummy_data_file) -> Action:
+    return Action(name, image, tag, args, run, needs,
+                  MappingProxyType({level: MappingProxyType(named) for level, named in outputs.items()}),
+                  MappingProxyType(config) if config is not None else None, dummy_data_file)
+
 
 @dataclass(frozen=True)
 class Project:
@@ -86,6 +100,13 @@ class Project:
     @property
     def output_count(self) -> int:
         return sum(len(action.output_patterns) for action in self)
+
+    def __reduce__(self):  # as Action's
+        return _project, (self.version, dict(self.actions), self.expectations)
+
+
+def _project(version, actions, expectations) -> Project:
+    return Project(version, MappingProxyType(actions), expectations)
 
 
 def validate_project_source(source: str | bytes) -> tuple[Project | None, list[Problem]]:

@@ -9,7 +9,6 @@ import io
 import os
 import random
 import secrets
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+
+from orchestrator.pipeline.archive import pack_directory
 
 TOKEN_ERRORS = {"TOKEN_EXPIRED", "TOKEN_REVOKED", "INVALID_TOKEN", "MISSING_TOKEN"}
 
@@ -189,6 +190,10 @@ class RuntimeClient:
                 "claim_token": claim_token or new_claim_token()}
         return self.post("/jobs:claimNext", body)["operations"]
 
+    def retry_job(self, job_id: str) -> dict:
+        """Open a failed or cancelled job again (a person's credentials); the job, now open."""
+        return self.post(f"/jobs/{quote_id(job_id)}:retry")
+
     def update_operation(self, operation_id: str, **patch) -> dict:
         return self.patch(f"/operations/{quote_id(operation_id)}", patch)
 
@@ -207,23 +212,6 @@ def quote_id(resource_id: str) -> str:
 
 def _retryable(status: int) -> bool:
     return status >= 500 or status == 429
-
-
-PACK_SKIPPED = (".git", "__pycache__", ".venv")
-
-
-def pack_directory(directory: Path, archive: Path) -> None:
-    """tar.gz with members relative to `directory`; no absolute paths, symlinks stored as links.
-
-    A study's `workspace/` (what `orchestrator run` wrote: outputs of every privacy level, logs) is
-    left out: submitting the code must never ship highly_sensitive results along with it."""
-    is_study = (directory / "project.yaml").is_file()
-    with tarfile.open(archive, "w:gz") as tar:
-        for item in sorted(directory.rglob("*")):
-            parts = item.relative_to(directory).parts
-            if any(part in PACK_SKIPPED for part in parts) or (is_study and parts[0] == "workspace"):
-                continue
-            tar.add(item, arcname=str(item.relative_to(directory)), recursive=False)
 
 
 def _digest(content: bytes | Path) -> tuple[str, int]:

@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 
 from orchestrator.resources import RuntimeResource
-from orchestrator.runtime.client import RuntimeClientError
+from orchestrator.runtime.client import RuntimeClient, RuntimeClientError, quote_id
 
 JOB_TAG, OPERATION_TAG, WORKFLOW_TAG, SITE_TAG = "runtime/job_id", "runtime/operation_id", "runtime/workflow_id", "runtime/site_id"
 # Where the run worker lives, so the reconcile sensor can tell a crashed local run from a slow one
@@ -23,11 +23,14 @@ JOB_TAG, OPERATION_TAG, WORKFLOW_TAG, SITE_TAG = "runtime/job_id", "runtime/oper
 PID_TAG, HOST_TAG = "runtime/pid", "runtime/host"
 
 
-class WorkflowFailure(Exception):
-    """An expected failure (bad input, a failed check): reported as the operation's error, no traceback."""
+class WorkflowFailure(dg.Failure):
+    """An expected failure (bad input, a failed check, failed actions). Dagster shows its message and
+    `metadata` on the step that failed, as words rather than a traceback; the runtime gets only the
+    code, message and details (`metadata` may hold log lines, which stay at the site)."""
 
-    def __init__(self, code: str, message: str, details: dict | None = None):
-        super().__init__(message)
+    def __init__(self, code: str, message: str, details: dict | None = None, metadata: dict | None = None):
+        super().__init__(description=f"{code}: {message}", metadata={"code": code, **(metadata or {})},
+                         allow_retries=False)
         self.code, self.message, self.details = code, message, details or {}
 
 
@@ -73,10 +76,35 @@ def run_worker_pid(context: dg.OpExecutionContext) -> int:
     return pid or os.getpid()
 
 
+# What to do instead of re-executing a run whose operation is done, by the job's status now.
+_RETRY = "To run it again, retry the job: `orchestrator jobs retry {job}`; a site then claims it as a new run."
+_AFTER_DONE = {
+    "failed": _RETRY,
+    "cancelled": _RETRY,
+    "succeeded": "There is nothing to re-run. (`orchestrator jobs retry {job}` runs a failed or cancelled job again.)",
+    "open": "It was retried since, and a site will claim it as a new run.",
+    "claimed": "It was retried since and runs as a new operation ({operation}).",
+}
+
+
+def refuse_finished_operation(context, client: RuntimeClient) -> None:
+    """A run re-executed from the Dagster UI carries its parent's tags, so its operation may be done:
+    refuse at once, saying what to do, rather than run everything and fail late with 409 OPERATION_DONE."""
+    operation = client.get(f"/operations/{quote_id(operation_id_of(context))}")
+    if not operation["done"]:
+        return
+    job = client.get(f"/jobs/{quote_id(operation['job_id'])}")
+    advice = _AFTER_DONE.get(job["status"], "").format(job=job["id"], operation=job["operation_id"])
+    raise WorkflowFailure("OPERATION_DONE", f"Job {job['id']} is {job['status']}: this run's operation "
+                          f"{operation['id']} is done, so a re-execution cannot report to it. {advice}".rstrip(),
+                          {"job_id": job["id"], "job_status": job["status"]})
+
+
 @dg.op(description="Load the job and download its input objects through the runtime.")
 def load_input(context: dg.OpExecutionContext, runtime: RuntimeResource) -> JobInput:
     context.instance.add_run_tags(context.run_id, {PID_TAG: str(run_worker_pid(context)), HOST_TAG: socket.gethostname()})
     client = runtime.client()
+    refuse_finished_operation(context, client)
     job = client.get(f"/jobs/{run_tags(context)[JOB_TAG]}")
     workdir = run_dir(context.run_id) / "inputs"
     workdir.mkdir(exist_ok=True)

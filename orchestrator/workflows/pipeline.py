@@ -1,28 +1,29 @@
 """Workflow `pipeline-1.0.0`: run a submitted study's project.yaml actions at this site.
 
 The input is a `study` object (a tar.gz of project.yaml + code); the job config is a job request
-{workspace, actions, force_run_dependencies, cancelled_actions}. Ops: fetch and verify the study,
-plan against the site's persistent workspace, execute (each action's start and end are logged and
-observed in Dagster, and written to the operation's metadata as the run goes), then report the
-outputs by privacy level.
+{workspace, actions, force_run_dependencies, cancelled_actions}. Ops: unpack and verify the study,
+plan against the site's persistent workspace, execute (each action's start, output lines and end
+are logged and observed in Dagster, and its state written to the operation's metadata as the run
+goes), then report the outputs by privacy level. Failed actions fail the execute step itself, with
+each one's code, message and last log lines as the failure's metadata.
 """
 import tarfile
-import threading
 import time
 from dataclasses import dataclass, replace
 
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orchestrator.pipeline import ActionEvent, ProjectError, UnsafeArchiveError, Workspace, extract_study, load_project
+from orchestrator.pipeline import (ActionEvent, Project, ProjectError, UnsafeArchiveError, Workspace, extract_study,
+                                   load_project)
 from orchestrator.pipeline.engine import run_plan
-from orchestrator.pipeline.execute import Limits
+from orchestrator.pipeline.execute import LOG_TAIL_LINES, Limits
 from orchestrator.pipeline.images import ImageMap, ImageMapError
 from orchestrator.pipeline.plan import Plan, PlanError, plan_actions
 from orchestrator.resources import PipelineResource, RuntimeResource
 from orchestrator.runtime.client import RuntimeClientError
-from orchestrator.workflows.common import (JobInput, WorkflowFailure, load_input, report_failure, report_progress,
-                                           report_result, run_dir)
+from orchestrator.workflows.common import (JobInput, WorkflowFailure, load_input, refuse_finished_operation,
+                                           report_failure, report_progress, report_result, run_dir)
 
 WORKFLOW_ID = "pipeline-1.0.0"
 
@@ -48,11 +49,11 @@ class Study:
     job_input: JobInput
     request: JobRequest
     project_dir: str
-    action_count: int
+    project: Project  # parsed once, here; later ops take it from this value
 
 
 @dg.op(description="Unpack the study archive safely and validate its project.yaml and job request.")
-def fetch_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_input: JobInput) -> Study:
+def unpack_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_input: JobInput) -> Study:
     try:
         request = JobRequest.model_validate(job_input.config)
     except ValidationError as exc:
@@ -73,8 +74,9 @@ def fetch_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_in
         raise WorkflowFailure("INVALID_PROJECT", message, {"problems": [
             {"code": p.code, "message": p.message, "action": p.action, "field": p.field, "line": p.line} for p in exc.problems]}) from None
     context.add_output_metadata({"actions": len(project.actions), "version": str(project.version), "workspace": request.workspace})
-    report_progress(context, runtime, step="fetch_study", status_message=f"study valid: {len(project.actions)} action(s)")
-    return Study(job_input=job_input, request=request, project_dir=str(project_dir), action_count=len(project.actions))
+    report_progress(context, runtime, step="unpack_study",
+                    status_message=f"study valid: {len(project.actions)} action(s)")
+    return Study(job_input=job_input, request=request, project_dir=str(project_dir), project=project)
 
 
 def _action_state(event: ActionEvent) -> dict:
@@ -95,16 +97,23 @@ def pending_states(plan: Plan) -> dict:
 class _Progress:
     """Turns engine events into Dagster logs/observations and operation metadata, in the op's thread.
 
+    An action's output lines go to the step's log, each prefixed by the action's name, up to
+    OUTPUT_LINES_SHOWN per action: the site's Dagster event log is no archive for a runaway print
+    loop; the whole output is in metadata/<action>.log in the workspace.
+
     The operation gets the per-action states at most once a second (a 10,000-action request must not
     cost 10,000 PATCHes of a growing document), and a failed update is logged, never fatal: the run
     matters more than its progress bar, and the lease sensor notices a runtime that is really gone."""
 
     REPORT_EVERY_SECONDS = 1.0
+    OUTPUT_LINES_SHOWN = 10_000
+    OUTPUT_LINE_CHARS = 2_000
 
     def __init__(self, context, runtime, workspace: str, plan: Plan):
         self.context, self.runtime, self.workspace = context, runtime, workspace
         self.actions = pending_states(plan)
         self.reported_at = 0.0
+        self.lines_shown: dict[str, int] = {}
 
     def report(self, force: bool = False) -> None:
         if not force and time.monotonic() - self.reported_at < self.REPORT_EVERY_SECONDS:
@@ -115,7 +124,19 @@ class _Progress:
         except RuntimeClientError as exc:
             self.context.log.warning(f"could not report progress to the runtime ({exc}); the run goes on")
 
+    def show_output(self, event: ActionEvent) -> None:
+        shown = self.lines_shown.get(event.action, 0)
+        lines = event.lines[:max(0, self.OUTPUT_LINES_SHOWN - shown)]
+        self.lines_shown[event.action] = shown + len(event.lines)
+        if lines:
+            self.context.log.info("\n".join(f"[{event.action}] {line[:self.OUTPUT_LINE_CHARS]}" for line in lines))
+        if shown + len(event.lines) > self.OUTPUT_LINES_SHOWN >= shown:
+            self.context.log.info(f"[{event.action}] ... more output than the {self.OUTPUT_LINES_SHOWN} lines shown "
+                                  f"here; all of it is in metadata/{event.action}.log in workspace {self.workspace}")
+
     def __call__(self, event: ActionEvent) -> None:
+        if event.kind == "output":
+            return self.show_output(event)
         self.actions[event.action] = {**self.actions.get(event.action, {}), **_action_state(event)}
         result = event.result
         if result is None:
@@ -127,6 +148,7 @@ class _Progress:
                 asset_key=dg.AssetKey(["workspace", self.workspace, event.action]),
                 metadata={"status_code": result.status_code.value, "message": result.message,
                           "duration_s": round(result.duration or 0, 3), "log": result.log_path or "",
+                          **({"log_tail": dg.MetadataValue.text("\n".join(result.log_tail))} if not result.ok else {}),
                           "outputs": dg.MetadataValue.json({o.path: {"level": o.level, "sha256": o.sha256, "size": o.size,
                                                                      "withheld": o.withheld} for o in result.outputs})}))
         self.report()
@@ -142,7 +164,7 @@ class PlannedStudy:
 def plan_study(context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource, study: Study) -> PlannedStudy:
     request = study.request
     workspace = Workspace.open(pipeline.workspaces_dir, request.workspace)
-    plan = plan_actions(load_project(study.project_dir), workspace.state(), request.actions, request.force_run_dependencies,
+    plan = plan_actions(study.project, workspace.state(), request.actions, request.force_run_dependencies,
                         request.cancelled_actions, request_id=study.job_input.job["id"])
     if isinstance(plan, PlanError):
         raise WorkflowFailure(plan.code, plan.message, {"actions": list(plan.names)})
@@ -154,9 +176,13 @@ def plan_study(context: dg.OpExecutionContext, runtime: RuntimeResource, pipelin
     return PlannedStudy(study, replace(plan, actions=dict(plan.actions)))  # a plain dict travels between op processes
 
 
-@dg.op(description="Run the planned actions, in parallel up to the site's limit; each action's outcome is observed in Dagster.")
+@dg.op(description="Run the planned actions, in parallel up to the site's limit; each action's output and outcome "
+                   "are shown in Dagster, and a failed action fails this step with its code, message and log tail.")
 def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource,
                     planned: PlannedStudy) -> dict:
+    # "Re-execute from failure" in the Dagster UI starts here, past load_input's check: refuse
+    # before any action runs for an operation that can no longer take a report.
+    refuse_finished_operation(context, runtime.client())
     study, plan = planned.study, planned.plan
     workspace = Workspace.open(pipeline.workspaces_dir, study.request.workspace)
     try:
@@ -165,57 +191,48 @@ def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pi
         raise WorkflowFailure("SITE_MISCONFIGURED", str(exc)) from None
     limits = Limits(timeout=pipeline.action_timeout_seconds or None, memory=pipeline.action_memory_bytes or None)
     progress = _Progress(context, runtime, study.request.workspace, plan)
-    stop, outcome, events = threading.Event(), {}, []
-
-    def run():
-        try:
-            # As job-runner does, a failed action fails its dependents only; independent ones still run.
-            outcome["result"] = run_plan(plan, load_project(study.project_dir), study.project_dir, workspace,
-                                         concurrency=pipeline.concurrency, continue_on_error=True, limits=limits,
-                                         image_map=image_map, on_event=events.append, stop=stop)
-        except BaseException as exc:  # surfaced in the op's thread below
-            outcome["error"] = exc
-
-    # The engine runs in a thread so that a run termination (an exception in this thread) can
-    # stop it: the stop event makes the engine kill its action processes before we re-raise.
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
     try:
-        while worker.is_alive() or events:
-            worker.join(0.2)
-            while events:
-                progress(events.pop(0))
-    except BaseException:
-        stop.set()
-        worker.join()
-        raise
-    progress.report(force=True)
-    if "error" in outcome:
-        error = outcome["error"]
+        # As job-runner does, a failed action fails its dependents only; independent ones still run. A run
+        # termination raises here, in this thread; the engine kills its actions before it propagates.
+        result = run_plan(plan, study.project, study.project_dir, workspace,
+                          concurrency=pipeline.concurrency, continue_on_error=True, limits=limits,
+                          image_map=image_map, on_event=progress, stream_output=True)
+    except Exception as error:
+        progress.report(force=True)  # the states of the actions that did finish
         raise WorkflowFailure("INTERNAL_ERROR", f"The pipeline engine failed: {type(error).__name__}: {error}") from error
-    result = outcome["result"]
-    return {"workspace": study.request.workspace, "ok": result.ok, "actions": progress.actions,
-            "outputs": _outputs_by_level(workspace, result)}
+    progress.report(force=True)
+    run = {"workspace": study.request.workspace, "ok": result.ok, "actions": progress.actions,
+           "outputs": _outputs_by_level(workspace, result)}
+    if not result.ok:
+        raise _actions_failed(result, run)
+    context.add_output_metadata({"outputs": dg.MetadataValue.json(run["outputs"])})
+    return run
+
+
+def _actions_failed(result, run: dict) -> WorkflowFailure:
+    """The runtime gets each action's code and message (in `run`); the step's metadata adds, for
+    each failed action, the last lines of its log, which never leave the site."""
+    failed = result.failed
+    metadata = {}
+    for action in failed:  # keys with a suffix: an action may be called "code" or "outputs"
+        metadata[f"{action.action} status"] = f"{action.status_code.value}: {action.message}"
+        if action.log_tail:
+            tail = dg.MetadataValue.text("\n".join(action.log_tail))
+            metadata[f"{action.action} log (last {LOG_TAIL_LINES} lines)"] = tail
+    metadata["outputs"] = dg.MetadataValue.json(run["outputs"])
+    message = f"{len(failed)} action(s) failed: " + ", ".join(f"{a.action} ({a.status_code.value})" for a in failed)
+    return WorkflowFailure("ACTIONS_FAILED", message, run, metadata)
 
 
 def _outputs_by_level(workspace: Workspace, result) -> dict:
-    """Every output of the requested actions now in the workspace, reused ones included, by level."""
+    """The outputs this job wrote or reused, by level. A failed action's files in the workspace are
+    an earlier job's (a failed run leaves them in place), so they are not this job's outputs."""
     levels: dict[str, list[str]] = {}
-    for path, level in workspace.output_files(result.results):
+    for path, level in workspace.output_files(name for name, action in result.results.items() if action.ok):
         levels.setdefault(level, []).append(path)
     return {level: sorted(paths) for level, paths in sorted(levels.items())}
 
 
-@dg.op(description="Fail the job if any action failed; otherwise pass on the outputs by level.")
-def finalize(context: dg.OpExecutionContext, run: dict) -> dict:
-    context.add_output_metadata({"outputs": dg.MetadataValue.json(run["outputs"])})
-    failed = {name: a for name, a in run["actions"].items() if a.get("state") == "failed"}
-    if failed:
-        raise WorkflowFailure("ACTIONS_FAILED", f"{len(failed)} action(s) failed: "
-                              + ", ".join(f"{n} ({a['status_code']})" for n, a in failed.items()), run)
-    return run
-
-
 @dg.job(name="pipeline", hooks={report_failure}, description="Run a study's project.yaml actions (pipeline-1.0.0).")
 def pipeline_job():
-    report_result(finalize(execute_actions(plan_study(fetch_study(load_input())))))
+    report_result(execute_actions(plan_study(unpack_study(load_input()))))

@@ -1,11 +1,12 @@
-"""extract_study refuses unsafe study archives before writing anything, and unpacks safe ones."""
+"""extract_study refuses unsafe study archives before writing anything, and unpacks safe ones, such as
+pack_directory makes."""
 
 import io
 import tarfile
 
 import pytest
 
-from orchestrator.pipeline import UnsafeArchiveError, extract_study
+from orchestrator.pipeline import UnsafeArchiveError, extract_study, pack_directory
 
 
 def make_archive(path, *members):
@@ -80,3 +81,19 @@ def test_every_problem_is_reported_at_once(tmp_path):
     with pytest.raises(UnsafeArchiveError) as caught:
         extract_study(archive, tmp_path / "out")
     assert [p.code for p in caught.value.problems] == ["PARENT_PATH", "ABSOLUTE_PATH", "LINK_OUTSIDE"]
+
+
+def test_pack_directory_round_trips_through_extract_study_without_the_workspace(tmp_path):
+    study = tmp_path / "study"
+    (study / "analysis" / "__pycache__").mkdir(parents=True)
+    (study / "project.yaml").write_text("version: '4.0'\n")
+    (study / "analysis" / "a.py").write_text("print(1)\n")
+    (study / "analysis" / "__pycache__" / "a.pyc").write_bytes(b"\0")
+    (study / "analysis" / "link.py").symlink_to("a.py")
+    (study / "workspace" / "output").mkdir(parents=True)  # what a local `orchestrator run` wrote
+    (study / "workspace" / "output" / "dataset.csv").write_text("patient_id\n1\n")
+    pack_directory(study, tmp_path / "study.tar.gz")
+    names = extract_study(tmp_path / "study.tar.gz", tmp_path / "unpacked")
+    assert sorted(names) == ["analysis", "analysis/a.py", "analysis/link.py", "project.yaml"]
+    assert (tmp_path / "unpacked" / "analysis" / "link.py").is_symlink()
+    assert (tmp_path / "unpacked" / "analysis" / "a.py").read_text() == "print(1)\n"

@@ -4,7 +4,7 @@ cancellation, re-runs against a persistent workspace, and waiting on another pro
 import threading
 import time
 
-from orchestrator.pipeline import Limits, StatusCode
+from orchestrator.pipeline import Limits, StatusCode, Workspace
 from orchestrator.pipeline.engine import ActionEvent
 from tests.pipeline.studies import action, make_study, project, run
 
@@ -186,3 +186,51 @@ def test_an_action_running_in_another_process_is_waited_on_not_run_again(tmp_pat
     assert ("started", "shared") not in [(e.kind, e.action) for e in events]
     assert outcome.results["shared"].job_id == "other-job"
     assert (workspace.path / "output/mine.csv").read_text() == (study / "analysis/write.py").read_text()
+
+
+def test_stream_output_sends_each_actions_lines_while_it_runs_then_its_result(tmp_path):
+    study = make_study(tmp_path, project(action("talks", "analysis/talk.py output/talks.csv")), scripts={"talk": """
+        import sys, time, pathlib
+        print("first")
+        time.sleep(1)
+        pathlib.Path(sys.argv[1]).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(sys.argv[1]).write_text("x\\n")
+        print("second", file=sys.stderr)
+        sys.stdout.write("no newline at the end")
+    """})
+    events: list[ActionEvent] = []
+    outcome, _ = run(study, on_event=events.append, stream_output=True)
+    assert outcome.ok
+    output = [e for e in events if e.kind == "output"]
+    assert [line for e in output for line in e.lines] == ["first", "second", "no newline at the end"]
+    finished = next(i for i, e in enumerate(events) if e.kind == "finished")
+    assert events.index(output[-1]) < finished  # the last lines come before the result
+    assert output[0].at < outcome.results["talks"].finished_at - 0.5  # "first" was shown while it slept
+
+    events.clear()
+    run(study, on_event=events.append, actions=["talks"], force_run_dependencies=True)
+    assert "output" not in {e.kind for e in events}  # only when asked: the CLI shows progress, not output
+
+
+class Terminated(BaseException):
+    """Like Dagster's DagsterExecutionInterruptedError: raised in the caller's thread when its run is terminated."""
+
+
+def test_any_termination_of_the_caller_kills_running_actions_before_it_propagates(tmp_path):
+    study = make_study(tmp_path, project(action("slow", "analysis/sleep.py 30 output/slow.csv")))
+
+    def terminate_on_start(event: ActionEvent) -> None:
+        if event.kind == "started":
+            time.sleep(0.5)  # the action's process is running
+            raise Terminated()
+
+    began = time.monotonic()
+    try:
+        run(study, on_event=terminate_on_start)
+    except Terminated:
+        pass
+    else:
+        raise AssertionError("the termination was swallowed")
+    assert time.monotonic() - began < 10  # the sleeping action was killed, not waited for
+    recorded = Workspace(study.parent / "workspace").read_manifest()["actions"]["slow"]
+    assert recorded["status_code"] == "CANCELLED_BY_USER"

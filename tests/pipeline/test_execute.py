@@ -5,7 +5,8 @@ import json
 import os
 import tempfile
 
-from orchestrator.pipeline import ImageMap, Limits, State, StatusCode
+from orchestrator.pipeline import ActionHandle, ImageMap, Limits, State, StatusCode
+from orchestrator.pipeline.execute import STREAM_READ_BYTES
 from tests.pipeline.studies import action, make_study, project, run
 
 
@@ -154,3 +155,17 @@ def test_an_action_does_not_inherit_the_sites_secrets(tmp_path, monkeypatch):
     seen = json.loads((tmp_path / "workspace" / "output" / "env.json").read_text())
     assert "ORCHESTRATOR_CLIENT_SECRET" not in seen and "ORCHESTRATOR_DATABASE_URL" not in seen
     assert seen["ORCHESTRATOR_ACTION"] == "env" and seen["PATH"] == os.environ["PATH"]
+
+
+def test_a_followed_actions_endless_line_is_handed_out_in_pieces_not_kept_whole(tmp_path):
+    log = tmp_path / "action.log"
+    log.write_bytes(b"done\n" + b"#" * (STREAM_READ_BYTES + 10))  # a progress bar that never ends its line
+    handle = ActionHandle(follow_output=True)
+    handle.follow(log)
+    assert handle.new_output() == ["done"]  # one read's worth at a time
+    assert handle.new_output() == ["#" * (STREAM_READ_BYTES + 10)]  # past a read's size: handed out, not held
+    with open(log, "ab") as more:
+        more.write(b"#\nlast")
+    handle.stop_following()
+    log.unlink()  # as run_action removes the action's scratch
+    assert handle.new_output() == ["#", "last"]

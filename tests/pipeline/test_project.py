@@ -1,6 +1,7 @@
 """The Project value a valid file becomes, and how an invalid one is reported: all at once."""
 
 import dataclasses
+import pickle
 
 import pytest
 
@@ -151,3 +152,16 @@ def test_load_project_without_a_file(tmp_path):
     with pytest.raises(ProjectError) as caught:
         load_project(tmp_path)
     assert caught.value.codes == ["FILE_NOT_FOUND"]
+
+
+def test_a_project_pickles_to_an_equal_frozen_project():
+    # Dagster pickles op outputs, and a run passes its one parsed project from op to op.
+    project = valid_project(STUDY)
+    copy = pickle.loads(pickle.dumps(project))
+    assert copy == project and copy.action_names == project.action_names
+    describe = copy.actions["describe"]
+    assert describe.config == {"groups": ["age", "sex"]} and describe.outputs["highly_sensitive"]["model"]
+    with pytest.raises(TypeError):
+        describe.outputs["highly_sensitive"]["model"] = "elsewhere"  # still frozen
+    with pytest.raises(TypeError):
+        copy.actions["new"] = describe

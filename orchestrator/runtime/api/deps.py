@@ -30,6 +30,12 @@ def current_site(principal: Annotated[Principal, Depends(current_principal)]) ->
     return principal
 
 
+def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if principal.kind != "user":
+        raise PermissionDenied("USER_ONLY", "Only a person (a password token) may do this; sites may not.")
+    return principal
+
+
 def current_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if not principal.is_admin:
         raise PermissionDenied("ADMIN_ONLY", "Only an admin user may do this.")
@@ -39,6 +45,7 @@ def current_admin(principal: Annotated[Principal, Depends(current_principal)]) -
 StoreDep = Annotated[Store, Depends(get_store)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 SiteDep = Annotated[Principal, Depends(current_site)]
+UserDep = Annotated[Principal, Depends(current_user)]
 AdminDep = Annotated[Principal, Depends(current_admin)]
 AfterSeq = Annotated[int, Query(ge=0, le=2**63 - 1, description="Return items with seq greater than this (a cursor).")]
 Limit = Annotated[int, Query(ge=1, le=1000)]

@@ -7,6 +7,7 @@ PostgreSQL re-checks the condition after the row lock, SQLite serialises writers
     job:        open --claim--> claimed --report--> succeeded | failed | cancelled
                 open <--release / lease expiry-- claimed      (failed after max_attempts)
                 open --cancel--> cancelled;  claimed --cancel--> cancel_requested on the operation
+                failed | cancelled --retry--> open   (attempts from 0; its operations stay as history)
 """
 import hashlib
 from datetime import datetime, timedelta
@@ -196,6 +197,19 @@ class JobStore(StoreBase):
             if hit:
                 return self.get_job(job_id)
         raise Conflict("CONCURRENT_UPDATE", f"Job {job_id!r} kept changing state; retry the cancel.")
+
+    def retry_job(self, job_id: str) -> Job:
+        """Open a failed or cancelled job again, with its attempts counted afresh. Its old operations
+        stay (they are done, so a late report on one still gets 409); the next claim makes a new one."""
+        retryable = ("failed", "cancelled")
+        with self.write() as conn:
+            hit = conn.execute(update(s.jobs).where(s.jobs.c.id == job_id, s.jobs.c.status.in_(retryable))
+                               .values(status="open", attempts=0, updated_at=utcnow())).rowcount
+        job = self.get_job(job_id)
+        if not hit:
+            raise Conflict("JOB_NOT_RETRYABLE", f"Job {job_id!r} is {job.status}; only a failed or cancelled job can be "
+                           "retried.", {"id": job_id, "status": job.status})
+        return job
 
     def _held_by(self, job: Job, site_id: str) -> bool:
         return job.status == "claimed" and job.operation_id is not None and self.get_operation(job.operation_id).site_id == site_id

@@ -1,7 +1,7 @@
-"""/jobs: create, list, show; the :claim, :release and :cancel verbs."""
+"""/jobs: create, list, show; the :claim, :release, :cancel and :retry verbs."""
 from fastapi import APIRouter, Response
 
-from orchestrator.runtime.api.deps import AfterSeq, Limit, PrincipalDep, SiteDep, StoreDep
+from orchestrator.runtime.api.deps import AfterSeq, Limit, PrincipalDep, SiteDep, StoreDep, UserDep
 from orchestrator.runtime.models import (ClaimedOperations, ClaimNextRequest, ClaimRequest, Job, JobCreate, JobStatus,
                                          Operation, Page, ReleaseRequest)
 
@@ -48,3 +48,11 @@ def release_job(job_id: str, store: StoreDep, principal: PrincipalDep, body: Rel
 @router.post("/{job_id}:cancel", response_model=Job)
 def cancel_job(job_id: str, store: StoreDep, principal: PrincipalDep) -> Job:
     return store.cancel_job(job_id, principal)
+
+
+@router.post("/{job_id}:retry", response_model=Job, summary="Open a failed or cancelled job again (people, not sites)",
+             responses={409: {"description": "JOB_NOT_RETRYABLE: the job is not failed or cancelled"},
+                        403: {"description": "A site's token: a retry is a person's decision"}})
+def retry_job(job_id: str, store: StoreDep, _: UserDep) -> Job:
+    # A site must not re-run what failed on its own say-so: it could loop a failing job forever.
+    return store.retry_job(job_id)
