@@ -172,7 +172,7 @@ def plan_study(context: dg.OpExecutionContext, runtime: RuntimeResource, pipelin
     decisions = {name: planned.decision.value for name, planned in plan.actions.items()}
     counts = {decision: list(decisions.values()).count(decision) for decision in sorted(set(decisions.values()))}
     context.add_output_metadata({"decisions": dg.MetadataValue.json(decisions), **{f"to_{k}": v for k, v in counts.items()}})
-    report_progress(context, runtime, step="plan", status_message=count_phrase(counts, DECISION_WORDS),
+    report_progress(context, runtime, step="plan", status_message=count_phrase({k: counts.get(k, 0) for k in DECISION_WORDS}, DECISION_WORDS),
                     actions=pending_states(plan))
     return PlannedStudy(study, replace(plan, actions=dict(plan.actions)))  # a plain dict travels between op processes
 
