@@ -10,7 +10,7 @@ import click
 
 from orchestrator.render import FINAL_JOB_STATES, iso
 from orchestrator.runtime.client import RuntimeClient
-from orchestrator.runtime.models import Job, Object, Operation, Trigger
+from orchestrator.runtime.models import Job, Object, Operation, Trigger, job_id_for
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,6 @@ class TriggeredJob:
 
 def triggered_jobs(client: RuntimeClient, obj: Object) -> tuple[list[TriggeredJob], list[str]]:
     """The jobs the object's triggers make, and the types no trigger starts anything for."""
-    from orchestrator.runtime.store.jobs import job_id_for
-
     triggers = [t for t in client.list_triggers() if t.object_type_id in obj.types]
     untriggered = [t for t in obj.types if not any(tr.object_type_id == t for tr in triggers)]
     jobs = {job_id_for(t.workflow_id, [obj.id]): t for t in triggers}  # two triggers of one workflow make one job

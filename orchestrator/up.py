@@ -101,7 +101,8 @@ def port_in_use(host: str, port: int) -> bool:
 def refuse_if_running(home: Path, host: str, ports: dict[str, int]) -> None:
     """A second `up` says where the first one is and how to stop it, instead of failing on a busy port."""
     running = _read_pid_file(home)
-    if running and _alive(running["pid"]):
+    # The pid alone could be a stale file's, reused by another process: the API must answer too.
+    if running and _alive(running["pid"]) and answers(f"{running['api']}/healthz"):
         raise click.ClickException(f"already running at {running['api']} (Dagster UI {running['dagster']}); "
                                    f"stop it with Ctrl-C in its terminal or `kill -INT {running['pid']}`")
     busy = [f"{what} port {port}" for what, port in ports.items() if port_in_use(host, port)]
@@ -122,9 +123,7 @@ def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
         return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process has that pid now
+    except OSError:  # no such process, or another user's
         return False
 
 
@@ -142,6 +141,39 @@ def stop_all(processes: list[subprocess.Popen]) -> None:
 
 def _interrupt(*_) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the stack as Ctrl-C does
+
+
+def prepare_state(home: Path, url: str):
+    """The triggers (a bad file stops us here, naming it), a migrated database, the local admin and site."""
+    from orchestrator.runtime import migrate
+    from orchestrator.runtime.settings import RuntimeSettings
+    from orchestrator.runtime.store import Store
+    from orchestrator.workflows.triggers import TriggerFileError, load_triggers
+
+    try:
+        trigger_set = load_triggers()
+    except TriggerFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    store = Store(RuntimeSettings())
+    migrate.upgrade(store.writer)
+    ensure_local_admin(store, url)
+    site = ensure_local_site(store, home)
+    store.dispose()
+    return trigger_set, site
+
+
+def stack_env(home: Path, url: str, site: dict) -> tuple[dict, Path]:
+    """The environment of the stack's processes, and the Dagster instance's home.
+
+    The repository's dagster.yaml is a template: the instance reads its copy in DAGSTER_HOME. Dagster runs
+    from there, so `dagster dev` does not warn that a dagster.yaml in the current folder "will not be used"."""
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    env = {**os.environ, "ORCHESTRATOR_HOME": str(home), "ORCHESTRATOR_URL": url, "DAGSTER_HOME": str(dagster_home),
+           "ORCHESTRATOR_CLIENT_ID": site["client_id"], "ORCHESTRATOR_CLIENT_SECRET": site["client_secret"],
+           "ORCHESTRATOR_SITE_ID": LOCAL_SITE, "PYTHONWARNINGS": QUIET_WARNINGS}
+    return env, dagster_home
 
 
 def banner(url: str, dagster_url: str, home: Path) -> None:
@@ -162,38 +194,18 @@ def banner(url: str, dagster_url: str, home: Path) -> None:
 def up_command(host: str, port: int, dagster_port: int, demo: bool, verbose: bool):
     """Run the runtime API, the local site and the Dagster UI + daemon; Ctrl-C stops them all."""
     from orchestrator.catalog import register_catalog
-    from orchestrator.runtime import migrate
-    from orchestrator.runtime.settings import RuntimeSettings, _home
-    from orchestrator.runtime.store import Store
-    from orchestrator.workflows.triggers import TriggerFileError, load_triggers
+    from orchestrator.runtime.settings import _home
 
-    home, settings, url = _home(), RuntimeSettings(), f"http://{host}:{port}"
-    dagster_url = f"http://{host}:{dagster_port}"
+    home, url, dagster_url = _home(), f"http://{host}:{port}", f"http://{host}:{dagster_port}"
     refuse_if_running(home, host, {"runtime API": port, "Dagster UI": dagster_port})
-    try:
-        trigger_set = load_triggers()  # a bad trigger file stops us here, naming the file
-    except TriggerFileError as exc:
-        raise click.ClickException(str(exc)) from None
-    store = Store(settings)
-    migrate.upgrade(store.writer)
-    ensure_local_admin(store, url)
-    site = ensure_local_site(store, home)
-    store.dispose()
-
-    # The repository's dagster.yaml is a template: the instance reads its copy in DAGSTER_HOME. Dagster runs
-    # from there, so `dagster dev` does not warn that a dagster.yaml in the current folder "will not be used".
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
-    env = {**os.environ, "ORCHESTRATOR_HOME": str(home), "ORCHESTRATOR_URL": url, "DAGSTER_HOME": str(dagster_home),
-           "ORCHESTRATOR_CLIENT_ID": site["client_id"], "ORCHESTRATOR_CLIENT_SECRET": site["client_secret"],
-           "ORCHESTRATOR_SITE_ID": LOCAL_SITE, "PYTHONWARNINGS": QUIET_WARNINGS}
+    trigger_set, site = prepare_state(home, url)
+    env, dagster_home = stack_env(home, url, site)
     log_level = "info" if verbose else "warning"  # idle sensor ticks and API requests log at INFO: a line a second
     bin_dir = Path(sys.executable).parent
     processes: list[subprocess.Popen] = []
     pid_file = home / PID_FILE
     # Ctrl-C reaches only this process (the others have their own process groups): we stop them in order.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         processes.append(subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "runtime", "serve", "--host", host,
                                            "--port", str(port), "--log-level", log_level],
@@ -218,8 +230,8 @@ def up_command(host: str, port: int, dagster_port: int, demo: bool, verbose: boo
     except KeyboardInterrupt:
         click.echo("\nstopping ...")
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the orderly stop short
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the orderly stop short
+            signal.signal(sig, signal.SIG_IGN)
         stop_all(processes)
-        signal.signal(signal.SIGTERM, previous)
         if (_read_pid_file(home) or {}).get("pid") == os.getpid():
             pid_file.unlink()

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from orchestrator.runtime.client import Credentials, RuntimeClient
-from orchestrator.runtime.store.jobs import job_id_for
+from orchestrator.runtime.models import job_id_for
 
 
 @pytest.fixture

@@ -80,6 +80,8 @@ def fetch_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_in
 
 def _action_state(event: ActionEvent) -> dict:
     state = {"state": "running" if event.kind in ("started", "waiting") else "reused" if event.kind == "reused" else None}
+    if event.kind == "started":
+        state["started_at"] = isoformat(event.at)  # so a follower sees how long a running action has been going
     if event.result is not None:
         r = event.result
         state = {"state": r.state.value, "status_code": r.status_code.value, "status_message": r.message,

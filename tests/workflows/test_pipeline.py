@@ -63,6 +63,8 @@ def test_progress_goes_to_the_operation_while_the_run_goes_and_a_rerun_reuses(in
     # before the final report, some report showed an action done while another was still to finish
     during = [m["actions"] for m in reports if m.get("step") == "execute_actions"]
     assert any({a.get("state") for a in actions.values()} - {"succeeded"} for actions in during), during
+    running = [a for actions in during for a in actions.values() if a.get("state") == "running"]
+    assert running and all(ISO_UTC.fullmatch(a.get("started_at") or "") for a in running), during
 
     # Only `chart` now, as a new job: its dependencies succeeded and their outputs are there, so they are
     # reused, not re-run; the result still lists their outputs in the workspace by level.
