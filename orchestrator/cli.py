@@ -47,8 +47,8 @@ def submit_command(path: Path, types: tuple[str, ...], name: str | None, wait: b
     for job in jobs:
         click.echo(f"job {job.job_id}  workflow {job.trigger.workflow_id}  (trigger {job.trigger.id})")
     if untriggered:
-        click.echo(f"warning: no trigger starts anything for type(s) {', '.join(untriggered)}; "
-                   "`orchestrator triggers list` shows the triggers", err=True)
+        click.echo(f"warning: no trigger starts anything for type(s) {', '.join(untriggered)}, so no job is made for them; "
+                   "once one is added, `orchestrator triggers backfill TRIGGER` makes the jobs it missed", err=True)
     if wait and jobs:
         ended = wait_for_jobs(client, [job.job_id for job in jobs], timeout=timeout)
         if any(job.status != "succeeded" for job in ended):

@@ -5,6 +5,7 @@ runtime derives them, so the CLI knows them before they exist and polls until th
 """
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import click
 
@@ -43,11 +44,15 @@ class JobWatcher:
             self._say("made", False, "waiting for the site's new_objects sensor to make the job")
             return False
         operation = self.client.get_operation(job.operation_id) if job.operation_id else None
-        self._say("status", job.status, f"{job.status}" + (f" (attempt {job.attempts + 1} of {job.max_attempts})"
-                                                           if job.status == "claimed" else ""))
+        ended = job.status in FINAL_JOB_STATES
+        status = job.status + (f" (attempt {job.attempts + 1} of {job.max_attempts})" if job.status == "claimed" else "")
+        if not ended:
+            self._say("status", job.status, status)
         if operation is not None:
             self._operation(operation)
-        return job.status in FINAL_JOB_STATES
+        if ended:  # after the operation's last lines, so the outcome is the last thing printed
+            self._say("status", job.status, status)
+        return ended
 
     def _operation(self, op: Operation) -> None:
         meta = op.metadata
@@ -56,10 +61,7 @@ class JobWatcher:
             self._say("step", (op.id, meta["step"], message), f"{meta['step']}" + (f": {message}" if message else ""))
         for name, action in (meta.get("actions") or {}).items():
             state = action.get("state") or "pending"
-            detail = {"running": f"started {iso(action.get('started_at'))}" if action.get("started_at") else ""}.get(state)
-            if detail is None:
-                detail = " ".join(filter(None, [action.get("status_code"), iso(action.get("finished_at"))
-                                                if action.get("finished_at") else ""]))
+            detail = _action_detail(state, action)
             self._say(f"action:{name}", (op.id, state), f"  {name}: {state}" + (f" {detail}" if detail else ""))
         if op.done and op.error:
             self._say("error", op.id, f"error {op.error.get('code')}: {op.error.get('message')}")
@@ -67,7 +69,14 @@ class JobWatcher:
     def _say(self, key: str, value, line: str) -> None:
         if self.seen.get(key, object()) != value:
             self.seen[key] = value
-            click.echo(f"{iso(_now())}  {self.job_id}  {line}")
+            click.echo(f"{iso(datetime.now(timezone.utc))}  {self.job_id}  {line}")
+
+
+def _action_detail(state: str, action: dict) -> str:
+    if state == "running":
+        return f"started {iso(action['started_at'])}" if action.get("started_at") else ""
+    finished = iso(action["finished_at"]) if action.get("finished_at") else ""
+    return " ".join(filter(None, [action.get("status_code"), finished]))
 
 
 def wait_for_jobs(client: RuntimeClient, job_ids: list[str], interval: float = 1.0, timeout: float | None = None) -> list[Job]:
@@ -82,9 +91,3 @@ def wait_for_jobs(client: RuntimeClient, job_ids: list[str], interval: float = 1
         if deadline is not None and time.monotonic() > deadline:
             raise click.ClickException(f"gave up after {timeout:.0f} s; still not ended: {', '.join(w.job_id for w in pending)}")
         time.sleep(interval)
-
-
-def _now():
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc)

@@ -3,6 +3,7 @@
 Times are ISO 8601 in UTC everywhere (the models' datetimes, and the ISO strings a site writes into
 an operation's per-action states); `--json` on a command prints the model itself instead.
 """
+import json
 from datetime import datetime, timezone
 
 import click
@@ -108,6 +109,4 @@ def show_object(obj: Object) -> None:
 
 
 def _compact(value) -> str:
-    import json
-
     return json.dumps(value, default=str, separators=(", ", ": "))

@@ -1,6 +1,6 @@
 """`orchestrator up` as `make run` starts it: a real process with the runtime API and `dagster dev` on free
 ports and a temporary ORCHESTRATOR_HOME. One stack serves every check (a start costs ~20 s of CPU): the
-banner comes once, after both URLs answer; idle, it stays quiet; a second `up` says it is running; a
+banner comes once, after both URLs answer; the UI shows no first-visit dialog; idle, it stays quiet; a second `up` says it is running; a
 submitted study is followed to its end with `submit --wait`; Ctrl-C stops it all without a traceback or
 a failed sensor tick."""
 import os
@@ -72,6 +72,8 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
         # the banner promises both URLs: they answer the moment it is out
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok
         assert requests.get(f"http://127.0.0.1:{dagster_port}/server_info", timeout=5).ok
+        nux = requests.post(f"http://127.0.0.1:{dagster_port}/graphql", json={"query": "{ shouldShowNux }"}, timeout=10)
+        assert nux.json() == {"data": {"shouldShowNux": False}}  # no community dialog on the first visit
         time.sleep(IDLE_SECONDS)
         after_banner = output.lines[banner_at:]
         assert len(after_banner) <= 7, "".join(after_banner)  # the banner itself, then silence while idle
