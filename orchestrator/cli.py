@@ -184,8 +184,9 @@ def workflows_group():
 
 @workflows_group.command("list")
 def workflows_list():
+    workflows = client_from_env().list_workflows()
     render.table(("WORKFLOW", "DAGSTER JOB", "CAPABILITIES", "NAME"),
-                 [(w.id, w.dagster_job, ",".join(w.capability_ids) or "-", w.name) for w in client_from_env().list_workflows()])
+                 [(w.id, w.dagster_job, ",".join(w.capability_ids) or "-", w.name) for w in workflows])
 
 
 @cli.group("triggers")

@@ -79,7 +79,8 @@ def _action_detail(state: str, action: dict) -> str:
     return " ".join(filter(None, [action.get("status_code"), finished]))
 
 
-def wait_for_jobs(client: RuntimeClient, job_ids: list[str], interval: float = 1.0, timeout: float | None = None) -> list[Job]:
+def wait_for_jobs(client: RuntimeClient, job_ids: list[str], interval: float = 1.0,
+                  timeout: float | None = None) -> list[Job]:
     """Follow every job to its end; the jobs as they ended. Raises ClickException on timeout."""
     watchers = [JobWatcher(client, job_id) for job_id in job_ids]
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -89,5 +90,6 @@ def wait_for_jobs(client: RuntimeClient, job_ids: list[str], interval: float = 1
         if not pending:
             return [w.job for w in watchers]
         if deadline is not None and time.monotonic() > deadline:
-            raise click.ClickException(f"gave up after {timeout:.0f} s; still not ended: {', '.join(w.job_id for w in pending)}")
+            still = ", ".join(w.job_id for w in pending)
+            raise click.ClickException(f"gave up after {timeout:.0f} s; still not ended: {still}")
         time.sleep(interval)

@@ -66,7 +66,8 @@ def show_operation(op: Operation) -> None:
     meta = op.metadata
     fields([("operation", op.id), ("job", op.job_id), ("site", op.site_id), ("state", operation_state(op)),
             ("step", meta.get("step", "-")), ("message", meta.get("status_message", "-")),
-            ("dagster run", meta.get("dagster_run_id", "-")), ("created", iso(op.created_at)), ("updated", iso(op.updated_at)),
+            ("dagster run", meta.get("dagster_run_id", "-")), ("created", iso(op.created_at)),
+            ("updated", iso(op.updated_at)),
             ("lease until", iso(op.lease_expires_at) if not op.done else "-"),
             ("cancel asked", "yes" if op.cancel_requested else "no")])
     actions = meta.get("actions") or {}

@@ -108,6 +108,11 @@ def test_submit_names_the_jobs_its_triggers_make_and_warns_of_a_type_without_one
     untriggered = run("submit", str(tmp_path / "f.txt"), "--type", "plain", "--wait", **as_user(run, "fred"))
     assert len(untriggered.stdout.splitlines()) == 1  # nothing to wait for: no job, and it says why
     assert "no trigger" in untriggered.stderr
+    nobody_runs_it = run("submit", str(tmp_path / "f.txt"), "--type", "doc", "--name", "g.txt", "--wait", "--timeout", "1",
+                         expect=1, **as_user(run, "gus"))
+    waited_for = job_id_for("wf", [nobody_runs_it.stdout.splitlines()[0]])
+    assert "waiting for the site's new_objects sensor to make the job" in nobody_runs_it.stdout
+    assert nobody_runs_it.stderr.startswith(f"Error: gave up after 1 s; still not ended: {waited_for}")
 
 
 @pytest.mark.parametrize("outcome", ["succeeded", "failed"])
