@@ -204,7 +204,10 @@ def up_command(host: str, port: int, dagster_port: int, demo: bool, verbose: boo
     bin_dir = Path(sys.executable).parent
     processes: list[subprocess.Popen] = []
     pid_file = home / PID_FILE
-    # Ctrl-C reaches only this process (the others have their own process groups): we stop them in order.
+    # Ctrl-C reaches only this process (the others have their own process groups): we stop them in order. Also
+    # when started with SIGINT ignored (a script's background job): the children would inherit the ignore, and
+    # Dagster maps SIGTERM to its SIGINT handler, so `dagster dev` would be deaf to our SIGTERM as well.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         processes.append(subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "runtime", "serve", "--host", host,

@@ -64,8 +64,9 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
     for name in ("ORCHESTRATOR_URL", "ORCHESTRATOR_DATABASE_URL", "ORCHESTRATOR_USERNAME", "ORCHESTRATOR_CLIENT_ID"):
         env.pop(name, None)
     command = [sys.executable, "-m", "orchestrator.cli", "up", "--port", str(port), "--dagster-port", str(dagster_port)]
+    # started as a script's background job is (SIGINT ignored): Ctrl-C and the orderly stop must work all the same
     up = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          start_new_session=True)
+                          start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     output = Output(up)
     try:
         banner_at = output.wait_for("orchestrator is up", 75)
@@ -90,11 +91,17 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
         assert f"{job_id}  succeeded" in submitted.stdout and "chart: succeeded SUCCEEDED" in submitted.stdout
 
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
+        stopping = time.monotonic()
         assert up.wait(60) in (0, 130)
+        assert time.monotonic() - stopping < 25  # every process stopped on its own, none waited out and killed
     finally:
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
-            up.wait()
+        if up.poll() is None:  # a failed check: SIGTERM lets it stop its own process groups first
+            os.kill(up.pid, signal.SIGTERM)
+            try:
+                up.wait(40)
+            except subprocess.TimeoutExpired:
+                os.killpg(up.pid, signal.SIGKILL)
+                up.wait()
     output.thread.join(10)
     text = output.text()
     assert text.count("orchestrator is up") == 1
