@@ -130,13 +130,25 @@ def _alive(pid: int) -> bool:
 def stop_all(processes: list[subprocess.Popen]) -> None:
     # Dagster first, the runtime last: a sensor tick that found the runtime already gone would fail (red in the UI).
     for process in reversed(processes):
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM to the process alone, then to what is left of its group. `dagster dev` stops its daemon before
+    its code server; a signal to the whole group would stop both at once and cut a sensor tick off mid-way
+    (an error with a traceback, a failed tick). What outlives the leader (a run's worker) gets SIGTERM too."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+        leftovers = signal.SIGTERM
+    except subprocess.TimeoutExpired:
+        leftovers = signal.SIGKILL
+    try:
+        os.killpg(process.pid, leftovers)
+    except ProcessLookupError:
+        pass  # the whole group is gone
+    process.wait()
 
 
 def _interrupt(*_) -> None:
