@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import requests
 
-from orchestrator.runtime.models import Job, Object, Operation, Page, Trigger, Workflow
+from orchestrator.runtime.models import Job, Object, Operation, Trigger, Workflow
 
 TOKEN_ERRORS = {"TOKEN_EXPIRED", "TOKEN_REVOKED", "INVALID_TOKEN", "MISSING_TOKEN"}
 
@@ -198,10 +198,6 @@ class RuntimeClient:
         return self.post("/operations:heartbeat", {"operation_ids": operation_ids, "lease_seconds": lease_seconds})
 
     # ---- typed reads and verbs (the CLI's; each path is built here and nowhere else)
-    def list_jobs(self, *, status: str | None = None, workflow_id: str | None = None, after_seq: int = 0,
-                  limit: int = 100) -> Page[Job]:
-        return Page[Job].model_validate(self.get("/jobs", status=status, workflow_id=workflow_id, after_seq=after_seq, limit=limit))
-
     def newest_jobs(self, count: int, *, status: str | None = None, workflow_id: str | None = None) -> list[Job]:
         """The `count` newest jobs, newest first. Lists are cursor pages in seq order, so this reads them all:
         fine for a person's listing, not for a sensor."""
@@ -228,11 +224,10 @@ class RuntimeClient:
     def get_operation(self, operation_id: str) -> Operation:
         return Operation.model_validate(self.get(f"/operations/{quote_id(operation_id)}"))
 
-    def list_objects(self, *, types: list[str] | None = None, after_seq: int = 0, limit: int = 100) -> Page[Object]:
-        return Page[Object].model_validate(self.get("/objects", types=types or None, after_seq=after_seq, limit=limit))
-
     def iterate_objects(self, *, types: list[str] | None = None, after_seq: int = 0) -> Iterator[Object]:
-        return (Object.model_validate(item) for item in self.iterate("/objects", 1000, types=types or None, after_seq=after_seq))
+        """Every object (of any of `types`) after `after_seq`, oldest first, page by page."""
+        pages = self.iterate("/objects", 1000, types=types or None, after_seq=after_seq)
+        return (Object.model_validate(item) for item in pages)
 
     def newest_objects(self, count: int, *, types: list[str] | None = None) -> list[Object]:
         return _newest(self.iterate("/objects", 1000, types=types or None), Object, count)
