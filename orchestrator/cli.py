@@ -9,16 +9,13 @@ from pathlib import Path
 
 import click
 
+from orchestrator import render
 from orchestrator.client_config import client_from_env
-from orchestrator.runtime.client import RuntimeClientError, quote_id
+from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.runtime.errors import RuntimeApiError
 from orchestrator.runtime.cli import runtime_group
 from orchestrator.pipeline.cli import run_command
 from orchestrator.up import up_command
-
-
-def _print(obj) -> None:
-    click.echo(json.dumps(obj, indent=2, default=str))
 
 
 @click.group()
@@ -35,9 +32,27 @@ cli.add_command(run_command)
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--type", "types", multiple=True, required=True, help="Object type (repeatable), e.g. study.")
 @click.option("--name", help="Defaults to the file name (a directory becomes NAME.tar.gz).")
-def submit_command(path: Path, types: tuple[str, ...], name: str | None):
-    """Submit a file, or a directory packed as tar.gz; print the new object's id."""
-    click.echo(client_from_env().submit_path(path, list(types), name)["id"])
+@click.option("--wait", is_flag=True, help="Follow the triggered jobs to their end; exit 1 unless all succeed.")
+@click.option("--timeout", type=click.FloatRange(min=1), help="With --wait: give up after this many seconds.")
+def submit_command(path: Path, types: tuple[str, ...], name: str | None, wait: bool, timeout: float | None):
+    """Submit a file, or a directory packed as tar.gz. Prints the new object's id on the first line, then
+    the job each trigger of its types makes (a site's new_objects sensor creates them within seconds)."""
+    from orchestrator.follow import triggered_jobs, wait_for_jobs
+    from orchestrator.runtime.models import Object
+
+    client = client_from_env()
+    obj = Object.model_validate(client.submit_path(path, list(types), name))
+    click.echo(obj.id)
+    jobs, untriggered = triggered_jobs(client, obj)
+    for job in jobs:
+        click.echo(f"job {job.job_id}  workflow {job.trigger.workflow_id}  (trigger {job.trigger.id})")
+    if untriggered:
+        click.echo(f"warning: no trigger starts anything for type(s) {', '.join(untriggered)}, so no job is made for them; "
+                   "once one is added, `orchestrator triggers backfill TRIGGER` makes the jobs it missed", err=True)
+    if wait and jobs:
+        ended = wait_for_jobs(client, [job.job_id for job in jobs], timeout=timeout)
+        if any(job.status != "succeeded" for job in ended):
+            sys.exit(1)
 
 
 @cli.command("register")
@@ -72,48 +87,59 @@ def token_command():
 
 @cli.group("jobs")
 def jobs_group():
-    """List, show, cancel and release jobs."""
+    """List, show, cancel, release and retry jobs."""
 
 
 @jobs_group.command("list")
 @click.option("--status", type=click.Choice(["open", "claimed", "succeeded", "failed", "cancelled"]))
 @click.option("--workflow", "workflow_id")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--after-seq", default=0, type=click.IntRange(0))
-def jobs_list(status, workflow_id, limit, after_seq):
-    """One page of jobs, oldest first; pass --after-seq to page on."""
-    page = client_from_env().get("/jobs", status=status, workflow_id=workflow_id, limit=limit, after_seq=after_seq)
-    for job in page["items"]:
-        click.echo(f"{job['seq']:>6}  {job['id']}  {job['workflow_id']:<24} {job['status']:<10} attempts={job['attempts']}")
-    if page["next_after_seq"] is not None:
-        click.echo(f"(more: --after-seq {page['next_after_seq']})")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000), help="Show the newest N.")
+@click.option("--json", "as_json", is_flag=True, help="The jobs as JSON, newest first.")
+def jobs_list(status, workflow_id, limit, as_json):
+    """The newest jobs first, optionally only those of one status or workflow."""
+    jobs = client_from_env().newest_jobs(limit, status=status, workflow_id=workflow_id)
+    if as_json:
+        render.echo_json(jobs)
+    elif not jobs:
+        click.echo("no jobs" + (" matching" if status or workflow_id else " yet"))
+    else:
+        render.job_rows(jobs)
 
 
 @jobs_group.command("show")
 @click.argument("job_id")
-def jobs_show(job_id):
-    _print(client_from_env().get(f"/jobs/{quote_id(job_id)}"))
+@click.option("--json", "as_json", is_flag=True)
+def jobs_show(job_id, as_json):
+    """A job, with its current operation: progress per action, then the result or the error."""
+    client = client_from_env()
+    job = client.get_job(job_id)
+    operation = client.get_operation(job.operation_id) if job.operation_id else None
+    if as_json:
+        click.echo(json.dumps({**job.model_dump(mode="json"),
+                               "operation": operation.model_dump(mode="json") if operation else None}, indent=2))
+    else:
+        render.show_job(job, operation)
 
 
 @jobs_group.command("cancel")
 @click.argument("job_id")
 def jobs_cancel(job_id):
     """Cancel an open job, or ask the site running a claimed one to stop it."""
-    _print(client_from_env().post(f"/jobs/{quote_id(job_id)}:cancel"))
+    render.echo_json(client_from_env().cancel_job(job_id))
 
 
 @jobs_group.command("release")
 @click.argument("job_id")
 def jobs_release(job_id):
     """Take a claimed job back from its site and return it to the queue (admin)."""
-    _print(client_from_env().post(f"/jobs/{quote_id(job_id)}:release"))
+    render.echo_json(client_from_env().release_job(job_id))
 
 
 @jobs_group.command("retry")
 @click.argument("job_id")
 def jobs_retry(job_id):
     """Open a failed or cancelled job again; a site claims it as a new run (its old operations stay)."""
-    _print(client_from_env().retry_job(job_id))
+    render.echo_json(client_from_env().retry_job(job_id))
 
 
 @cli.group("ops")
@@ -123,8 +149,87 @@ def ops_group():
 
 @ops_group.command("show")
 @click.argument("operation_id")
-def ops_show(operation_id):
-    _print(client_from_env().get(f"/operations/{quote_id(operation_id)}"))
+@click.option("--json", "as_json", is_flag=True)
+def ops_show(operation_id, as_json):
+    """An operation: its site, step and message, each action's state and times, the result or error."""
+    operation = client_from_env().get_operation(operation_id)
+    render.echo_json(operation) if as_json else render.show_operation(operation)
+
+
+@cli.group("objects")
+def objects_group():
+    """List and show submitted objects."""
+
+
+@objects_group.command("list")
+@click.option("--type", "types", multiple=True, help="Only objects of this type (repeatable).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000), help="Show the newest N.")
+@click.option("--json", "as_json", is_flag=True)
+def objects_list(types, limit, as_json):
+    """The newest objects first."""
+    objects = client_from_env().newest_objects(limit, types=list(types))
+    if as_json:
+        render.echo_json(objects)
+    elif not objects:
+        click.echo("no objects yet")
+    else:
+        render.object_rows(objects)
+
+
+@objects_group.command("show")
+@click.argument("object_id")
+@click.option("--json", "as_json", is_flag=True)
+def objects_show(object_id, as_json):
+    obj = client_from_env().get_object(object_id)
+    render.echo_json(obj) if as_json else render.show_object(obj)
+
+
+@cli.group("workflows")
+def workflows_group():
+    """What the runtime's sites can run."""
+
+
+@workflows_group.command("list")
+def workflows_list():
+    workflows = client_from_env().list_workflows()
+    render.table(("WORKFLOW", "DAGSTER JOB", "CAPABILITIES", "NAME"),
+                 [(w.id, w.dagster_job, ",".join(w.capability_ids) or "-", w.name) for w in workflows])
+
+
+@cli.group("triggers")
+def triggers_group():
+    """Which object types start which workflows; make the jobs a trigger missed."""
+
+
+@triggers_group.command("list")
+def triggers_list():
+    render.table(("TRIGGER", "OBJECT TYPE", "WORKFLOW"),
+                 [(t.id, t.object_type_id, t.workflow_id) for t in client_from_env().list_triggers()])
+
+
+@triggers_group.command("backfill")
+@click.argument("trigger_id")
+@click.option("--since", default=0, show_default=True, type=click.IntRange(0),
+              help="Only objects with a seq greater than this (`objects list --json` shows seqs).")
+def triggers_backfill(trigger_id, since):
+    """Make the jobs TRIGGER would have made for objects submitted before it existed (idempotent: the jobs
+    have the ids the site's sensor gives them, so existing ones are left alone)."""
+    from orchestrator.sensors.new_objects import make_trigger_jobs
+
+    client = client_from_env()
+    trigger = client.get_trigger(trigger_id)
+    created = existing = 0
+    for obj in client.iterate_objects(types=[trigger.object_type_id], after_seq=since):
+        made, found = make_trigger_jobs(client, obj.id, [trigger])
+        created, existing = created + made, existing + found
+    click.echo(f"trigger {trigger.id}: {created} job(s) created, {existing} already existed "
+               f"(objects of type {trigger.object_type_id} after seq {since})")
+
+
+def unreachable_message(exc: RuntimeClientError) -> str:
+    return (f"error: UNREACHABLE: no runtime answers at {exc.details.get('url')} (ORCHESTRATOR_URL, else the one "
+            "`orchestrator up` saved).\nStart one with `make run` (or `.venv/bin/orchestrator up`; the API alone: "
+            "`orchestrator runtime serve`), or point ORCHESTRATOR_URL at a running one.")
 
 
 def main() -> None:
@@ -133,7 +238,10 @@ def main() -> None:
 
     try:
         cli(standalone_mode=True)
-    except (RuntimeClientError, RuntimeApiError) as exc:
+    except RuntimeClientError as exc:
+        click.echo(unreachable_message(exc) if exc.code == "UNREACHABLE" else f"error: {exc.code}: {exc.message}", err=True)
+        sys.exit(1)
+    except RuntimeApiError as exc:
         click.echo(f"error: {exc.code}: {exc.message}", err=True)
         sys.exit(1)
     except ValidationError as exc:  # e.g. `runtime create-site 'bad id'`

@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,10 @@ from orchestrator.runtime.client import Credentials, RuntimeClient
 
 LOCAL_ADMIN, LOCAL_SITE = "local-admin", "local"
 REPO = Path(__file__).resolve().parents[1]
+PID_FILE = "up.json"
+# Dagster's notices about its own CLI (`dagster dev` is superseded by `dg dev`) and beta parameters it passes
+# itself: nothing a user of this stack can act on, printed at every start.
+QUIET_WARNINGS = "ignore:Function `dev_command` is superseded,ignore:Parameter `owners`"
 
 
 def ensure_local_admin(store, url: str) -> None:
@@ -68,29 +73,128 @@ def ensure_local_site(store, home: Path) -> dict:
     return creds
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise click.ClickException(f"the runtime API exited with status {process.returncode}; see its output above")
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise click.ClickException(f"the runtime API did not answer at {url}/healthz within {timeout:.0f} s")
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.RequestException:
+        return False
+
+
+def wait_until_answering(urls: dict[str, str], processes: list[subprocess.Popen], timeout: float = 120) -> None:
+    """Wait until every URL answers 2xx ({what: url}); a process of ours that exits first is an error."""
+    deadline, waiting = time.monotonic() + timeout, dict(urls)
+    while waiting and time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            raise click.ClickException("a process of the stack exited while starting; see its output above")
+        waiting = {what: url for what, url in waiting.items() if not answers(url)}
+        time.sleep(0.3 if waiting else 0)
+    if waiting:
+        raise click.ClickException("no answer within {:.0f} s from {}".format(
+            timeout, ", ".join(f"the {what} at {url}" for what, url in waiting.items())))
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
+def refuse_if_running(home: Path, host: str, ports: dict[str, int]) -> None:
+    """A second `up` says where the first one is and how to stop it, instead of failing on a busy port."""
+    running = _read_pid_file(home)
+    # The pid alone could be a stale file's, reused by another process: the API must answer too.
+    if running and _alive(running["pid"]) and answers(f"{running['api']}/healthz"):
+        raise click.ClickException(f"already running at {running['api']} (Dagster UI {running['dagster']}); "
+                                   f"stop it with Ctrl-C in its terminal or `kill -INT {running['pid']}`")
+    busy = [f"{what} port {port}" for what, port in ports.items() if port_in_use(host, port)]
+    if busy:
+        hint = "`orchestrator up` from another ORCHESTRATOR_HOME, or another program"
+        raise click.ClickException(f"{' and '.join(busy)} on {host} already in use ({hint}); "
+                                   "stop it, or choose others with --port / --dagster-port")
+
+
+def _read_pid_file(home: Path) -> dict | None:
+    try:
+        return json.loads((home / PID_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:  # no such process, or another user's
+        return False
 
 
 def stop_all(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    # Dagster first, the runtime last: a sensor tick that found the runtime already gone would fail (red in the UI).
+    for process in reversed(processes):
+        stop(process)
+
+
+def stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM to the process alone, then to what is left of its group. `dagster dev` stops its daemon before
+    its code server; a signal to the whole group would stop both at once and cut a sensor tick off mid-way
+    (an error with a traceback, a failed tick). What outlives the leader (a run's worker) gets SIGTERM too."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+        leftovers = signal.SIGTERM
+    except subprocess.TimeoutExpired:
+        leftovers = signal.SIGKILL
+    try:
+        os.killpg(process.pid, leftovers)
+    except ProcessLookupError:
+        pass  # the whole group is gone
+    process.wait()
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the stack as Ctrl-C does
+
+
+def prepare_state(home: Path, url: str):
+    """The triggers (a bad file stops us here, naming it), a migrated database, the local admin and site."""
+    from orchestrator.runtime import migrate
+    from orchestrator.runtime.settings import RuntimeSettings
+    from orchestrator.runtime.store import Store
+    from orchestrator.workflows.triggers import TriggerFileError, load_triggers
+
+    try:
+        trigger_set = load_triggers()
+    except TriggerFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    store = Store(RuntimeSettings())
+    migrate.upgrade(store.writer)
+    ensure_local_admin(store, url)
+    site = ensure_local_site(store, home)
+    store.dispose()
+    return trigger_set, site
+
+
+def stack_env(home: Path, url: str, site: dict) -> tuple[dict, Path]:
+    """The environment of the stack's processes, and the Dagster instance's home.
+
+    The repository's dagster.yaml is a template: the instance reads its copy in DAGSTER_HOME. Dagster runs
+    from there, so `dagster dev` does not warn that a dagster.yaml in the current folder "will not be used"."""
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    env = {**os.environ, "ORCHESTRATOR_HOME": str(home), "ORCHESTRATOR_URL": url, "DAGSTER_HOME": str(dagster_home),
+           "ORCHESTRATOR_CLIENT_ID": site["client_id"], "ORCHESTRATOR_CLIENT_SECRET": site["client_secret"],
+           "ORCHESTRATOR_SITE_ID": LOCAL_SITE, "PYTHONWARNINGS": QUIET_WARNINGS}
+    return env, dagster_home
+
+
+def banner(url: str, dagster_url: str, home: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    click.secho(f"\n  orchestrator is up ({home})", bold=True)
+    click.secho(f"  Dagster UI:   {dagster_url}", bold=True)
+    click.secho(f"  Runtime API:  {url}   (docs {url}/docs)", bold=True)
+    click.echo(f"  Submit:       {bin_dir / 'orchestrator'} submit examples/study --type study --wait")
+    click.echo("  Stop:         Ctrl-C\n")
 
 
 @click.command("up")
@@ -98,47 +202,39 @@ def stop_all(processes: list[subprocess.Popen]) -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="runtime API port")
 @click.option("--dagster-port", default=3000, show_default=True, type=int, help="Dagster UI port")
 @click.option("--demo", is_flag=True, help="Submit an example object so a run shows up at once.")
-def up_command(host: str, port: int, dagster_port: int, demo: bool):
+@click.option("--verbose", is_flag=True, help="Log every request and every sensor tick (Dagster's INFO level).")
+def up_command(host: str, port: int, dagster_port: int, demo: bool, verbose: bool):
     """Run the runtime API, the local site and the Dagster UI + daemon; Ctrl-C stops them all."""
     from orchestrator.catalog import register_catalog
-    from orchestrator.runtime import migrate
-    from orchestrator.runtime.settings import RuntimeSettings, _home
-    from orchestrator.runtime.store import Store
-    from orchestrator.workflows.triggers import TriggerFileError, load_triggers
+    from orchestrator.runtime.settings import _home
 
-    home, settings, url = _home(), RuntimeSettings(), f"http://{host}:{port}"
-    try:
-        trigger_set = load_triggers()  # a bad trigger file stops us here, naming the file
-    except TriggerFileError as exc:
-        raise click.ClickException(str(exc)) from None
-    store = Store(settings)
-    migrate.upgrade(store.writer)
-    ensure_local_admin(store, url)
-    site = ensure_local_site(store, home)
-    store.dispose()
-
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
-    env = {**os.environ, "ORCHESTRATOR_HOME": str(home), "ORCHESTRATOR_URL": url, "DAGSTER_HOME": str(dagster_home),
-           "ORCHESTRATOR_CLIENT_ID": site["client_id"], "ORCHESTRATOR_CLIENT_SECRET": site["client_secret"],
-           "ORCHESTRATOR_SITE_ID": LOCAL_SITE}
+    home, url, dagster_url = _home(), f"http://{host}:{port}", f"http://{host}:{dagster_port}"
+    refuse_if_running(home, host, {"runtime API": port, "Dagster UI": dagster_port})
+    trigger_set, site = prepare_state(home, url)
+    env, dagster_home = stack_env(home, url, site)
+    log_level = "info" if verbose else "warning"  # idle sensor ticks and API requests log at INFO: a line a second
     bin_dir = Path(sys.executable).parent
     processes: list[subprocess.Popen] = []
+    pid_file = home / PID_FILE
+    # Ctrl-C reaches only this process (the others have their own process groups): we stop them in order. Also
+    # when started with SIGINT ignored (a script's background job): the children would inherit the ignore, and
+    # Dagster maps SIGTERM to its SIGINT handler, so `dagster dev` would be deaf to our SIGTERM as well.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         processes.append(subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "runtime", "serve", "--host", host,
-                                           "--port", str(port)], env=env, cwd=REPO, start_new_session=True))
-        wait_healthy(url, processes[0])
+                                           "--port", str(port), "--log-level", log_level],
+                                          env=env, cwd=REPO, start_new_session=True))
+        pid_file.write_text(json.dumps({"pid": os.getpid(), "api": url, "dagster": dagster_url}))
+        wait_until_answering({"runtime API": f"{url}/healthz"}, processes)
         saved = load_saved()
         admin = RuntimeClient(url, Credentials(username=saved["username"], password=saved["password"]))
         register_catalog(admin, trigger_set)
         processes.append(subprocess.Popen([str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", host,
-                                           "-p", str(dagster_port)], env=env, cwd=REPO, start_new_session=True))
-        click.secho(f"\nRuntime API:  {url}   (docs: {url}/docs)", bold=True)
-        click.secho(f"Dagster UI:   http://{host}:{dagster_port}", bold=True)
-        click.echo(f"State:        {home}")
-        click.echo(f"Submit:       {bin_dir / 'orchestrator'} submit examples/study --type study")
-        click.echo("Stop with Ctrl-C.\n")
+                                           "-p", str(dagster_port), "--log-level", log_level],
+                                          env=env, cwd=dagster_home, start_new_session=True))
+        wait_until_answering({"runtime API": f"{url}/healthz", "Dagster UI": f"{dagster_url}/server_info"}, processes)
+        banner(url, dagster_url, home)
         if demo:
             for path, kind in ((REPO / "examples" / "study", "study"), (REPO / "examples" / "metadata" / "study.json", "metadata-in")):
                 obj = admin.submit_path(path, [kind])
@@ -149,4 +245,8 @@ def up_command(host: str, port: int, dagster_port: int, demo: bool):
     except KeyboardInterrupt:
         click.echo("\nstopping ...")
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the orderly stop short
+            signal.signal(sig, signal.SIG_IGN)
         stop_all(processes)
+        if (_read_pid_file(home) or {}).get("pid") == os.getpid():
+            pid_file.unlink()

@@ -11,6 +11,7 @@ import random
 import secrets
 import tempfile
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from urllib.parse import quote
 import requests
 
 from orchestrator.pipeline.archive import pack_directory
+from orchestrator.runtime.models import Job, Object, Operation, Trigger, Workflow
 
 TOKEN_ERRORS = {"TOKEN_EXPIRED", "TOKEN_REVOKED", "INVALID_TOKEN", "MISSING_TOKEN"}
 
@@ -77,7 +79,8 @@ class RuntimeClient:
                                                 headers=all_headers, timeout=self.timeout, stream=stream)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt >= self.max_retries:
-                    raise RuntimeClientError(0, "UNREACHABLE", f"Runtime at {self.base_url} unreachable: {exc}") from exc
+                    raise RuntimeClientError(0, "UNREACHABLE", f"Runtime at {self.base_url} unreachable: {exc}",
+                                             {"url": self.base_url}) from exc
                 self._sleep(attempt, None)
                 attempt += 1
                 continue
@@ -190,15 +193,72 @@ class RuntimeClient:
                 "claim_token": claim_token or new_claim_token()}
         return self.post("/jobs:claimNext", body)["operations"]
 
-    def retry_job(self, job_id: str) -> dict:
+    def retry_job(self, job_id: str) -> Job:
         """Open a failed or cancelled job again (a person's credentials); the job, now open."""
-        return self.post(f"/jobs/{quote_id(job_id)}:retry")
+        return Job.model_validate(self.post(f"/jobs/{quote_id(job_id)}:retry"))
 
     def update_operation(self, operation_id: str, **patch) -> dict:
         return self.patch(f"/operations/{quote_id(operation_id)}", patch)
 
     def heartbeat(self, operation_ids: list[str], lease_seconds: int | None = None) -> dict:
         return self.post("/operations:heartbeat", {"operation_ids": operation_ids, "lease_seconds": lease_seconds})
+
+    # ---- typed reads and verbs (the CLI's; each path is built here and nowhere else)
+    def newest_jobs(self, count: int, *, status: str | None = None, workflow_id: str | None = None) -> list[Job]:
+        """The `count` newest jobs, newest first. Lists are cursor pages in seq order, so this reads them all:
+        fine for a person's listing, not for a sensor."""
+        return _newest(self.iterate("/jobs", 1000, status=status, workflow_id=workflow_id), Job, count)
+
+    def get_job(self, job_id: str) -> Job:
+        return Job.model_validate(self.get(f"/jobs/{quote_id(job_id)}"))
+
+    def find_job(self, job_id: str) -> Job | None:
+        """The job, or None while it does not exist yet (e.g. a sensor has not made it)."""
+        try:
+            return self.get_job(job_id)
+        except RuntimeClientError as exc:
+            if exc.code == "JOB_NOT_FOUND":
+                return None
+            raise
+
+    def cancel_job(self, job_id: str) -> Job:
+        return Job.model_validate(self.post(f"/jobs/{quote_id(job_id)}:cancel"))
+
+    def release_job(self, job_id: str) -> Job:
+        return Job.model_validate(self.post(f"/jobs/{quote_id(job_id)}:release"))
+
+    def get_operation(self, operation_id: str) -> Operation:
+        return Operation.model_validate(self.get(f"/operations/{quote_id(operation_id)}"))
+
+    def iterate_objects(self, *, types: list[str] | None = None, after_seq: int = 0) -> Iterator[Object]:
+        """Every object (of any of `types`) after `after_seq`, oldest first, page by page."""
+        pages = self.iterate("/objects", 1000, types=types or None, after_seq=after_seq)
+        return (Object.model_validate(item) for item in pages)
+
+    def newest_objects(self, count: int, *, types: list[str] | None = None) -> list[Object]:
+        return _newest(self.iterate("/objects", 1000, types=types or None), Object, count)
+
+    def get_object(self, object_id: str) -> Object:
+        return Object.model_validate(self.get(f"/objects/{quote_id(object_id)}"))
+
+    def list_workflows(self) -> list[Workflow]:
+        return [Workflow.model_validate(item) for item in self.iterate("/workflows")]
+
+    def list_triggers(self) -> list[Trigger]:
+        return [Trigger.model_validate(item) for item in self.iterate("/triggers")]
+
+    def get_trigger(self, trigger_id: str) -> Trigger:
+        return Trigger.model_validate(self.get(f"/triggers/{quote_id(trigger_id)}"))
+
+    def ensure_job(self, workflow_id: str, inputs: list[str], config: dict) -> bool:
+        """Create the job (workflow, inputs) unless it exists; True if this call made it. Its id is derived
+        from workflow and inputs by the runtime, so any number of callers make one job."""
+        return self.request("POST", "/jobs", json={"workflow_id": workflow_id, "inputs": list(inputs),
+                                                   "config": config}).status_code == 201
+
+
+def _newest(items: Iterator[dict], model: type, count: int) -> list:
+    return [model.model_validate(item) for item in reversed(deque(items, maxlen=count))]
 
 
 def new_claim_token() -> str:

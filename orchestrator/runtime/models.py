@@ -3,6 +3,7 @@
 Request models forbid unknown fields, so a typo is a 422 naming the field rather than a silently
 ignored setting.
 """
+import hashlib
 import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -107,6 +108,13 @@ class Object(BaseModel):
 
     def checksums_sha256(self) -> str:
         return next(c.checksum for c in self.checksums if c.type == "sha256")
+
+
+def job_id_for(workflow_id: str, inputs: list[str]) -> str:
+    """The same workflow on the same inputs is the same job: creating it twice is a no-op. (Here, not in the
+    store, so a client can name a trigger's job before it exists without importing the store.)"""
+    key = "\0".join([workflow_id, *sorted(inputs)])
+    return "job-" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 class JobCreate(Request):

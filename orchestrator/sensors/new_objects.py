@@ -3,11 +3,31 @@
 The cursor is the last object `seq` handled; each tick asks the runtime only for objects after it
 (an index range scan there), so a tick costs O(new objects) however long the history.
 """
+from collections.abc import Iterable
+from typing import Protocol
+
 import dagster as dg
 
 from orchestrator.resources import RuntimeResource, SiteResource
-from orchestrator.runtime.client import RuntimeClientError
+from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
 from orchestrator.workflows.triggers import TriggerSet
+
+
+class TriggerLike(Protocol):
+    workflow_id: str
+    config: dict
+
+
+def make_trigger_jobs(client: RuntimeClient, object_id: str, triggers: Iterable[TriggerLike]) -> tuple[int, int]:
+    """The job each trigger makes of one object; (created, already existed). The runtime derives the id from
+    (workflow, object), so the sensor and `orchestrator triggers backfill` make the same jobs, never twice."""
+    created = existing = 0
+    for trigger in triggers:
+        if client.ensure_job(trigger.workflow_id, [object_id], trigger.config):
+            created += 1
+        else:
+            existing += 1
+    return created, existing
 
 
 def make_new_objects_sensor(trigger_set: TriggerSet, interval: int = 2) -> dg.SensorDefinition:
@@ -26,10 +46,8 @@ def make_new_objects_sensor(trigger_set: TriggerSet, interval: int = 2) -> dg.Se
         for obj in page["items"]:
             matching = {t.id: t for type_id in obj["types"] for t in trigger_set.for_type(type_id)}
             try:
-                for trigger in matching.values():
-                    response = client.request("POST", "/jobs", json={"workflow_id": trigger.workflow_id, "inputs": [obj["id"]],
-                                                                     "config": trigger.config})
-                    created, existing = (created + 1, existing) if response.status_code == 201 else (created, existing + 1)
+                made, found = make_trigger_jobs(client, obj["id"], matching.values())
+                created, existing = created + made, existing + found
             except RuntimeClientError as exc:
                 if not exc.permanent:
                     # The runtime is down or overloaded: keep what this tick handled and retry this object next tick.

@@ -20,6 +20,7 @@ from orchestrator.pipeline.engine import run_plan
 from orchestrator.pipeline.execute import LOG_TAIL_LINES, Limits
 from orchestrator.pipeline.images import ImageMap, ImageMapError
 from orchestrator.pipeline.plan import Plan, PlanError, plan_actions
+from orchestrator.pipeline.workspace import isoformat
 from orchestrator.resources import PipelineResource, RuntimeResource
 from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.workflows.common import (JobInput, WorkflowFailure, load_input, refuse_finished_operation,
@@ -81,12 +82,35 @@ def unpack_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_i
 
 def _action_state(event: ActionEvent) -> dict:
     state = {"state": "running" if event.kind in ("started", "waiting") else "reused" if event.kind == "reused" else None}
+    if event.kind == "started":
+        state["started_at"] = isoformat(event.at)  # so a follower sees how long a running action has been going
     if event.result is not None:
         r = event.result
         state = {"state": r.state.value, "status_code": r.status_code.value, "status_message": r.message,
-                 "started_at": r.started_at, "finished_at": r.finished_at,
+                 "started_at": isoformat(r.started_at), "finished_at": isoformat(r.finished_at),
                  "outputs": [o.path for o in r.outputs], "withheld": [o.path for o in r.withheld]}
     return state
+
+
+# How a plan decision and an action state read in a status message ("4 actions to run, 2 reused").
+DECISION_WORDS = {"run": "to run", "reuse": "reused", "wait": "waited on", "cancel": "cancelled"}
+
+
+def count_phrase(counts: dict[str, int], words: dict[str, str] | None = None) -> str:
+    """{"running": 4, "succeeded": 2} -> "4 actions running, 2 succeeded" (the noun once, as people write it)."""
+    parts = [f"{n} {(words or {}).get(k, k)}" for k, n in counts.items() if n]
+    if not parts:
+        return "no actions"
+    first_count = next(n for n in counts.values() if n)
+    parts[0] = parts[0].replace(" ", " action " if first_count == 1 else " actions ", 1)
+    return ", ".join(parts)
+
+
+def state_counts(actions: dict) -> dict[str, int]:
+    """Per-action states counted in the order an action goes through them."""
+    states = [a.get("state") or "pending" for a in actions.values()]
+    order = ["running", "succeeded", "reused", "failed", "pending"]
+    return {state: states.count(state) for state in order + sorted(set(states) - set(order))}
 
 
 def pending_states(plan: Plan) -> dict:
@@ -119,7 +143,8 @@ class _Progress:
         if not force and time.monotonic() - self.reported_at < self.REPORT_EVERY_SECONDS:
             return
         try:
-            report_progress(self.context, self.runtime, step="execute_actions", actions=self.actions)
+            report_progress(self.context, self.runtime, step="execute_actions", actions=self.actions,
+                            status_message=count_phrase(state_counts(self.actions)))
             self.reported_at = time.monotonic()
         except RuntimeClientError as exc:
             self.context.log.warning(f"could not report progress to the runtime ({exc}); the run goes on")
@@ -171,7 +196,7 @@ def plan_study(context: dg.OpExecutionContext, runtime: RuntimeResource, pipelin
     decisions = {name: planned.decision.value for name, planned in plan.actions.items()}
     counts = {decision: list(decisions.values()).count(decision) for decision in sorted(set(decisions.values()))}
     context.add_output_metadata({"decisions": dg.MetadataValue.json(decisions), **{f"to_{k}": v for k, v in counts.items()}})
-    report_progress(context, runtime, step="plan", status_message=", ".join(f"{v} {k}" for k, v in counts.items()),
+    report_progress(context, runtime, step="plan", status_message=count_phrase({k: counts.get(k, 0) for k in DECISION_WORDS}, DECISION_WORDS),
                     actions=pending_states(plan))
     return PlannedStudy(study, replace(plan, actions=dict(plan.actions)))  # a plain dict travels between op processes
 

@@ -27,8 +27,8 @@ def test_a_failed_job_opens_again_with_history_kept_and_is_claimable(catalog, ma
     assert catalog.get("/jobs/r-failed")["attempts"] == 1
 
     retried = person.retry_job("r-failed")
-    assert (retried["status"], retried["attempts"]) == ("open", 0)
-    assert catalog.get("/jobs/r-failed") == retried
+    assert (retried.status, retried.attempts) == ("open", 0)
+    assert catalog.get("/jobs/r-failed") == retried.model_dump(mode="json")
     [new] = site.claim_next("wf")  # the queue hands it out again, as a new operation
     assert new["job_id"] == "r-failed" and new["id"] != old["id"]
     history = catalog.get("/operations", job_id="r-failed")["items"]
@@ -48,7 +48,7 @@ def test_a_reported_failure_and_a_cancelled_job_can_be_retried(catalog, make_sit
     catalog.create_job("wf", [], id="r-cancelled")
     catalog.post("/jobs/r-cancelled:cancel")
     for job_id in ("r-error", "r-cancelled"):
-        assert person.retry_job(job_id)["status"] == "open"
+        assert person.retry_job(job_id).status == "open"
         assert site.claim_job(job_id)["job_id"] == job_id
 
 

@@ -1,6 +1,7 @@
 """Workflow pipeline-1.0.0 run in process on a really claimed job: the example study runs to
 success with per-action states in the operation; a broken project or archive fails with a code."""
 import io
+import re
 import tarfile
 
 import dagster as dg
@@ -14,6 +15,7 @@ from tests.sensors.support import RequestLog
 
 PIPELINE = WORKFLOWS["pipeline-1.0.0"]
 STUDY = REPO_ROOT / "examples" / "study"
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 
 def run_study(instance, site, admin, archive: bytes, tmp_path, **config):
@@ -41,6 +43,7 @@ def test_example_study_succeeds_with_outputs_by_level(instance, site, registered
     actions = op["metadata"]["actions"]
     assert set(actions) == {"generate_dataset", "summarise", "chart", "export_sample"}
     assert all(a["status_code"] == "SUCCEEDED" and a["started_at"] <= a["finished_at"] for a in actions.values())
+    assert all(ISO_UTC.fullmatch(a["started_at"]) and ISO_UTC.fullmatch(a["finished_at"]) for a in actions.values()), actions
     assert actions["export_sample"]["withheld"] == ["output/sample_rows.csv"]
     manifest = tmp_path / "workspaces" / "w1" / "metadata" / "manifest.json"
     assert manifest.is_file() and (tmp_path / "workspaces" / "w1" / "metadata" / "chart.log").is_file()
@@ -59,9 +62,14 @@ def test_progress_goes_to_the_operation_while_the_run_goes_and_a_rerun_reuses(in
     reports = [body["metadata"] for body in patches.to("PATCH", f"/operations/{first['id']}") if body.get("metadata")]
     planned = next(m for m in reports if m.get("step") == "plan")
     assert all(a == {"state": "pending", "decision": "run"} for a in planned["actions"].values()), planned
+    assert planned["status_message"] == "4 actions to run"  # words, not "4 run"
+    messages = [m["status_message"] for m in reports if m.get("step") == "execute_actions"]
+    assert messages[-1] == "4 actions succeeded" and all(re.fullmatch(r"\d+ actions? [a-z]+(, \d+ [a-z]+)*", m) for m in messages)
     # before the final report, some report showed an action done while another was still to finish
     during = [m["actions"] for m in reports if m.get("step") == "execute_actions"]
     assert any({a.get("state") for a in actions.values()} - {"succeeded"} for actions in during), during
+    running = [a for actions in during for a in actions.values() if a.get("state") == "running"]
+    assert running and all(ISO_UTC.fullmatch(a.get("started_at") or "") for a in running), during
 
     # Only `chart` now, as a new job: its dependencies succeeded and their outputs are there, so they are
     # reused, not re-run; the result still lists their outputs in the workspace by level.
@@ -76,6 +84,9 @@ def test_progress_goes_to_the_operation_while_the_run_goes_and_a_rerun_reuses(in
     actions = op["result"]["actions"]
     assert {n: a["decision"] for n, a in actions.items()} == {"generate_dataset": "reuse", "summarise": "reuse", "chart": "run"}
     assert {a["status_code"] for a in actions.values()} == {"SUCCEEDED"}
+    rerun_reports = [b["metadata"] for b in patches.to("PATCH", f"/operations/{op['id']}") if b.get("metadata")]
+    assert [m["status_message"] for m in rerun_reports if m.get("step") == "plan"] == ["1 action to run, 2 reused"]
+    assert [m for m in rerun_reports if m.get("step") == "execute_actions"][-1]["status_message"] == "3 actions succeeded"
     assert op["result"]["outputs"] == {
         "highly_sensitive": ["output/dataset.csv"],
         "moderately_sensitive": ["output/age_chart.svg", "output/summary_by_age.csv", "output/summary_by_region.csv"]}

@@ -13,12 +13,12 @@ from starlette.concurrency import run_in_threadpool
 from orchestrator import __version__
 from orchestrator.runtime.api.errors import install_error_handlers
 from orchestrator.runtime.api.guard import RequestGuard
-from orchestrator.runtime.api.routers import (drs, health, jobs, object_types, objects, operations, sites, tokens,
-                                              triggers, workflows)
+from orchestrator.runtime.api.routers import (drs, health, home, jobs, object_types, objects, operations, sites,
+                                              tokens, triggers, workflows)
 from orchestrator.runtime.store import Store
 
 log = logging.getLogger(__name__)
-ROUTERS = (tokens, object_types, workflows, triggers, objects, jobs, operations, sites, drs, health)
+ROUTERS = (tokens, object_types, workflows, triggers, objects, jobs, operations, sites, drs, health, home)
 
 
 async def _sweep_leases(store: Store) -> None:

@@ -9,7 +9,6 @@ PostgreSQL re-checks the condition after the row lock, SQLite serialises writers
                 open --cancel--> cancelled;  claimed --cancel--> cancel_requested on the operation
                 failed | cancelled --retry--> open   (attempts from 0; its operations stay as history)
 """
-import hashlib
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, insert, literal, select, update
@@ -18,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from orchestrator.runtime import schema as s
 from orchestrator.runtime import security
 from orchestrator.runtime.errors import Conflict, InvalidArgument, PermissionDenied, not_found
-from orchestrator.runtime.models import Job, JobCreate, LeaseState, Operation, OperationPatch, Page, Principal
+from orchestrator.runtime.models import (Job, JobCreate, LeaseState, Operation, OperationPatch, Page, Principal,
+                                         job_id_for)
 from orchestrator.runtime.schema import utcnow
 from orchestrator.runtime.store.base import StoreBase
 from orchestrator.runtime.store.catalog import _require_ids
@@ -28,12 +28,6 @@ _CLOSE_MESSAGES = {
     LEASE_EXPIRED: "The site stopped renewing the lease; the job was returned to the queue.",
     RELEASED: "The job was released; it was returned to the queue.",
 }
-
-
-def job_id_for(workflow_id: str, inputs: list[str]) -> str:
-    """The same workflow on the same inputs is the same job: creating it twice is a no-op."""
-    key = "\0".join([workflow_id, *sorted(inputs)])
-    return "job-" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 def _definition(job: Job | JobCreate) -> tuple:

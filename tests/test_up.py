@@ -1,0 +1,110 @@
+"""`orchestrator up` as `make run` starts it: a real process with the runtime API and `dagster dev` on free
+ports and a temporary ORCHESTRATOR_HOME. One stack serves every check (a start costs ~20 s of CPU): the
+banner comes once, after both URLs answer; the UI shows no first-visit dialog; idle, it stays quiet; a second `up` says it is running; a
+submitted study is followed to its end with `submit --wait`; Ctrl-C stops it all without a traceback or
+a failed sensor tick."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+
+from tests.conftest import REPO_ROOT
+
+IDLE_SECONDS = 12  # more than two sensor ticks (5 s): idle ticks must print nothing
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Output:
+    """Collects a process's merged output in a thread, so the test can wait for a line without blocking."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.lines: list[str] = []
+        self.thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self.thread.start()
+
+    def _read(self, process) -> None:
+        for line in process.stdout:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for index, line in enumerate(self.lines):
+                if text in line:
+                    return index
+            time.sleep(0.1)
+        raise AssertionError(f"no {text!r} within {timeout:.0f} s:\n{self.text()}")
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+def failed_sensor_ticks(dagster_home) -> list:
+    import dagster as dg
+    from dagster._core.scheduler.instigation import TickStatus
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        return [tick for state in instance.all_instigator_state()
+                for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id, statuses=[TickStatus.FAILURE])]
+
+
+def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_stops_on_ctrl_c(tmp_path):
+    home, port, dagster_port = tmp_path / "home", free_port(), free_port()
+    env = {**os.environ, "ORCHESTRATOR_HOME": str(home)}
+    for name in ("ORCHESTRATOR_URL", "ORCHESTRATOR_DATABASE_URL", "ORCHESTRATOR_USERNAME", "ORCHESTRATOR_CLIENT_ID"):
+        env.pop(name, None)
+    command = [sys.executable, "-m", "orchestrator.cli", "up", "--port", str(port), "--dagster-port", str(dagster_port)]
+    # started as a script's background job is (SIGINT ignored): Ctrl-C and the orderly stop must work all the same
+    up = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    output = Output(up)
+    try:
+        banner_at = output.wait_for("orchestrator is up", 75)
+        # the banner promises both URLs: they answer the moment it is out
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok
+        assert requests.get(f"http://127.0.0.1:{dagster_port}/server_info", timeout=5).ok
+        nux = requests.post(f"http://127.0.0.1:{dagster_port}/graphql", json={"query": "{ shouldShowNux }"}, timeout=10)
+        assert nux.json() == {"data": {"shouldShowNux": False}}  # no community dialog on the first visit
+        time.sleep(IDLE_SECONDS)
+        after_banner = output.lines[banner_at:]
+        assert len(after_banner) <= 7, "".join(after_banner)  # the banner itself, then silence while idle
+
+        again = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 1
+        assert f"already running at http://127.0.0.1:{port}" in again.stderr and f"kill -INT {up.pid}" in again.stderr
+
+        submitted = subprocess.run([sys.executable, "-m", "orchestrator.cli", "submit", "examples/study", "--type", "study",
+                                    "--wait", "--timeout", "90"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                                   timeout=120)
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr + output.text()
+        job_id = submitted.stdout.splitlines()[1].split()[1]
+        assert f"{job_id}  succeeded" in submitted.stdout and "chart: succeeded SUCCEEDED" in submitted.stdout
+
+        os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
+        stopping = time.monotonic()
+        assert up.wait(60) in (0, 130)
+        assert time.monotonic() - stopping < 25  # every process stopped on its own, none waited out and killed
+    finally:
+        if up.poll() is None:  # a failed check: SIGTERM lets it stop its own process groups first
+            os.kill(up.pid, signal.SIGTERM)
+            try:
+                up.wait(40)
+            except subprocess.TimeoutExpired:
+                os.killpg(up.pid, signal.SIGKILL)
+                up.wait()
+    output.thread.join(10)
+    text = output.text()
+    assert text.count("orchestrator is up") == 1
+    assert "Traceback" not in text and "will not be used" not in text, text
+    assert not (home / "up.json").exists()
+    assert failed_sensor_ticks(home / "dagster") == []
