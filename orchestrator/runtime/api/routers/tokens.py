@@ -8,7 +8,8 @@ from starlette.concurrency import run_in_threadpool
 
 from orchestrator.runtime.api.deps import PrincipalDep, StoreDep
 from orchestrator.runtime.errors import InvalidArgument, RuntimeApiError
-from orchestrator.runtime.models import Token, has_nul
+from orchestrator.runtime.jsonsafe import json_problem
+from orchestrator.runtime.models import Token
 
 router = APIRouter(tags=["auth"])
 
@@ -36,8 +37,9 @@ def _need(data: dict, *names: str) -> list[str]:
     missing = [n for n in names if not isinstance(data.get(n), str) or not data.get(n)]
     if missing:
         raise InvalidArgument("INVALID_ARGUMENT", f"Missing or non-string fields: {', '.join(missing)}.", {"missing": missing})
-    if has_nul([data[n] for n in names]):
-        raise InvalidArgument("INVALID_ARGUMENT", "NUL characters are not allowed in credentials.")
+    problem = json_problem([data[n] for n in names])
+    if problem:
+        raise InvalidArgument(problem.code, problem.message)
     return [data[n] for n in names]
 
 
