@@ -131,6 +131,16 @@ tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# Failed logins per key (a sha256 of who and/or from where) in a fixed window; in the database so every
+# server worker counts the same failures.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("window_start", UTCDateTime, nullable=False, index=True),
+    Column("failures", Integer, nullable=False),
+)
+
 # An upload reserves an object id until its bytes arrive and match; only then is there an object.
 uploads = Table(
     "uploads",

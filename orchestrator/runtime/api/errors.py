@@ -22,7 +22,9 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
 
 
 async def _runtime_error(request: Request, exc: RuntimeApiError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else {}
+    if getattr(exc, "retry_after", None) is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     return error_response(exc.http_status, exc.code, exc.message, exc.details, headers, request)
 
 

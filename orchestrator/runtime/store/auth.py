@@ -9,12 +9,19 @@ from orchestrator.runtime import security
 from orchestrator.runtime.errors import Conflict, InvalidArgument, Unauthenticated, not_found
 from orchestrator.runtime.models import IDENTIFIER, Credentials, Principal, Token
 from orchestrator.runtime.schema import utcnow
-from orchestrator.runtime.store.base import StoreBase
+from orchestrator.runtime.store.logins import LoginLimitStore
 
-BAD_CREDENTIALS = Unauthenticated("INVALID_CREDENTIALS", "Unknown client or user, or wrong secret.")
+# The address of logins that do not come over HTTP (the CLI, tests); they share one set of counters.
+LOCAL = "local"
 
 
-class AuthStore(StoreBase):
+def _bad_credentials() -> Unauthenticated:
+    # A new error each time: raising one shared instance again would chain every traceback onto it,
+    # keeping each failed attempt's frames (and the secrets in them) alive.
+    return Unauthenticated("INVALID_CREDENTIALS", "Unknown client or user, or wrong secret.")
+
+
+class AuthStore(LoginLimitStore):
     def generate_credentials(self, site_id: str) -> Credentials:
         """A new client for `site_id`; the secret is shown once and stored only as a hash."""
         secret = security.new_secret()
@@ -39,19 +46,26 @@ class AuthStore(StoreBase):
         except IntegrityError:
             raise Conflict("ALREADY_EXISTS", f"A user named {username!r} already exists.", {"id": username}) from None
 
-    def token_for_client(self, client_id: str, client_secret: str) -> Token:
-        with self.read() as conn:
-            row = conn.execute(select(s.site_clients).where(s.site_clients.c.client_id == client_id)).first()
-        if row is None or not security.verify_secret(client_secret, row.hashed_secret):
-            raise BAD_CREDENTIALS
+    def token_for_client(self, client_id: str, client_secret: str, address: str = LOCAL) -> Token:
+        row = self._login("client", client_id, client_secret, address, s.site_clients.c.client_id, s.site_clients.c.hashed_secret)
         return self._issue("site", row.site_id, client_id)
 
-    def token_for_user(self, username: str, password: str) -> Token:
-        with self.read() as conn:
-            row = conn.execute(select(s.users).where(s.users.c.id == username)).first()
-        if row is None or not security.verify_secret(password, row.hashed_password):
-            raise BAD_CREDENTIALS
+    def token_for_user(self, username: str, password: str, address: str = LOCAL) -> Token:
+        self._login("user", username, password, address, s.users.c.id, s.users.c.hashed_password)
         return self._issue("user", username, None)
+
+    def _login(self, kind: str, id_: str, secret: str, address: str, id_column, hash_column):
+        """The row of `id_` if `secret` is its secret; every failure costs one scrypt and counts (rate limit)."""
+        failed_before = self.check_login_allowed(kind, id_, address)
+        with self.read() as conn:
+            row = conn.execute(select(id_column.table).where(id_column == id_)).first()
+        hashed = security.dummy_hash() if row is None else row._mapping[hash_column]
+        if not security.verify_secret(secret, hashed) or row is None:
+            self.record_login_failure(kind, id_, address)
+            raise _bad_credentials()
+        if failed_before:
+            self.clear_login_failures(kind, id_, address)
+        return row
 
     def _issue(self, kind: str, principal_id: str, client_id: str | None) -> Token:
         token, now = security.new_token(), utcnow()

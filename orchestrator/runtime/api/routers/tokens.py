@@ -50,10 +50,11 @@ def _need(data: dict, *names: str) -> list[str]:
 async def issue_token(request: Request, store: StoreDep) -> Token:
     data = await _form_or_json(request)
     grant = data.get("grant_type")
+    address = request.client.host if request.client else "unknown"  # the rate limit counts failures per address
     if grant == "client_credentials":
-        return await run_in_threadpool(store.token_for_client, *_need(data, "client_id", "client_secret"))
+        return await run_in_threadpool(store.token_for_client, *_need(data, "client_id", "client_secret"), address)
     if grant == "password":
-        return await run_in_threadpool(store.token_for_user, *_need(data, "username", "password"))
+        return await run_in_threadpool(store.token_for_user, *_need(data, "username", "password"), address)
     raise InvalidArgument("UNSUPPORTED_GRANT_TYPE", "grant_type must be 'client_credentials' (sites) or 'password' (users).")
 
 
