@@ -214,6 +214,15 @@ class Credentials(BaseModel):
     client_secret: str
 
 
+class SiteClient(BaseModel):
+    """A site's client credentials as an admin sees them: never the secret."""
+
+    client_id: str
+    site_id: str
+    created_at: datetime
+    seq: int
+
+
 class Token(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"

@@ -183,6 +183,8 @@ def test_unknown_ids_in_paths_are_404(world, store):
         (admin, "GET", "/ga4gh/drs/v1/objects/nope", "OBJECT_NOT_FOUND"),
         (admin, "GET", "/sites/nope", "SITE_NOT_FOUND"),
         (admin, "POST", "/sites/nope:generateCredentials", "SITE_NOT_FOUND"),
+        (admin, "GET", "/sites/nope/credentials", "SITE_NOT_FOUND"),
+        (admin, "DELETE", "/sites/site-a/credentials/nope", "CLIENT_NOT_FOUND"),
         (admin, "GET", "/workflows/nope", "WORKFLOW_NOT_FOUND"),
         (admin, "GET", "/triggers/nope", "TRIGGER_NOT_FOUND"),
         (admin, "GET", "/object_types/nope", "OBJECT_TYPE_NOT_FOUND"),
@@ -309,7 +311,10 @@ def test_non_admin_cannot_change_the_catalog_or_sites(world, store, server):
             ("POST", "/sites", {"id": "site-evil", "capability_ids": ["py"]}),
         ):
             assert_error(call(client, method, path, json=body), 403, "ADMIN_ONLY")
-    assert_error(call(bob, "POST", "/sites/site-a:generateCredentials"), 403, "NOT_OWNER")
+    for client in (bob, site):  # a site's one-hour token must not mint itself permanent credentials
+        assert_error(call(client, "POST", "/sites/site-a:generateCredentials"), 403, "ADMIN_ONLY")
+        assert_error(call(client, "GET", "/sites/site-a/credentials"), 403, "ADMIN_ONLY")
+        assert_error(call(client, "DELETE", f"/sites/site-a/credentials/{site.credentials.client_id}"), 403, "ADMIN_ONLY")
     assert_error(call(bob, "POST", f"/jobs/{world['open_job']['id']}:claim"), 403, "SITE_ONLY")
     assert_error(call(bob, "PATCH", f"/operations/{world['op']['id']}", json={"metadata": {"x": 1}}), 403, "SITE_ONLY")
     assert snapshot(admin, store) == before
@@ -486,7 +491,7 @@ SITE_ONLY = (":claim", "/operations/{operation_id}", "/operations:heartbeat")
 def test_fuzz_every_route_never_5xx(world, server):
     admin, site = world["admin"], world["site"]
     real = {"job_id": world["open_job"]["id"], "operation_id": world["op"]["id"], "object_id": world["object"]["id"],
-            "site_id": "site-a", "item_id": "doc", "access_id": "content"}
+            "site_id": "site-a", "item_id": "doc", "access_id": "content", "client_id": site.credentials.client_id}
     spec = requests.get(server + "/openapi.json", timeout=30).json()
     assert len(spec["paths"]) >= 20
     problems, sent = [], 0

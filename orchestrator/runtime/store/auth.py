@@ -1,13 +1,13 @@
 """Principals and tokens: site clients and users exchange secrets for expiring, revocable tokens."""
 from datetime import timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.runtime import schema as s
 from orchestrator.runtime import security
 from orchestrator.runtime.errors import Conflict, InvalidArgument, Unauthenticated, not_found
-from orchestrator.runtime.models import IDENTIFIER, Credentials, Principal, Token
+from orchestrator.runtime.models import IDENTIFIER, Credentials, Page, Principal, SiteClient, Token
 from orchestrator.runtime.schema import utcnow
 from orchestrator.runtime.store.logins import LoginLimitStore
 
@@ -21,17 +21,37 @@ def _bad_credentials() -> Unauthenticated:
     return Unauthenticated("INVALID_CREDENTIALS", "Unknown client or user, or wrong secret.")
 
 
+def _require_site(conn, site_id: str) -> None:
+    if conn.execute(select(s.sites.c.id).where(s.sites.c.id == site_id)).first() is None:
+        raise not_found("site", site_id)
+
+
 class AuthStore(LoginLimitStore):
     def generate_credentials(self, site_id: str) -> Credentials:
         """A new client for `site_id`; the secret is shown once and stored only as a hash."""
         secret = security.new_secret()
         client_id = security.new_id("client")
         with self.write() as conn:
-            if conn.execute(select(s.sites.c.id).where(s.sites.c.id == site_id)).first() is None:
-                raise not_found("site", site_id)
+            _require_site(conn, site_id)
             conn.execute(insert(s.site_clients).values(
                 client_id=client_id, site_id=site_id, hashed_secret=security.hash_secret(secret), created_at=utcnow()))
         return Credentials(site_id=site_id, client_id=client_id, client_secret=secret)
+
+    def list_credentials(self, site_id: str, after_seq: int = 0, limit: int = 100) -> Page[SiteClient]:
+        with self.read() as conn:
+            _require_site(conn, site_id)  # 404 for an unknown site rather than an empty page
+        clients = s.site_clients
+        return self.page(clients, lambda row: SiteClient.model_validate(row._mapping), after_seq, limit,
+                         clients.c.site_id == site_id)
+
+    def revoke_credentials(self, site_id: str, client_id: str) -> None:
+        """Delete the client and revoke every token it got, in one transaction: nothing it holds works after."""
+        with self.write() as conn:
+            gone = conn.execute(delete(s.site_clients).where(s.site_clients.c.site_id == site_id,
+                                                             s.site_clients.c.client_id == client_id)).rowcount
+            if not gone:
+                raise not_found("client", client_id)
+            conn.execute(update(s.tokens).where(s.tokens.c.client_id == client_id).values(revoked=True))
 
     def create_user(self, username: str, password: str, is_admin: bool = False) -> None:
         if not IDENTIFIER.fullmatch(username) or len(username) > 200:
@@ -71,6 +91,10 @@ class AuthStore(LoginLimitStore):
         token, now = security.new_token(), utcnow()
         ttl = self.settings.token_ttl_seconds
         with self.write() as conn:
+            # Locks the client row against a concurrent revoke, which then also revokes this token.
+            if client_id and conn.execute(select(s.site_clients.c.client_id).where(s.site_clients.c.client_id == client_id)
+                                          .with_for_update()).first() is None:
+                raise _bad_credentials()
             conn.execute(insert(s.tokens).values(
                 token_hash=security.token_digest(token), principal_kind=kind, principal_id=principal_id,
                 client_id=client_id, expires_at=now + timedelta(seconds=ttl), revoked=False, created_at=now))
