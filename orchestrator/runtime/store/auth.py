@@ -10,6 +10,7 @@ from orchestrator.runtime.errors import Conflict, InvalidArgument, Unauthenticat
 from orchestrator.runtime.models import IDENTIFIER, Credentials, Page, Principal, SiteClient, Token
 from orchestrator.runtime.schema import utcnow
 from orchestrator.runtime.store.logins import LoginLimitStore
+from orchestrator.runtime.store.rows import read_model
 
 # The address of logins that do not come over HTTP (the CLI, tests); they share one set of counters.
 LOCAL = "local"
@@ -41,7 +42,7 @@ class AuthStore(LoginLimitStore):
         with self.read() as conn:
             _require_site(conn, site_id)  # 404 for an unknown site rather than an empty page
         clients = s.site_clients
-        return self.page(clients, lambda row: SiteClient.model_validate(row._mapping), after_seq, limit,
+        return self.page(clients, lambda row: read_model(SiteClient, dict(row._mapping), "client"), after_seq, limit,
                          clients.c.site_id == site_id)
 
     def revoke_credentials(self, site_id: str, client_id: str) -> None:
