@@ -19,6 +19,12 @@ class Revoke(BaseModel):
     token: str
 
 
+# grant_type picks the other fields: client_id + client_secret (sites) or username + password (people).
+_TOKEN_REQUEST = {"type": "object", "required": ["grant_type"], "properties": {
+    "grant_type": {"type": "string", "enum": ["client_credentials", "password"]},
+    **{name: {"type": "string"} for name in ("client_id", "client_secret", "username", "password")}}}
+
+
 async def _form_or_json(request: Request) -> dict:
     """OAuth2 clients send a form; scripts often send JSON. Accept both without a multipart dependency."""
     body = await request.body()
@@ -44,9 +50,8 @@ def _need(data: dict, *names: str) -> list[str]:
 
 
 @router.post("/token", response_model=Token, summary="Exchange credentials for an access token",
-             openapi_extra={"requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
-                 "type": "object", "properties": {k: {"type": "string"} for k in
-                                                  ("grant_type", "client_id", "client_secret", "username", "password")}}}}}})
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 media_type: {"schema": _TOKEN_REQUEST} for media_type in ("application/x-www-form-urlencoded", "application/json")}}})
 async def issue_token(request: Request, store: StoreDep) -> Token:
     data = await _form_or_json(request)
     grant = data.get("grant_type")
