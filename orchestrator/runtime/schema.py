@@ -44,7 +44,31 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-Json = JSON().with_variant(JSONB(), "postgresql")
+class StoredJson(TypeDecorator):
+    """JSON (JSONB on PostgreSQL). SQLite keeps JSON as text, so a row written around the API may hold text
+    that does not parse; it reads as a marker object instead of failing the whole query it is in."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+    def result_processor(self, dialect, coltype):
+        load = self.load_dialect_impl(dialect).result_processor(dialect, coltype)
+        if load is None:  # the driver parses it (psycopg2 and jsonb), and jsonb holds only valid JSON
+            return None
+
+        def process(value):
+            try:
+                return load(value)
+            except ValueError:
+                return {"_unreadable": "NOT_JSON: the stored text is not JSON"}
+
+        return process
+
+
+Json = StoredJson()
 metadata = MetaData()
 
 
