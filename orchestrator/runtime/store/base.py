@@ -2,7 +2,7 @@
 from contextlib import contextmanager
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, text
 
 from orchestrator.runtime.db import make_engines
 from orchestrator.runtime.errors import Conflict
@@ -27,6 +27,12 @@ class StoreBase:
     def read(self):
         with self.reader.begin() as conn:
             yield conn
+
+    def ping(self) -> str:
+        """One round trip to the database (for /healthz); the backend's name."""
+        with self.read() as conn:
+            conn.execute(text("SELECT 1"))
+        return self.writer.dialect.name
 
     def dispose(self) -> None:
         self.writer.dispose()

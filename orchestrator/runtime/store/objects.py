@@ -4,10 +4,10 @@ Object `seq`s are drawn from a counter row inside the inserting transaction. The
 until commit, so objects commit in `seq` order and a sensor's cursor cannot pass a later-committing
 object (the classic skipped-sequence gap).
 """
+import asyncio
 from collections.abc import AsyncIterable
 
 from sqlalchemy import delete, insert, select, update
-from starlette.concurrency import run_in_threadpool
 
 from orchestrator.runtime import schema as s
 from orchestrator.runtime import security
@@ -54,9 +54,13 @@ class ObjectStore(StoreBase):
 
     async def upload_content(self, object_id: str, chunks: AsyncIterable[bytes]) -> Object:
         """Verify and store the bytes of `object_id`, then publish it. Re-uploading the same bytes is harmless."""
-        obj = await run_in_threadpool(self.get_object, object_id)  # keep database waits off the event loop
+        obj = await asyncio.to_thread(self.get_object, object_id)  # keep database waits off the event loop
         await self.blobs.write(chunks, obj.checksums_sha256(), obj.size)
-        return await run_in_threadpool(self._publish, object_id) if obj.status == "pending" else obj
+        return await asyncio.to_thread(self._publish, object_id) if obj.status == "pending" else obj
+
+    def check_upload_size(self, size: int) -> None:
+        """Refuse an upload by its declared length (413), before reading a body that would be discarded."""
+        self.blobs.check_size(size)
 
     def _publish(self, object_id: str) -> Object:
         with self.write() as conn:
