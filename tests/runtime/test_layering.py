@@ -16,7 +16,10 @@ def test_the_store_imports_no_web_framework():
     found = []
     for path, tree in _trees(RUNTIME / "store").items():
         for node in ast.walk(tree):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             found += [f"{path}: {name}" for name in names if name.split(".")[0] in ("starlette", "fastapi", "uvicorn")]
     assert found == []
 

@@ -75,7 +75,8 @@ def body_problem(content_type: str, body: bytes) -> Problem | None:
         if not _is_utf8_form(body):
             return Problem("INVALID_ENCODING", "The form body must be UTF-8 (percent-encoded).", ["body"])
         return json_problem(dict(parse_qsl(body.decode(), keep_blank_values=True)))
-    if media_type and not (media_type == "application/json" or media_type.startswith("application/") and media_type.endswith("+json")):
+    is_json = media_type == "application/json" or media_type.startswith("application/") and media_type.endswith("+json")
+    if media_type and not is_json:
         return None  # FastAPI reads only these (or no content type at all) as JSON
     try:
         value = json.loads(body)

@@ -19,6 +19,7 @@ class Revoke(BaseModel):
     token: str
 
 
+_FORM = "application/x-www-form-urlencoded"
 # grant_type picks the other fields: client_id + client_secret (sites) or username + password (people).
 _TOKEN_REQUEST = {"type": "object", "required": ["grant_type"], "properties": {
     "grant_type": {"type": "string", "enum": ["client_credentials", "password"]},
@@ -51,7 +52,7 @@ def _need(data: dict, *names: str) -> list[str]:
 
 @router.post("/token", response_model=Token, summary="Exchange credentials for an access token",
              openapi_extra={"requestBody": {"required": True, "content": {
-                 media_type: {"schema": _TOKEN_REQUEST} for media_type in ("application/x-www-form-urlencoded", "application/json")}}})
+                 media_type: {"schema": _TOKEN_REQUEST} for media_type in (_FORM, "application/json")}}})
 async def issue_token(request: Request, store: StoreDep) -> Token:
     data = await _form_or_json(request)
     grant = data.get("grant_type")
