@@ -105,6 +105,8 @@ def test_query_strings_that_are_not_utf8_are_422(world):
     admin = world["admin"]
     for path in ("/jobs?workflow_id=%ED%A0%80", "/objects?types=%FF", "/operations?site_id=a%C3"):
         assert_error(call(admin, "GET", path), 422, "INVALID_ENCODING")
+    drs = assert_error(call(admin, "GET", f"/ga4gh/drs/v1/objects/{world['object']['id']}?x=%FF"), 422, "INVALID_ENCODING")
+    assert drs["status_code"] == 422 and drs["msg"] == drs["message"]  # what GA4GH DRS clients read
     assert call(admin, "GET", "/jobs?workflow_id=caf%C3%A9").status_code == 200
 
 

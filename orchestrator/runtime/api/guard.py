@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.runtime.api.errors import error_response
@@ -97,7 +98,7 @@ def _is_utf8_form(data: bytes) -> bool:
 
 
 async def _refuse(problem: Problem, scope: Scope, receive: Receive, send: Send) -> None:
-    response = error_response(422, problem.code, problem.message, {"location": problem.location})
+    response = error_response(422, problem.code, problem.message, {"location": problem.location}, request=Request(scope))
     await response(scope, receive, send)
 
 
