@@ -45,5 +45,15 @@ class PayloadTooLarge(RuntimeApiError):
     http_status = 413
 
 
+class TooManyAttempts(RuntimeApiError):
+    """The caller must wait `retry_after` seconds before trying again."""
+
+    http_status = 429
+
+    def __init__(self, code: str, message: str, retry_after: int, details: dict[str, Any] | None = None):
+        super().__init__(code, message, {"retry_after_seconds": retry_after, **(details or {})})
+        self.retry_after = retry_after
+
+
 def not_found(kind: str, id_: str) -> NotFound:
     return NotFound(f"{kind.upper().replace(' ', '_')}_NOT_FOUND", f"No {kind} with id {id_!r}.", {"id": id_})

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from orchestrator.runtime.jsonsafe import MEDIA_TYPE, json_problem
+
 IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]*")
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=f"^{IDENTIFIER.pattern}$")]
 # Job and operation ids are stored in 100 characters (generated ones take 28).
@@ -18,26 +20,16 @@ JobStatus = Literal["open", "claimed", "succeeded", "failed", "cancelled"]
 T = TypeVar("T")
 
 
-def has_nul(value: Any) -> bool:
-    """Whether a NUL character hides anywhere in a JSON value (keys included)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_nul(v) for v in value)
-    return False
-
-
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        # PostgreSQL can store NUL in neither text nor jsonb; refuse it here so both backends agree.
-        if has_nul(data):
-            raise ValueError("NUL characters (\\u0000) are not allowed in any field")
+    def _storable(cls, data: Any) -> Any:
+        # The API's guard refuses these first; this catches callers of the store that bypass HTTP.
+        problem = json_problem(data)
+        if problem:
+            raise ValueError(problem.message)
         return data
 
 
@@ -78,7 +70,15 @@ class ObjectCreate(Request):
     types: list[Identifier] = Field(min_length=1)
     size: int = Field(ge=0)
     checksums: list[Checksum] = Field(min_length=1, description="Must include a sha256 checksum of the bytes.")
-    mime_type: str = Field("application/octet-stream", max_length=200)
+    mime_type: str = Field("application/octet-stream", max_length=200,
+                           description="A media type, type/subtype[; name=value]...; it is the Content-Type of downloads.")
+
+    @field_validator("mime_type")
+    @classmethod
+    def _media_type(cls, value: str) -> str:
+        if not MEDIA_TYPE.fullmatch(value):
+            raise ValueError("must be a media type like 'text/plain; charset=utf-8' (ASCII, type/subtype[; name=value])")
+        return value
 
     @field_validator("checksums")
     @classmethod
@@ -220,6 +220,15 @@ class Credentials(BaseModel):
     site_id: str
     client_id: str
     client_secret: str
+
+
+class SiteClient(BaseModel):
+    """A site's client credentials as an admin sees them: never the secret."""
+
+    client_id: str
+    site_id: str
+    created_at: datetime
+    seq: int
 
 
 class Token(BaseModel):

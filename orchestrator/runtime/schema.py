@@ -44,7 +44,31 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-Json = JSON().with_variant(JSONB(), "postgresql")
+class StoredJson(TypeDecorator):
+    """JSON (JSONB on PostgreSQL). SQLite keeps JSON as text, so a row written around the API may hold text
+    that does not parse; it reads as a marker object instead of failing the whole query it is in."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+    def result_processor(self, dialect, coltype):
+        load = self.load_dialect_impl(dialect).result_processor(dialect, coltype)
+        if load is None:  # the driver parses it (psycopg2 and jsonb), and jsonb holds only valid JSON
+            return None
+
+        def process(value):
+            try:
+                return load(value)
+            except ValueError:
+                return {"_unreadable": "NOT_JSON: the stored text is not JSON"}
+
+        return process
+
+
+Json = StoredJson()
 metadata = MetaData()
 
 
@@ -129,6 +153,16 @@ tokens = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Failed logins per key (a sha256 of who and/or from where) in a fixed window; in the database so every
+# server worker counts the same failures.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("window_start", UTCDateTime, nullable=False, index=True),
+    Column("failures", Integer, nullable=False),
 )
 
 # An upload reserves an object id until its bytes arrive and match; only then is there an object.

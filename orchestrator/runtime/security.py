@@ -1,6 +1,7 @@
 """Secrets and tokens: secrets are scrypt-hashed with a salt; tokens are opaque random strings
 stored only as their sha256 (a token is already high-entropy, so a fast hash is enough and keeps
 per-request authentication to one indexed lookup)."""
+import functools
 import hashlib
 import hmac
 import secrets
@@ -25,6 +26,13 @@ def verify_secret(secret: str, hashed: str) -> bool:
         return False
     candidate = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
     return hmac.compare_digest(candidate.hex(), digest)
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash no secret matches, checked when the id is unknown so that costs what a wrong secret costs
+    (otherwise the reply's timing tells which user names and client ids exist)."""
+    return hash_secret(new_secret())
 
 
 def new_secret() -> str:

@@ -183,6 +183,8 @@ def test_unknown_ids_in_paths_are_404(world, store):
         (admin, "GET", "/ga4gh/drs/v1/objects/nope", "OBJECT_NOT_FOUND"),
         (admin, "GET", "/sites/nope", "SITE_NOT_FOUND"),
         (admin, "POST", "/sites/nope:generateCredentials", "SITE_NOT_FOUND"),
+        (admin, "GET", "/sites/nope/credentials", "SITE_NOT_FOUND"),
+        (admin, "DELETE", "/sites/site-a/credentials/nope", "CLIENT_NOT_FOUND"),
         (admin, "GET", "/workflows/nope", "WORKFLOW_NOT_FOUND"),
         (admin, "GET", "/triggers/nope", "TRIGGER_NOT_FOUND"),
         (admin, "GET", "/object_types/nope", "OBJECT_TYPE_NOT_FOUND"),
@@ -291,7 +293,9 @@ def test_missing_garbage_or_revoked_token_is_401(admin, store, server):
     assert_error(call(admin, "POST", "/jobs", json={"workflow_id": "wf"}, token=token), 401, "TOKEN_REVOKED")
     bad_login = requests.post(server + "/token", data={"grant_type": "password", "username": "bob", "password": "wrong"}, timeout=30)
     assert_error(bad_login, 401, "INVALID_CREDENTIALS")
-    before[1]["users"] = db_rows(store)["users"]  # bob is the only change
+    after = db_rows(store)
+    assert len(after["login_failures"]) == 3  # the failed login counts for bob here, this address, and bob anywhere
+    before[1]["users"], before[1]["login_failures"] = after["users"], after["login_failures"]  # bob is the only other change
     assert snapshot(admin, store) == before
 
 
@@ -309,7 +313,10 @@ def test_non_admin_cannot_change_the_catalog_or_sites(world, store, server):
             ("POST", "/sites", {"id": "site-evil", "capability_ids": ["py"]}),
         ):
             assert_error(call(client, method, path, json=body), 403, "ADMIN_ONLY")
-    assert_error(call(bob, "POST", "/sites/site-a:generateCredentials"), 403, "NOT_OWNER")
+    for client in (bob, site):  # a site's one-hour token must not mint itself permanent credentials
+        assert_error(call(client, "POST", "/sites/site-a:generateCredentials"), 403, "ADMIN_ONLY")
+        assert_error(call(client, "GET", "/sites/site-a/credentials"), 403, "ADMIN_ONLY")
+        assert_error(call(client, "DELETE", f"/sites/site-a/credentials/{site.credentials.client_id}"), 403, "ADMIN_ONLY")
     assert_error(call(bob, "POST", f"/jobs/{world['open_job']['id']}:claim"), 403, "SITE_ONLY")
     assert_error(call(bob, "PATCH", f"/operations/{world['op']['id']}", json={"metadata": {"x": 1}}), 403, "SITE_ONLY")
     assert snapshot(admin, store) == before
@@ -486,7 +493,7 @@ SITE_ONLY = (":claim", "/operations/{operation_id}", "/operations:heartbeat")
 def test_fuzz_every_route_never_5xx(world, server):
     admin, site = world["admin"], world["site"]
     real = {"job_id": world["open_job"]["id"], "operation_id": world["op"]["id"], "object_id": world["object"]["id"],
-            "site_id": "site-a", "item_id": "doc", "access_id": "content"}
+            "site_id": "site-a", "item_id": "doc", "access_id": "content", "client_id": site.credentials.client_id}
     spec = requests.get(server + "/openapi.json", timeout=30).json()
     assert len(spec["paths"]) >= 20
     problems, sent = [], 0

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from orchestrator import __version__
 from orchestrator.runtime.api.errors import install_error_handlers
 from orchestrator.runtime.api.guard import RequestGuard
+from orchestrator.runtime.api.openapi import install_openapi
 from orchestrator.runtime.api.routers import (drs, health, home, jobs, object_types, objects, operations, sites,
                                               tokens, triggers, workflows)
 from orchestrator.runtime.store import Store
@@ -48,4 +49,5 @@ def create_app(store: Store) -> FastAPIOffline:
     app.add_middleware(RequestGuard, max_body_bytes=store.settings.max_request_bytes)
     for module in ROUTERS:
         app.include_router(module.router)
+    install_openapi(app, [module.router for module in ROUTERS])
     return app

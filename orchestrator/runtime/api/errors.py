@@ -5,11 +5,15 @@ import re
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from orchestrator.runtime.errors import RuntimeApiError
 
 log = logging.getLogger(__name__)
+# How long a client should wait after a database outage; the pool's pre-ping reconnects on the next request.
+DATABASE_RETRY_AFTER_SECONDS = 2
 _HTTP_CODES = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
@@ -22,7 +26,9 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
 
 
 async def _runtime_error(request: Request, exc: RuntimeApiError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else {}
+    if getattr(exc, "retry_after", None) is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     return error_response(exc.http_status, exc.code, exc.message, exc.details, headers, request)
 
 
@@ -55,6 +61,18 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A lost or unreachable database (or a lock it gave up waiting for) is an outage to retry, not a bug.
+    Handled here rather than by the catch-all, which re-raises and so closes the client's keep-alive connection."""
+    outage = isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)) or getattr(exc, "connection_invalidated", False)
+    if not outage:
+        return await _unexpected(request, exc)
+    log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return error_response(503, "DATABASE_UNAVAILABLE", "The runtime's database is unavailable; retry shortly.",
+                          {"retry_after_seconds": DATABASE_RETRY_AFTER_SECONDS},
+                          {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}, request)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error")
     return error_response(500, "INTERNAL", "An internal error occurred; it has been logged. This is a bug in the runtime.")
@@ -64,4 +82,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RuntimeApiError, _runtime_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -2,9 +2,10 @@
 from contextlib import contextmanager
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, text
 
 from orchestrator.runtime.db import make_engines
+from orchestrator.runtime.errors import Conflict
 from orchestrator.runtime.models import Page
 from orchestrator.runtime.settings import RuntimeSettings
 
@@ -27,6 +28,12 @@ class StoreBase:
         with self.reader.begin() as conn:
             yield conn
 
+    def ping(self) -> str:
+        """One round trip to the database (for /healthz); the backend's name."""
+        with self.read() as conn:
+            conn.execute(text("SELECT 1"))
+        return self.writer.dialect.name
+
     def dispose(self) -> None:
         self.writer.dispose()
         self.reader.dispose()
@@ -40,6 +47,16 @@ class StoreBase:
         return make_page(rows, limit, to_model)
 
 
-def make_page(rows: list, limit: int, to_model: Callable[[Any], T]) -> Page[T]:
-    """`rows` were fetched with limit + 1, so one extra row means there is a next page."""
-    return Page(items=[to_model(row) for row in rows[:limit]], next_after_seq=rows[limit - 1].seq if len(rows) > limit else None)
+def make_page(rows: list, limit: int, to_model: Callable[[Any], T | None]) -> Page[T]:
+    """`rows` were fetched with limit + 1, so one extra row means there is a next page. A row that cannot
+    be read at all (to_model gives None, logged) is left out; the cursor still moves past it."""
+    items = [item for item in map(to_model, rows[:limit]) if item is not None]
+    return Page(items=items, next_after_seq=rows[limit - 1].seq if len(rows) > limit else None)
+
+
+def found(item: T | None, kind: str, id_: str) -> T:
+    """A single item read by id; None means its stored row cannot be read even with markers (see rows.py)."""
+    if item is None:
+        raise Conflict("UNREADABLE_RECORD", f"The stored {kind} {id_!r} cannot be read; an administrator must repair "
+                       "or delete it.", {"id": id_})
+    return item

@@ -6,7 +6,8 @@ from orchestrator.runtime import schema as s
 from orchestrator.runtime.errors import Conflict, InvalidArgument, not_found
 from orchestrator.runtime.models import ObjectType, Page, Site, SiteCreate, Trigger, Workflow
 from orchestrator.runtime.schema import utcnow
-from orchestrator.runtime.store.base import StoreBase
+from orchestrator.runtime.store.base import StoreBase, found
+from orchestrator.runtime.store.rows import read_model
 
 
 def _require_ids(conn, table: Table, ids: list[str], code: str, kind: str) -> None:
@@ -44,7 +45,7 @@ class CatalogStore(StoreBase):
         return self._put(s.object_types, item.model_dump())
 
     def get_object_type(self, id_: str) -> ObjectType:
-        return _with_seq(ObjectType)(self._get(s.object_types, "object type", id_))
+        return found(_with_seq(ObjectType)(self._get(s.object_types, "object type", id_)), "object type", id_)
 
     def list_object_types(self, after_seq: int = 0, limit: int = 100) -> Page[ObjectType]:
         return self.page(s.object_types, _with_seq(ObjectType), after_seq, limit)
@@ -54,7 +55,7 @@ class CatalogStore(StoreBase):
         return self._put(s.workflows, item.model_dump())
 
     def get_workflow(self, id_: str) -> Workflow:
-        return _with_seq(Workflow)(self._get(s.workflows, "workflow", id_))
+        return found(_with_seq(Workflow)(self._get(s.workflows, "workflow", id_)), "workflow", id_)
 
     def list_workflows(self, after_seq: int = 0, limit: int = 100) -> Page[Workflow]:
         return self.page(s.workflows, _with_seq(Workflow), after_seq, limit)
@@ -68,7 +69,7 @@ class CatalogStore(StoreBase):
         return self._put(s.triggers, item.model_dump(), check)
 
     def get_trigger(self, id_: str) -> Trigger:
-        return _with_seq(Trigger)(self._get(s.triggers, "trigger", id_))
+        return found(_with_seq(Trigger)(self._get(s.triggers, "trigger", id_)), "trigger", id_)
 
     def list_triggers(self, after_seq: int = 0, limit: int = 100, object_type_id: str | None = None) -> Page[Trigger]:
         where = [s.triggers.c.object_type_id == object_type_id] if object_type_id else []
@@ -85,12 +86,16 @@ class CatalogStore(StoreBase):
         return self.get_site(item.id)
 
     def get_site(self, id_: str) -> Site:
-        return Site.model_validate(self._get(s.sites, "site", id_)._mapping)
+        return found(_site(self._get(s.sites, "site", id_)), "site", id_)
 
     def list_sites(self, after_seq: int = 0, limit: int = 100) -> Page[Site]:
-        return self.page(s.sites, lambda row: Site.model_validate(row._mapping), after_seq, limit)
+        return self.page(s.sites, _site, after_seq, limit)
+
+
+def _site(row) -> Site | None:
+    return read_model(Site, dict(row._mapping), "site")
 
 
 def _with_seq(model):
     """Catalog models double as request bodies, which have no seq; drop it when reading rows."""
-    return lambda row: model.model_validate({k: v for k, v in row._mapping.items() if k != "seq"})
+    return lambda row: read_model(model, {k: v for k, v in row._mapping.items() if k != "seq"}, model.__name__)

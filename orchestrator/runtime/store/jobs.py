@@ -20,8 +20,9 @@ from orchestrator.runtime.errors import Conflict, InvalidArgument, PermissionDen
 from orchestrator.runtime.models import (Job, JobCreate, LeaseState, Operation, OperationPatch, Page, Principal,
                                          job_id_for)
 from orchestrator.runtime.schema import utcnow
-from orchestrator.runtime.store.base import StoreBase
+from orchestrator.runtime.store.base import StoreBase, found
 from orchestrator.runtime.store.catalog import _require_ids
+from orchestrator.runtime.store.rows import read_model
 
 LEASE_EXPIRED, RELEASED, CANCELLED = "LEASE_EXPIRED", "RELEASED", "CANCELLED"
 _CLOSE_MESSAGES = {
@@ -35,12 +36,12 @@ def _definition(job: Job | JobCreate) -> tuple:
     return job.workflow_id, sorted(job.inputs), job.config, job.max_attempts
 
 
-def _job(row) -> Job:
-    return Job.model_validate(row._mapping, from_attributes=False)
+def _job(row) -> Job | None:
+    return read_model(Job, dict(row._mapping), "job")
 
 
-def _operation(row) -> Operation:
-    return Operation.model_validate(row._mapping)
+def _operation(row) -> Operation | None:
+    return read_model(Operation, dict(row._mapping), "operation")
 
 
 class JobStore(StoreBase):
@@ -74,7 +75,7 @@ class JobStore(StoreBase):
             row = conn.execute(select(s.jobs).where(s.jobs.c.id == job_id)).first()
         if row is None:
             raise not_found("job", job_id)
-        return _job(row)
+        return found(_job(row), "job", job_id)
 
     def list_jobs(self, after_seq=0, limit=100, status: str | None = None, workflow_id: str | None = None) -> Page[Job]:
         where = [c == v for c, v in ((s.jobs.c.status, status), (s.jobs.c.workflow_id, workflow_id)) if v is not None]
@@ -130,7 +131,7 @@ class JobStore(StoreBase):
             if facts[0]:
                 replay = conn.execute(select(s.operations).where(ops.site_id == site.id, ops.claim_token == claim_token)
                                       .order_by(ops.seq)).all()
-                return [_operation(row) for row in replay]
+                return [op for op in map(_operation, replay) if op is not None]
             if facts[1] is None:
                 raise not_found("workflow", workflow_id)
             _require_capabilities(site.id, facts[1], facts[2])
@@ -148,7 +149,7 @@ class JobStore(StoreBase):
             if not rows:
                 return []
             inserted = conn.execute(insert(s.operations).returning(s.operations, sort_by_parameter_order=True), rows).all()
-        return [_operation(row) for row in inserted]
+        return [op for op in map(_operation, inserted) if op is not None]
 
     def release_job(self, job_id: str, by: Principal, operation_id: str | None = None) -> Job:
         """Return a claimed job to the queue; with `operation_id`, only if that operation still holds it
@@ -214,7 +215,7 @@ class JobStore(StoreBase):
             row = conn.execute(select(s.operations).where(s.operations.c.id == op_id)).first()
         if row is None:
             raise not_found("operation", op_id)
-        return _operation(row)
+        return found(_operation(row), "operation", op_id)
 
     def list_operations(self, after_seq=0, limit=100, site_id=None, job_id=None, done: bool | None = None) -> Page[Operation]:
         ops = s.operations.c
@@ -263,7 +264,7 @@ class JobStore(StoreBase):
                          .values(lease_expires_at=self._lease_end(now, lease_seconds),
                                  **({"lease_seconds": lease_seconds} if lease_seconds else {}), updated_at=now))
             rows = conn.execute(select(ops.id, ops.done, ops.cancel_requested, ops.lease_expires_at, ops.error).where(*mine)).all()
-        states = [LeaseState.model_validate(row._mapping) for row in rows]
+        states = [state for row in rows if (state := read_model(LeaseState, dict(row._mapping), "operation"))]
         found = {state.id for state in states}
         return states, [op_id for op_id in op_ids if op_id not in found]
 

@@ -4,10 +4,10 @@ Object `seq`s are drawn from a counter row inside the inserting transaction. The
 until commit, so objects commit in `seq` order and a sensor's cursor cannot pass a later-committing
 object (the classic skipped-sequence gap).
 """
+import asyncio
 from collections.abc import AsyncIterable
 
 from sqlalchemy import delete, insert, select, update
-from starlette.concurrency import run_in_threadpool
 
 from orchestrator.runtime import schema as s
 from orchestrator.runtime import security
@@ -15,17 +15,20 @@ from orchestrator.runtime.blobs import BlobStore
 from orchestrator.runtime.errors import InvalidArgument, not_found
 from orchestrator.runtime.models import Object, ObjectCreate, Page, Principal
 from orchestrator.runtime.schema import utcnow
-from orchestrator.runtime.store.base import MAX_PAGE, StoreBase, make_page
+from orchestrator.runtime.store.base import MAX_PAGE, StoreBase, found, make_page
 from orchestrator.runtime.store.catalog import _require_ids
+from orchestrator.runtime.store.rows import read_model
 
 
-def _object(row) -> Object:
-    return Object(**{k: v for k, v in row._mapping.items() if k not in ("sha256", "created_by")}, status="ready")
+def _object(row) -> Object | None:
+    values = {k: v for k, v in row._mapping.items() if k not in ("sha256", "created_by")}
+    return read_model(Object, {**values, "status": "ready"}, "object")
 
 
-def _pending(row) -> Object:
-    spec = ObjectCreate.model_validate(row.spec)
-    return Object(**spec.model_dump(), id=row.id, created_time=row.created_at, site_id=row.site_id, status="pending", seq=None)
+def _pending(row) -> Object | None:
+    spec = row.spec if isinstance(row.spec, dict) else {}
+    values = {**spec, "id": row.id, "created_time": row.created_at, "site_id": row.site_id, "status": "pending", "seq": None}
+    return read_model(Object, values, "object")
 
 
 class ObjectStore(StoreBase):
@@ -51,9 +54,13 @@ class ObjectStore(StoreBase):
 
     async def upload_content(self, object_id: str, chunks: AsyncIterable[bytes]) -> Object:
         """Verify and store the bytes of `object_id`, then publish it. Re-uploading the same bytes is harmless."""
-        obj = await run_in_threadpool(self.get_object, object_id)  # keep database waits off the event loop
+        obj = await asyncio.to_thread(self.get_object, object_id)  # keep database waits off the event loop
         await self.blobs.write(chunks, obj.checksums_sha256(), obj.size)
-        return await run_in_threadpool(self._publish, object_id) if obj.status == "pending" else obj
+        return await asyncio.to_thread(self._publish, object_id) if obj.status == "pending" else obj
+
+    def check_upload_size(self, size: int) -> None:
+        """Refuse an upload by its declared length (413), before reading a body that would be discarded."""
+        self.blobs.check_size(size)
 
     def _publish(self, object_id: str) -> Object:
         with self.write() as conn:
@@ -62,10 +69,10 @@ class ObjectStore(StoreBase):
                 seq = conn.execute(
                     update(s.counters).where(s.counters.c.name == "objects").values(value=s.counters.c.value + 1)
                     .returning(s.counters.c.value)).scalar_one()
-                spec = ObjectCreate.model_validate(row.spec)
+                spec = found(_pending(row), "object", object_id)  # as checked when it was created, or repaired if older
                 conn.execute(insert(s.objects).values(
                     seq=seq, id=object_id, name=spec.name, description=spec.description, types=spec.types,
-                    size=spec.size, sha256=spec.sha256, checksums=[c.model_dump() for c in spec.checksums],
+                    size=spec.size, sha256=spec.checksums_sha256(), checksums=[c.model_dump() for c in spec.checksums],
                     mime_type=spec.mime_type, site_id=row.site_id, created_by=row.created_by, created_time=utcnow()))
                 conn.execute(insert(s.object_type_links), [{"type_id": t, "object_seq": seq} for t in set(spec.types)])
         return self.get_object(object_id)
@@ -74,11 +81,11 @@ class ObjectStore(StoreBase):
         with self.read() as conn:
             row = conn.execute(select(s.objects).where(s.objects.c.id == object_id)).first()
             if row is not None:
-                return _object(row)
+                return found(_object(row), "object", object_id)
             pending = conn.execute(select(s.uploads).where(s.uploads.c.id == object_id)).first()
         if pending is None:
             raise not_found("object", object_id)
-        return _pending(pending)
+        return found(_pending(pending), "object", object_id)
 
     def blob_path_of(self, obj: Object):
         return self.blobs.path(obj.checksums_sha256())

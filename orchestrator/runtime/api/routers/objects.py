@@ -24,7 +24,7 @@ async def upload_content(object_id: str, request: Request, store: StoreDep, _: P
     """The bytes must match the declared size and sha256, else nothing is stored (422, 413 over the limit)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit():
-        store.blobs.check_size(int(declared))  # refuse early instead of reading a body we would discard
+        store.check_upload_size(int(declared))
     return await store.upload_content(object_id, request.stream())
 
 
