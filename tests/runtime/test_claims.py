@@ -7,20 +7,14 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 import requests
 
 from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
+from tests.utils.api import expect_error
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLAIMERS = 16
 
-
-def expect_error(status: int, code: str, fn, *args, **kwargs) -> RuntimeClientError:
-    with pytest.raises(RuntimeClientError) as info:
-        fn(*args, **kwargs)
-    assert (info.value.status, info.value.code) == (status, code), info.value
-    return info.value
 
 
 def claimers(make_site, sites: int, per_site: int) -> list[RuntimeClient]:

@@ -6,7 +6,7 @@ import hashlib
 import pytest
 import requests
 
-from tests.runtime.test_bad_input import JSON, LISTS, assert_error, call, error_fields, snapshot, world  # noqa: F401
+from tests.utils.api import JSON, LISTS, assert_error, call, error_fields, snapshot
 
 
 def nested(depth: int, leaf="x") -> str:

@@ -8,18 +8,11 @@ import pytest
 from sqlalchemy import select, update
 
 from orchestrator.runtime import schema as s
-from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.runtime.errors import Conflict
 from orchestrator.runtime.models import JobCreate, OperationPatch, Principal, SiteCreate, Workflow
 from orchestrator.runtime.schema import utcnow
 from tests.conftest import POSTGRES_ONLY, wait_for_lock_waiters
-
-
-def expect_error(status: int, code: str, fn, *args, **kwargs) -> RuntimeClientError:
-    with pytest.raises(RuntimeClientError) as info:
-        fn(*args, **kwargs)
-    assert (info.value.status, info.value.code) == (status, code), info.value
-    return info.value
+from tests.utils.api import expect_error
 
 
 def wait_for(predicate, timeout: float = 5.0, what: str = "condition"):

@@ -12,7 +12,7 @@ from orchestrator.runtime import schema
 from orchestrator.runtime.errors import TooManyAttempts, Unauthenticated
 from orchestrator.runtime.store import Store
 from tests.conftest import LiveServer
-from tests.runtime.test_bad_input import assert_error
+from tests.utils.api import assert_error
 
 
 @pytest.fixture

@@ -7,19 +7,13 @@ import requests
 from sqlalchemy import func, select
 
 from orchestrator.runtime import schema
+from tests.utils.api import assert_error
 
 
 def call(client, method, path, **kwargs) -> requests.Response:
     headers = {"Authorization": f"Bearer {client.token()}", **kwargs.pop("headers", {})}
     return requests.request(method, client.base_url + path, headers=headers, timeout=60, **kwargs)
 
-
-def assert_error(response, status, code) -> dict:
-    assert response.status_code == status, (response.status_code, response.text[:500])
-    body = response.json()
-    assert body["code"] == code and isinstance(body["message"], str) and body["message"].strip(), body
-    assert isinstance(body["details"], dict), body
-    return body
 
 
 def spec(content: bytes, name="a.bin", types=("doc",), **overrides) -> dict:

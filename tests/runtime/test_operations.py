@@ -6,14 +6,7 @@ from datetime import datetime
 import pytest
 import requests
 
-from orchestrator.runtime.client import RuntimeClientError
-
-
-def expect_error(status: int, code: str, fn, *args, **kwargs) -> RuntimeClientError:
-    with pytest.raises(RuntimeClientError) as info:
-        fn(*args, **kwargs)
-    assert (info.value.status, info.value.code) == (status, code), info.value
-    return info.value
+from tests.utils.api import expect_error
 
 
 def raw_patch(client, op_id: str, body: dict) -> requests.Response:

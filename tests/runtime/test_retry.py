@@ -3,7 +3,7 @@ and its old operations kept; any other status is 409 JOB_NOT_RETRYABLE; a site m
 import pytest
 
 from orchestrator.runtime.client import Credentials, RuntimeClient
-from tests.runtime.test_cancel import expect_error
+from tests.utils.api import expect_error
 
 
 @pytest.fixture

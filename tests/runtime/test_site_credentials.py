@@ -3,7 +3,7 @@ tokens it already holds stop working at once."""
 import requests
 
 from orchestrator.runtime.client import Credentials, RuntimeClient
-from tests.runtime.test_bad_input import assert_error, call, snapshot
+from tests.utils.api import assert_error, call, snapshot
 
 
 def token_request(server: str, creds) -> requests.Response:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from orchestrator.runtime.schema import utcnow
-from tests.runtime.test_bad_input import call, world  # noqa: F401
+from tests.utils.api import call
 
 DEEP = "[" * 300 + "1" + "]" * 300
 

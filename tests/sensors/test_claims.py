@@ -6,7 +6,6 @@ import dagster as dg
 import pytest
 import requests
 
-from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.sensors import make_claim_sensor
 from orchestrator.workflows import WorkflowSpec
 from orchestrator.workflows.common import JOB_TAG, OPERATION_TAG, SITE_TAG, WORKFLOW_TAG

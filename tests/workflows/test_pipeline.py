@@ -6,8 +6,8 @@ import tarfile
 
 import dagster as dg
 
-from orchestrator.resources import PipelineResource, runtime_from_env
 from orchestrator.pipeline import pack_directory
+from orchestrator.resources import PipelineResource, runtime_from_env
 from orchestrator.workflows import WORKFLOWS
 from orchestrator.workflows import pipeline as pipeline_workflow
 from tests.conftest import REPO_ROOT
