@@ -21,7 +21,7 @@ from urllib.parse import quote
 import requests
 
 from orchestrator.pipeline.archive import pack_directory
-from orchestrator.runtime.models import Job, Object, Operation, Trigger, Workflow
+from orchestrator.runtime.models import Job, Object, ObjectType, Operation, Trigger, Workflow
 
 TOKEN_ERRORS = {"TOKEN_EXPIRED", "TOKEN_REVOKED", "INVALID_TOKEN", "MISSING_TOKEN"}
 
@@ -35,6 +35,16 @@ class RuntimeClientError(Exception):
     def permanent(self) -> bool:
         """The runtime refused the request for good (a 4xx it would repeat); not unreachable, busy or failing."""
         return 400 <= self.status < 500 and not _retryable(self.status)
+
+    @property
+    def conflict(self) -> bool:
+        """The resource's state forbids it now (409): e.g. an operation already done, a job not claimable."""
+        return self.status == 409
+
+    @property
+    def forbidden(self) -> bool:
+        """Not for this caller (403): e.g. a site without the workflow's capabilities."""
+        return self.status == 403
 
 
 @dataclass
@@ -224,11 +234,36 @@ class RuntimeClient:
     def cancel_job(self, job_id: str) -> Job:
         return Job.model_validate(self.post(f"/jobs/{quote_id(job_id)}:cancel"))
 
-    def release_job(self, job_id: str) -> Job:
-        return Job.model_validate(self.post(f"/jobs/{quote_id(job_id)}:release"))
+    def release_job(self, job_id: str, operation_id: str | None = None) -> Job:
+        """Return a claimed job to the queue; with `operation_id`, only if that operation still holds it."""
+        body = {"operation_id": operation_id} if operation_id else None
+        return Job.model_validate(self.post(f"/jobs/{quote_id(job_id)}:release", body))
 
     def get_operation(self, operation_id: str) -> Operation:
         return Operation.model_validate(self.get(f"/operations/{quote_id(operation_id)}"))
+
+    def find_operation(self, operation_id: str) -> Operation | None:
+        """The operation, or None if the runtime does not know it (reset, or a run made by hand)."""
+        try:
+            return self.get_operation(operation_id)
+        except RuntimeClientError as exc:
+            if exc.code == "OPERATION_NOT_FOUND":
+                return None
+            raise
+
+    def objects_after(self, after_seq: int, *, types: list[str], limit: int) -> list[Object]:
+        """One page: the objects of any of `types` after `after_seq`, oldest first (a sensor's tick)."""
+        page = self.get("/objects", types=types, after_seq=after_seq, limit=limit)
+        return [Object.model_validate(item) for item in page["items"]]
+
+    def put_object_type(self, object_type: ObjectType) -> None:
+        self.put(f"/object_types/{quote_id(object_type.id)}", object_type.model_dump(mode="json"))
+
+    def put_workflow(self, workflow: Workflow) -> None:
+        self.put(f"/workflows/{quote_id(workflow.id)}", workflow.model_dump(mode="json"))
+
+    def put_trigger(self, trigger: Trigger) -> None:
+        self.put(f"/triggers/{quote_id(trigger.id)}", trigger.model_dump(mode="json"))
 
     def iterate_objects(self, *, types: list[str] | None = None, after_seq: int = 0) -> Iterator[Object]:
         """Every object (of any of `types`) after `after_seq`, oldest first, page by page."""

@@ -39,7 +39,7 @@ def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDef
         try:
             ops = runtime.client().claim_next(workflow.id, free, site.lease_seconds, claim_token=claim_token)
         except RuntimeClientError as exc:
-            if exc.status == 403:  # this site lacks the workflow's capabilities: nothing to do here
+            if exc.forbidden:  # this site lacks the workflow's capabilities: nothing to do here
                 return dg.SensorResult(skip_reason=f"{exc.code}: {exc.message}", cursor=SETTLED)
             if exc.permanent:
                 raise

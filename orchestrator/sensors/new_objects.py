@@ -40,25 +40,25 @@ def make_new_objects_sensor(trigger_set: TriggerSet, interval: int = 2) -> dg.Se
             return dg.SkipReason("No trigger files: nothing to watch.")
         client = runtime.client()
         cursor = int(context.cursor or 0)
-        page = client.get("/objects", types=type_ids, after_seq=cursor, limit=site.object_batch)
+        objects = client.objects_after(cursor, types=type_ids, limit=site.object_batch)
         created = existing = 0
         refused: list[str] = []
-        for obj in page["items"]:
-            matching = {t.id: t for type_id in obj["types"] for t in trigger_set.for_type(type_id)}
+        for obj in objects:
+            matching = {t.id: t for type_id in obj.types for t in trigger_set.for_type(type_id)}
             try:
-                made, found = make_trigger_jobs(client, obj["id"], matching.values())
+                made, found = make_trigger_jobs(client, obj.id, matching.values())
                 created, existing = created + made, existing + found
             except RuntimeClientError as exc:
                 if not exc.permanent:
                     # The runtime is down or overloaded: keep what this tick handled and retry this object next tick.
-                    context.log.warning(f"Creating the job of object {obj['id']} failed ({exc}); retrying next tick.")
+                    context.log.warning(f"Creating the job of object {obj.id} failed ({exc}); retrying next tick.")
                     break
                 # The runtime refuses this job for good (e.g. 409: a trigger's config changed after the job was made);
                 # retrying would stall every later object behind it, so say so and move on.
-                context.log.error(f"Object {obj['id']}: the runtime refused its job ({exc}); skipped.")
-                refused.append(f"{obj['id']} ({exc.code})")
-            cursor = obj["seq"]  # only past what was handled
-        message = f"{len(page['items'])} new object(s): {created} job(s) created, {existing} already existed."
+                context.log.error(f"Object {obj.id}: the runtime refused its job ({exc}); skipped.")
+                refused.append(f"{obj.id} ({exc.code})")
+            cursor = obj.seq  # only past what was handled
+        message = f"{len(objects)} new object(s): {created} job(s) created, {existing} already existed."
         if refused:
             message += f" Refused: {', '.join(refused)}."
         return dg.SensorResult(cursor=str(cursor), skip_reason=message)

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from orchestrator.resources import RuntimeResource, SiteResource
-from orchestrator.runtime.client import RuntimeClientError
+from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
+from orchestrator.runtime.models import Operation
 from orchestrator.sensors.claims import IN_PROGRESS
 from orchestrator.workflows.common import HOST_TAG, JOB_TAG, OPERATION_TAG, PID_TAG, SITE_TAG
 
@@ -79,27 +80,18 @@ def renew_leases(instance: dg.DagsterInstance, client, site: SiteResource) -> li
     return [f"renewed {len(ids)} lease(s)", *notes]
 
 
-def settle(client, run: dg.DagsterRun, op: dict) -> str:
+def settle(client: RuntimeClient, run: dg.DagsterRun, op: Operation) -> str:
     """Report what an unreported ended run means; returns a note for the tick."""
     details = {"dagster_run_id": run.run_id}
-    if op["cancel_requested"] or run.status == dg.DagsterRunStatus.CANCELED:
-        client.update_operation(op["id"], done=True, error={"code": "CANCELLED", "message": "The run was cancelled.", "details": details})
-        return f"reported CANCELLED for {op['id']}"
+    if op.cancel_requested or run.status == dg.DagsterRunStatus.CANCELED:
+        client.update_operation(op.id, done=True, error={"code": "CANCELLED", "message": "The run was cancelled.", "details": details})
+        return f"reported CANCELLED for {op.id}"
     if run.status == dg.DagsterRunStatus.FAILURE:  # the worker crashed before any op could report: retry
-        client.post(f"/jobs/{run.tags[JOB_TAG]}:release", {"operation_id": op["id"]})
+        client.release_job(run.tags[JOB_TAG], operation_id=op.id)
         return f"released job {run.tags[JOB_TAG]} after run {run.run_id} crashed"
-    client.update_operation(op["id"], done=True, error={
+    client.update_operation(op.id, done=True, error={
         "code": "RUN_ENDED_WITHOUT_REPORT", "message": "The run succeeded but its workflow never reported a result.", "details": details})
-    return f"reported RUN_ENDED_WITHOUT_REPORT for {op['id']}"
-
-
-def get_operation(client, op_id: str) -> dict | None:
-    try:
-        return client.get(f"/operations/{op_id}")
-    except RuntimeClientError as exc:
-        if exc.status == 404:  # unknown to the runtime (reset, hand-made run): nothing to settle
-            return None
-        raise
+    return f"reported RUN_ENDED_WITHOUT_REPORT for {op.id}"
 
 
 def report_ended_runs(instance: dg.DagsterInstance, client, site: SiteResource, cursor: float) -> tuple[float, list[str]]:
@@ -110,14 +102,14 @@ def report_ended_runs(instance: dg.DagsterInstance, client, site: SiteResource, 
     for record in records:
         run = record.dagster_run
         op_id = run.tags.get(OPERATION_TAG)
-        op = get_operation(client, op_id) if op_id else None
-        if op and not op["done"]:
+        op = client.find_operation(op_id) if op_id else None  # None: unknown to the runtime, nothing to settle
+        if op and not op.done:
             try:
                 notes.append(settle(client, run, op))
             except RuntimeClientError as exc:
                 if not exc.permanent:
                     raise  # the runtime is unreachable or busy: this run is settled on a later tick
-                if exc.status != 409:  # 409: reported, released or expired meanwhile; nothing left to say
+                if not exc.conflict:  # reported, released or expired meanwhile: nothing left to say
                     # Refused for good: retrying would stop every later run from being settled.
                     notes.append(f"could not settle run {run.run_id}: {exc}")
         cursor = max(cursor, record.update_timestamp.timestamp())

@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 
 from orchestrator.resources import RuntimeResource
-from orchestrator.runtime.client import RuntimeClient, RuntimeClientError, quote_id
+from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
 
 JOB_TAG, OPERATION_TAG, WORKFLOW_TAG, SITE_TAG = "runtime/job_id", "runtime/operation_id", "runtime/workflow_id", "runtime/site_id"
 # Where the run worker lives, so the reconcile sensor can tell a crashed local run from a slow one
@@ -90,14 +90,14 @@ _AFTER_DONE = {
 def refuse_finished_operation(context, client: RuntimeClient) -> None:
     """A run re-executed from the Dagster UI carries its parent's tags, so its operation may be done:
     refuse at once, saying what to do, rather than run everything and fail late with 409 OPERATION_DONE."""
-    operation = client.get(f"/operations/{quote_id(operation_id_of(context))}")
-    if not operation["done"]:
+    operation = client.get_operation(operation_id_of(context))
+    if not operation.done:
         return
-    job = client.get(f"/jobs/{quote_id(operation['job_id'])}")
-    advice = _AFTER_DONE.get(job["status"], "").format(job=job["id"], operation=job["operation_id"])
-    raise WorkflowFailure("OPERATION_DONE", f"Job {job['id']} is {job['status']}: this run's operation "
-                          f"{operation['id']} is done, so a re-execution cannot report to it. {advice}".rstrip(),
-                          {"job_id": job["id"], "job_status": job["status"]})
+    job = client.get_job(operation.job_id)
+    advice = _AFTER_DONE.get(job.status, "").format(job=job.id, operation=job.operation_id)
+    raise WorkflowFailure("OPERATION_DONE", f"Job {job.id} is {job.status}: this run's operation "
+                          f"{operation.id} is done, so a re-execution cannot report to it. {advice}".rstrip(),
+                          {"job_id": job.id, "job_status": job.status})
 
 
 @dg.op(description="Load the job and download its input objects through the runtime.")
@@ -105,12 +105,13 @@ def load_input(context: dg.OpExecutionContext, runtime: RuntimeResource) -> JobI
     context.instance.add_run_tags(context.run_id, {PID_TAG: str(run_worker_pid(context)), HOST_TAG: socket.gethostname()})
     client = runtime.client()
     refuse_finished_operation(context, client)
-    job = client.get(f"/jobs/{run_tags(context)[JOB_TAG]}")
+    # JobInput carries plain JSON (workflows read it as dicts, and Dagster pickles it between ops).
+    job = client.get_job(run_tags(context)[JOB_TAG]).model_dump(mode="json")
     workdir = run_dir(context.run_id) / "inputs"
     workdir.mkdir(exist_ok=True)
     objects, paths = [], []
     for object_id in job["inputs"]:
-        obj = client.get(f"/objects/{object_id}")
+        obj = client.get_object(object_id).model_dump(mode="json")
         sha256 = next(c["checksum"] for c in obj["checksums"] if c["type"] == "sha256")
         objects.append(obj)
         paths.append(str(client.download(object_id, workdir / object_id, expected_sha256=sha256)))
@@ -140,5 +141,5 @@ def report_failure(context: dg.HookContext) -> None:
     try:
         context.resources.runtime.client().update_operation(operation_id_of(context), done=True, error=error)
     except RuntimeClientError as exc:
-        if exc.status != 409:  # 409: already reported (another op failed first, or the run was cancelled)
+        if not exc.conflict:  # already reported (another op failed first, or the run was cancelled)
             raise
