@@ -17,7 +17,7 @@ import yaml
 
 from orchestrator.runtime.client import Credentials, RuntimeClient
 from orchestrator.runtime.models import SiteCreate
-from orchestrator.runtime.settings import RuntimeSettings
+from orchestrator.settings import Settings
 from orchestrator.runtime.store import Store
 
 from _common import (CLK_TCK, REPO, RuntimeServer, SetupError, postgres_admin_url, postgres_database,  # noqa: F401
@@ -77,7 +77,7 @@ def tail(path: Path, lines: int = 30) -> str:
 def bootstrap_runtime(database_url: str, home: Path, site_id: str, capabilities=()) -> tuple[dict, dict]:
     """An admin user and a site with client credentials, made directly on the (migrated) database;
     returns (admin {"username", "password"}, site {"client_id", "client_secret"})."""
-    store = Store(RuntimeSettings(database_url=database_url, blob_dir=home / "blobs"))
+    store = Store(Settings(database_url=database_url, blob_dir=home / "blobs"))
     try:
         admin = {"username": "bench-admin", "password": secrets.token_urlsafe(12)}
         store.create_user(admin["username"], admin["password"], is_admin=True)

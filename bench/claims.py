@@ -244,7 +244,7 @@ def postgres_backend_pids(store) -> list[int]:
 
 
 def run_backend(backend: str, args, server_workers: int) -> Result:
-    from orchestrator.runtime.settings import RuntimeSettings
+    from orchestrator.settings import Settings
     from orchestrator.runtime.store import Store
 
     result = Result(backend, server_workers, args.jobs, args.claimers, insert_method=args.insert)
@@ -259,7 +259,7 @@ def run_backend(backend: str, args, server_workers: int) -> Result:
         else:
             url = f"sqlite:///{tmp / 'runtime.db'}"
             print(f"  database: {tmp / 'runtime.db'} (temporary)")
-        store = Store.open(RuntimeSettings(database_url=url, blob_dir=tmp / "blobs"))
+        store = Store.open(Settings(database_url=url, blob_dir=tmp / "blobs"))
         stack.callback(store.dispose)
         creds, result.insert_s = populate(store, args.jobs, args.claimers, args.insert)
         how = "store.create_job in a loop" if args.insert == "store" else "bulk INSERT via SQLAlchemy Core, 1,000 rows a statement"

@@ -60,13 +60,15 @@ def register_command():
     """Register this site's catalog with the runtime: object types and triggers from triggers/, and
     every workflow in the registry (admin credentials; idempotent)."""
     from orchestrator.catalog import register_catalog
+    from orchestrator.settings import Settings
     from orchestrator.workflows.triggers import TriggerFileError, load_triggers
 
+    settings = Settings()
     try:
-        trigger_set = load_triggers()
+        trigger_set = load_triggers(settings.triggers_dir)
     except TriggerFileError as exc:
         raise click.ClickException(str(exc)) from None
-    register_catalog(client_from_env(), trigger_set)
+    register_catalog(client_from_env(settings), trigger_set)
     click.echo(f"registered {len(trigger_set.object_types)} object type(s) and {len(trigger_set.triggers)} trigger(s)")
 
 

@@ -4,37 +4,36 @@
 600) so a new user's first `orchestrator submit` works without setup.
 """
 import json
-import os
 from pathlib import Path
 
 from orchestrator.runtime.client import Credentials, RuntimeClient
-from orchestrator.runtime.settings import _home
+from orchestrator.settings import Settings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
-def credentials_file() -> Path:
-    return _home() / "credentials.json"
+def credentials_file(home: Path) -> Path:
+    return home / "credentials.json"
 
 
-def save_credentials(url: str, username: str, password: str) -> Path:
-    path = credentials_file()
+def save_credentials(home: Path, url: str, username: str, password: str) -> Path:
+    path = credentials_file(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
     path.write_text(json.dumps({"url": url, "username": username, "password": password}))
     return path
 
 
-def load_saved() -> dict:
-    path = credentials_file()
+def load_saved(home: Path) -> dict:
+    path = credentials_file(home)
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def client_from_env() -> RuntimeClient:
-    saved = load_saved()
-    env = os.environ.get
-    creds = Credentials(client_id=env("ORCHESTRATOR_CLIENT_ID"), client_secret=env("ORCHESTRATOR_CLIENT_SECRET"),
-                        username=env("ORCHESTRATOR_USERNAME"), password=env("ORCHESTRATOR_PASSWORD"))
+def client_from_env(settings: Settings | None = None) -> RuntimeClient:
+    settings = settings or Settings()
+    saved = load_saved(settings.home)
+    creds = Credentials(client_id=settings.client_id or None, client_secret=settings.client_secret or None,
+                        username=settings.username or None, password=settings.password or None)
     if not (creds.client_id or creds.username):
         creds.username, creds.password = saved.get("username"), saved.get("password")
-    return RuntimeClient(env("ORCHESTRATOR_URL") or saved.get("url") or DEFAULT_URL, creds, max_retries=2)
+    return RuntimeClient(settings.url or saved.get("url") or DEFAULT_URL, creds, max_retries=2)

@@ -1,10 +1,14 @@
 """The site's Dagster definitions (what workspace.yaml loads): assembly only, no logic."""
 import dagster as dg
 
-from orchestrator.resources import pipeline_from_env, runtime_from_env, site_from_env
-from orchestrator.sensors import make_claim_sensor, make_new_objects_sensor, make_reconcile_sensor, sensor_interval
+from orchestrator.resources import pipeline_from_settings, runtime_from_env, site_from_settings
+from orchestrator.sensors import make_claim_sensor, make_new_objects_sensor, make_reconcile_sensor
+from orchestrator.settings import Settings
 from orchestrator.workflows import WORKFLOWS
 from orchestrator.workflows.triggers import load_triggers
+
+settings = Settings()
+interval = settings.sensor_interval_seconds
 
 defs = dg.Definitions(
     # Workflow ops are light (HTTP calls, an engine that starts its own action processes): a process per
@@ -12,9 +16,10 @@ defs = dg.Definitions(
     executor=dg.in_process_executor,
     jobs=[workflow.job for workflow in WORKFLOWS.values()],
     sensors=[
-        make_new_objects_sensor(load_triggers(), sensor_interval()),
-        *[make_claim_sensor(workflow, sensor_interval()) for workflow in WORKFLOWS.values()],
-        make_reconcile_sensor(sensor_interval()),
+        make_new_objects_sensor(load_triggers(settings.triggers_dir), interval),
+        *[make_claim_sensor(workflow, interval) for workflow in WORKFLOWS.values()],
+        make_reconcile_sensor(interval),
     ],
-    resources={"runtime": runtime_from_env(), "site": site_from_env(), "pipeline": pipeline_from_env()},
+    resources={"runtime": runtime_from_env(), "site": site_from_settings(settings),
+               "pipeline": pipeline_from_settings(settings)},
 )

@@ -1,10 +1,11 @@
-"""Dagster resources of a site: the runtime it talks to and its own settings, both from EnvVars."""
-import os
+"""Dagster resources of a site: the runtime it talks to (identity and secret from EnvVars, which the
+Dagster UI never shows) and the site's own tunables, taken from the one Settings object."""
 from functools import lru_cache
 
 import dagster as dg
 
 from orchestrator.runtime.client import Credentials, RuntimeClient
+from orchestrator.settings import Settings
 
 
 @lru_cache(maxsize=8)
@@ -38,12 +39,13 @@ class SiteResource(dg.ConfigurableResource):
 
 
 class PipelineResource(dg.ConfigurableResource):
-    """Where a site keeps pipeline workspaces and how it runs actions (images map via ORCHESTRATOR_IMAGE_MAP)."""
+    """Where a site keeps pipeline workspaces and how it runs actions."""
 
     workspaces_dir: str
     concurrency: int = 2
     action_timeout_seconds: float = 0  # 0: no limit
     action_memory_bytes: int = 0  # 0: no limit
+    image_map: str = ""  # JSON {image: argv prefix} on top of the defaults (orchestrator/pipeline/images.py)
 
 
 def runtime_from_env() -> RuntimeResource:
@@ -51,17 +53,13 @@ def runtime_from_env() -> RuntimeResource:
                            client_secret=dg.EnvVar("ORCHESTRATOR_CLIENT_SECRET"))
 
 
-def pipeline_from_env() -> PipelineResource:
-    home = os.environ.get("ORCHESTRATOR_HOME", ".orchestrator")
-    return PipelineResource(workspaces_dir=os.environ.get("ORCHESTRATOR_WORKSPACES_DIR", os.path.join(home, "workspaces")),
-                            concurrency=int(os.environ.get("ORCHESTRATOR_PIPELINE_CONCURRENCY", "2")),
-                            action_timeout_seconds=float(os.environ.get("ORCHESTRATOR_ACTION_TIMEOUT_SECONDS", "0")),
-                            action_memory_bytes=int(os.environ.get("ORCHESTRATOR_ACTION_MEMORY_BYTES", "0")))
+def pipeline_from_settings(settings: Settings) -> PipelineResource:
+    return PipelineResource(workspaces_dir=str(settings.workspaces_dir), concurrency=settings.pipeline_concurrency,
+                            action_timeout_seconds=settings.action_timeout_seconds,
+                            action_memory_bytes=settings.action_memory_bytes, image_map=settings.image_map)
 
 
-def site_from_env() -> SiteResource:
-    # Tunables have defaults, so only the site's identity must be set; EnvVar would demand every one.
-    return SiteResource(site_id=dg.EnvVar("ORCHESTRATOR_SITE_ID"),
-                        max_runs_per_workflow=int(os.environ.get("ORCHESTRATOR_MAX_RUNS_PER_WORKFLOW", "4")),
-                        claim_ahead=int(os.environ.get("ORCHESTRATOR_CLAIM_AHEAD", "0")),
-                        lease_seconds=int(os.environ.get("ORCHESTRATOR_SITE_LEASE_SECONDS", "60")))
+def site_from_settings(settings: Settings) -> SiteResource:
+    # Only the site's identity is an EnvVar (it must be set); the tunables have defaults.
+    return SiteResource(site_id=dg.EnvVar("ORCHESTRATOR_SITE_ID"), max_runs_per_workflow=settings.max_runs_per_workflow,
+                        claim_ahead=settings.claim_ahead, lease_seconds=settings.site_lease_seconds)

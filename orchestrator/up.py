@@ -20,6 +20,7 @@ import requests
 
 from orchestrator.client_config import load_saved, save_credentials
 from orchestrator.runtime.client import Credentials, RuntimeClient
+from orchestrator.settings import Settings
 
 LOCAL_ADMIN, LOCAL_SITE = "local-admin", "local"
 REPO = Path(__file__).resolve().parents[1]
@@ -29,11 +30,11 @@ PID_FILE = "up.json"
 QUIET_WARNINGS = "ignore:Function `dev_command` is superseded,ignore:Parameter `owners`"
 
 
-def ensure_local_admin(store, url: str) -> None:
+def ensure_local_admin(store, home: Path, url: str) -> None:
     """A local admin whose login is saved for the CLI; survives restarts and a wiped database."""
     from orchestrator.runtime.errors import Conflict, Unauthenticated
 
-    saved = load_saved()
+    saved = load_saved(home)
     password = saved.get("password") if saved.get("username") == LOCAL_ADMIN else None
     try:
         if password is None:
@@ -46,7 +47,7 @@ def ensure_local_admin(store, url: str) -> None:
     except Conflict:
         raise click.ClickException(f"user {LOCAL_ADMIN!r} exists but its saved login is gone; "
                                    "remove .orchestrator/ to start afresh") from None
-    save_credentials(url, LOCAL_ADMIN, password)
+    save_credentials(home, url, LOCAL_ADMIN, password)
 
 
 def ensure_local_site(store, home: Path) -> dict:
@@ -155,34 +156,38 @@ def _interrupt(*_) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the stack as Ctrl-C does
 
 
-def prepare_state(home: Path, url: str):
+def prepare_state(settings: Settings, url: str):
     """The triggers (a bad file stops us here, naming it), a migrated database, the local admin and site."""
     from orchestrator.runtime import migrate
-    from orchestrator.runtime.settings import RuntimeSettings
     from orchestrator.runtime.store import Store
     from orchestrator.workflows.triggers import TriggerFileError, load_triggers
 
     try:
-        trigger_set = load_triggers()
+        trigger_set = load_triggers(settings.triggers_dir)
     except TriggerFileError as exc:
         raise click.ClickException(str(exc)) from None
-    store = Store(RuntimeSettings())
+    store = Store(settings)
     migrate.upgrade(store.writer)
-    ensure_local_admin(store, url)
-    site = ensure_local_site(store, home)
+    ensure_local_admin(store, settings.home, url)
+    site = ensure_local_site(store, settings.home)
     store.dispose()
     return trigger_set, site
 
 
-def stack_env(home: Path, url: str, site: dict) -> tuple[dict, Path]:
+def stack_env(settings: Settings, url: str, site: dict) -> tuple[dict, Path]:
     """The environment of the stack's processes, and the Dagster instance's home.
 
-    The repository's dagster.yaml is a template: the instance reads its copy in DAGSTER_HOME. Dagster runs
-    from there, so `dagster dev` does not warn that a dagster.yaml in the current folder "will not be used"."""
+    The settings this process read (a `.env` file included) are passed on as variables, since the
+    children run in other folders. The repository's dagster.yaml is a template: the instance reads its
+    copy in DAGSTER_HOME. Dagster runs from there, so `dagster dev` does not warn that a dagster.yaml in
+    the current folder "will not be used"."""
+    home = settings.home
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
-    env = {**os.environ, "ORCHESTRATOR_HOME": str(home), "ORCHESTRATOR_URL": url, "DAGSTER_HOME": str(dagster_home),
+    passed_on = {f"ORCHESTRATOR_{name.upper()}": str(value) for name, value in settings if value not in (None, "")}
+    env = {**os.environ, **passed_on, "ORCHESTRATOR_HOME": str(home), "ORCHESTRATOR_URL": url,
+           "DAGSTER_HOME": str(dagster_home),
            "ORCHESTRATOR_CLIENT_ID": site["client_id"], "ORCHESTRATOR_CLIENT_SECRET": site["client_secret"],
            "ORCHESTRATOR_SITE_ID": LOCAL_SITE, "PYTHONWARNINGS": QUIET_WARNINGS}
     return env, dagster_home
@@ -206,12 +211,12 @@ def banner(url: str, dagster_url: str, home: Path) -> None:
 def up_command(host: str, port: int, dagster_port: int, demo: bool, verbose: bool):
     """Run the runtime API, the local site and the Dagster UI + daemon; Ctrl-C stops them all."""
     from orchestrator.catalog import register_catalog
-    from orchestrator.runtime.settings import _home
 
-    home, url, dagster_url = _home(), f"http://{host}:{port}", f"http://{host}:{dagster_port}"
+    settings = Settings()
+    home, url, dagster_url = settings.home, f"http://{host}:{port}", f"http://{host}:{dagster_port}"
     refuse_if_running(home, host, {"runtime API": port, "Dagster UI": dagster_port})
-    trigger_set, site = prepare_state(home, url)
-    env, dagster_home = stack_env(home, url, site)
+    trigger_set, site = prepare_state(settings, url)
+    env, dagster_home = stack_env(settings, url, site)
     log_level = "info" if verbose else "warning"  # idle sensor ticks and API requests log at INFO: a line a second
     bin_dir = Path(sys.executable).parent
     processes: list[subprocess.Popen] = []
@@ -227,7 +232,7 @@ def up_command(host: str, port: int, dagster_port: int, demo: bool, verbose: boo
                                           env=env, cwd=REPO, start_new_session=True))
         pid_file.write_text(json.dumps({"pid": os.getpid(), "api": url, "dagster": dagster_url}))
         wait_until_answering({"runtime API": f"{url}/healthz"}, processes)
-        saved = load_saved()
+        saved = load_saved(home)
         admin = RuntimeClient(url, Credentials(username=saved["username"], password=saved["password"]))
         register_catalog(admin, trigger_set)
         processes.append(subprocess.Popen([str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", host,

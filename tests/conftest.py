@@ -21,7 +21,7 @@ from orchestrator.runtime.api.app import create_app
 from orchestrator.runtime.client import Credentials, RuntimeClient
 from orchestrator.runtime.db import make_admin_engine
 from orchestrator.runtime.models import SiteCreate
-from orchestrator.runtime.settings import RuntimeSettings
+from orchestrator.settings import Settings
 from orchestrator.runtime.store import Store
 
 POSTGRES_URL = os.environ.get("ORCHESTRATOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -79,8 +79,8 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture
-def settings(database_url, tmp_path) -> RuntimeSettings:
-    return RuntimeSettings(database_url=database_url, blob_dir=tmp_path / "blobs", max_object_bytes=1 << 20,
+def settings(database_url, tmp_path) -> Settings:
+    return Settings(database_url=database_url, blob_dir=tmp_path / "blobs", max_object_bytes=1 << 20,
                            token_ttl_seconds=3600, lease_seconds=60, lease_sweep_seconds=0.2)
 
 

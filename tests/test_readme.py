@@ -17,11 +17,7 @@ def test_curl_session(store, server, tmp_path):
     store.create_user("local-admin", "pw", is_admin=True)
     home = tmp_path / "home"
     env = {**os.environ, "ORCHESTRATOR_HOME": str(home)}
-    os.environ["ORCHESTRATOR_HOME"] = str(home)
-    try:
-        save_credentials(server, "local-admin", "pw")
-    finally:
-        del os.environ["ORCHESTRATOR_HOME"]
+    save_credentials(home, server, "local-admin", "pw")
     script = curl_session().replace("API=http://127.0.0.1:8000", f"API={server}")
     proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=120)

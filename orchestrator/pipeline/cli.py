@@ -20,6 +20,7 @@ from orchestrator.pipeline.images import ImageMap, ImageMapError
 from orchestrator.pipeline.plan import PlanError
 from orchestrator.pipeline.status import State, StatusCode
 from orchestrator.pipeline.workspace import Workspace, WorkspaceError
+from orchestrator.settings import Settings
 
 STYLE = {State.SUCCEEDED: "green", State.FAILED: "red", State.PENDING: "yellow", State.RUNNING: "cyan"}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$", re.IGNORECASE)
@@ -62,7 +63,7 @@ def run_command(actions, force_run_dependencies, project_dir, workspace_dir, con
             console.print(escape(line))
         sys.exit(1)
     try:
-        image_map = ImageMap.from_env()
+        image_map = ImageMap.from_json(Settings().image_map)
     except ImageMapError as exc:
         raise click.ClickException(str(exc)) from None
     try:

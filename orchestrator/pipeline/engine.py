@@ -87,7 +87,7 @@ def run_plan(
     stream_output: bool = False,
 ) -> RunResult:
     run = _Run(plan, project, Path(project_dir), workspace, max(1, concurrency), continue_on_error,
-               limits, image_map or ImageMap.from_env(), on_event or (lambda event: None), stop,
+               limits, image_map or ImageMap(), on_event or (lambda event: None), stop,
                poll_interval, stream_output)
     return run.run()
 

@@ -8,7 +8,6 @@ overrides or extends the defaults with ORCHESTRATOR_IMAGE_MAP, a JSON object who
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 from collections.abc import Mapping
@@ -40,8 +39,9 @@ class ImageMap:
         return cls(MappingProxyType(prefixes))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ImageMap:
-        raw = environ.get(IMAGE_MAP_ENV, "").strip()
+    def from_json(cls, raw: str) -> ImageMap:
+        """The defaults plus a site's JSON map (its ORCHESTRATOR_IMAGE_MAP setting); "" for the defaults alone."""
+        raw = raw.strip()
         if not raw:
             return cls()
         try:

@@ -32,10 +32,10 @@ def serve_command(host: str, port: int, workers: int, log_level: str):
 def create_site_command(site_id: str, capabilities: tuple[str, ...]):
     """Register a site and print its client credentials as JSON (the secret is shown only once)."""
     from orchestrator.runtime.models import SiteCreate
-    from orchestrator.runtime.settings import RuntimeSettings
+    from orchestrator.settings import Settings
     from orchestrator.runtime.store import Store
 
-    store = Store.open(RuntimeSettings())
+    store = Store.open(Settings())
     store.create_site(SiteCreate(id=site_id, capability_ids=list(capabilities)))
     creds = store.generate_credentials(site_id)
     click.echo(json.dumps(creds.model_dump()))
@@ -47,9 +47,9 @@ def create_site_command(site_id: str, capabilities: tuple[str, ...]):
 @click.option("--admin", is_flag=True, help="May manage sites, object types, workflows and triggers.")
 def create_user_command(username: str, password: str | None, admin: bool):
     """Create a user and print {"username", "password"} as JSON."""
-    from orchestrator.runtime.settings import RuntimeSettings
+    from orchestrator.settings import Settings
     from orchestrator.runtime.store import Store
 
     password = password or secrets.token_urlsafe(18)
-    Store.open(RuntimeSettings()).create_user(username, password, is_admin=admin)
+    Store.open(Settings()).create_user(username, password, is_admin=admin)
     click.echo(json.dumps({"username": username, "password": password, "admin": admin}))

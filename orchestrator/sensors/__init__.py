@@ -1,13 +1,6 @@
 """A site's sensors: new objects -> jobs, open jobs -> claimed runs, and leases kept or released."""
-import os
-
 from orchestrator.sensors.claims import make_claim_sensor
 from orchestrator.sensors.new_objects import make_new_objects_sensor
 from orchestrator.sensors.reconcile import make_reconcile_sensor
 
-
-def sensor_interval() -> int:
-    return int(os.environ.get("ORCHESTRATOR_SENSOR_INTERVAL_SECONDS", "2"))
-
-
-__all__ = ["make_claim_sensor", "make_new_objects_sensor", "make_reconcile_sensor", "sensor_interval"]
+__all__ = ["make_claim_sensor", "make_new_objects_sensor", "make_reconcile_sensor"]

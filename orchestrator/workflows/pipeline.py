@@ -211,7 +211,7 @@ def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pi
     study, plan = planned.study, planned.plan
     workspace = Workspace.open(pipeline.workspaces_dir, study.request.workspace)
     try:
-        image_map = ImageMap.from_env()
+        image_map = ImageMap.from_json(pipeline.image_map)
     except ImageMapError as exc:
         raise WorkflowFailure("SITE_MISCONFIGURED", str(exc)) from None
     limits = Limits(timeout=pipeline.action_timeout_seconds or None, memory=pipeline.action_memory_bytes or None)

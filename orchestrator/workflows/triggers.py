@@ -7,7 +7,6 @@
 
 A bad file is a startup error naming the file and what to fix, never a sensor that silently idles.
 """
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,10 +44,6 @@ class TriggerSet:
         return [t for t in self.triggers if t.object_type_id == type_id]
 
 
-def triggers_dir() -> Path:
-    return Path(os.environ.get("ORCHESTRATOR_TRIGGERS_DIR") or DEFAULT_DIR)
-
-
 def _parse(path: Path) -> tuple[dict, ObjectTypeSpec | None]:
     try:
         data = yaml.safe_load(path.read_text())
@@ -72,7 +67,7 @@ def _parse(path: Path) -> tuple[dict, ObjectTypeSpec | None]:
 
 
 def load_triggers(directory: Path | None = None) -> TriggerSet:
-    directory = directory or triggers_dir()
+    directory = directory or DEFAULT_DIR
     parsed = [(path, *_parse(path)) for path in sorted(directory.glob("*.yaml"))]
     types = {t.id: t for spec in WORKFLOWS.values() for t in spec.produces}
     types.update({defined.id: defined for _, _, defined in parsed if defined})

@@ -7,6 +7,7 @@ import tempfile
 
 from orchestrator.pipeline import ActionHandle, ImageMap, Limits, State, StatusCode
 from orchestrator.pipeline.execute import STREAM_READ_BYTES
+from orchestrator.settings import Settings
 from tests.pipeline.studies import action, make_study, project, run
 
 
@@ -75,7 +76,7 @@ def test_an_unmapped_image_is_a_clear_internal_error(tmp_path):
 
 def test_the_image_map_is_configured_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("ORCHESTRATOR_IMAGE_MAP", json.dumps({"stata-mp": "python3 -S"}))
-    image_map = ImageMap.from_env()
+    image_map = ImageMap.from_json(Settings().image_map)
     assert image_map.prefix_for("stata-mp", "latest") == ("python3", "-S")
     assert image_map.prefix_for("python", "v2") == ImageMap().prefix_for("python", "v2")
     study = make_study(tmp_path, project(action("stata", "analysis/write.py output/stata.csv",

@@ -5,7 +5,7 @@ database to the newest schema first.
 """
 from orchestrator.runtime import migrate
 from orchestrator.runtime.blobs import BlobStore
-from orchestrator.runtime.settings import RuntimeSettings
+from orchestrator.settings import Settings
 from orchestrator.runtime.store.auth import AuthStore
 from orchestrator.runtime.store.catalog import CatalogStore
 from orchestrator.runtime.store.jobs import JobStore, job_id_for
@@ -13,13 +13,13 @@ from orchestrator.runtime.store.objects import ObjectStore
 
 
 class Store(CatalogStore, ObjectStore, JobStore, AuthStore):
-    def __init__(self, settings: RuntimeSettings):
+    def __init__(self, settings: Settings):
         super().__init__(settings)
         self.blobs = BlobStore(settings.blob_dir, settings.max_object_bytes)
 
     @classmethod
-    def open(cls, settings: RuntimeSettings | None = None) -> "Store":
-        store = cls(settings or RuntimeSettings())
+    def open(cls, settings: Settings | None = None) -> "Store":
+        store = cls(settings or Settings())
         migrate.upgrade(store.writer)
         return store
 

@@ -7,14 +7,14 @@ from sqlalchemy import Table, select, text
 from orchestrator.runtime.db import make_engines
 from orchestrator.runtime.errors import Conflict
 from orchestrator.runtime.models import Page
-from orchestrator.runtime.settings import RuntimeSettings
+from orchestrator.settings import Settings
 
 MAX_PAGE = 1000
 T = TypeVar("T")
 
 
 class StoreBase:
-    def __init__(self, settings: RuntimeSettings):
+    def __init__(self, settings: Settings):
         self.settings = settings
         self.writer, self.reader = make_engines(settings.database_url)
 

@@ -1,0 +1,63 @@
+"""Every ORCHESTRATOR_* setting in one object, read from the environment and from a `.env` file in
+the working directory (the environment wins). Entry points -- the CLI, the API server, the site's
+Dagster definitions -- build it once and hand each part what it needs; nothing else reads them.
+
+With nothing set, all local state lives under `.orchestrator/` in the working directory.
+"""
+
+from pathlib import Path
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    # An empty variable counts as unset, as a shell's `export X=` usually means "no value".
+    model_config = SettingsConfigDict(env_prefix="ORCHESTRATOR_", env_file=".env", env_ignore_empty=True,
+                                      extra="ignore")
+
+    home: Path = Path(".orchestrator")  # every default path below lies inside it
+
+    # ---- the runtime (its API server and store)
+    database_url: str = ""  # default: sqlite:///<home>/runtime.db
+    blob_dir: Path | None = None  # default: <home>/blobs
+    max_object_bytes: int = 1 << 30
+    max_request_bytes: int = 4 << 20
+    token_ttl_seconds: int = 3600
+    lease_seconds: int = 60
+    lease_sweep_seconds: float = 2
+    # Failed logins (POST /token) allowed per window before 429: per user or client id from one address
+    # (a person mistyping), per address over any ids (password spraying), per id over all addresses
+    # (distributed guessing; high enough that strangers cannot easily lock a real user out).
+    login_failure_window_seconds: int = 900
+    login_max_failures: int = 10
+    login_max_failures_per_address: int = 50
+    login_max_failures_per_id: int = 100
+
+    # ---- a client of the runtime: the CLI (a person) or a site
+    url: str = ""
+    username: str = ""
+    password: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+
+    # ---- a site
+    site_id: str = ""
+    max_runs_per_workflow: int = 4
+    claim_ahead: int = 0
+    site_lease_seconds: int = 60
+    sensor_interval_seconds: int = 2
+    triggers_dir: Path | None = None  # default: the repository's triggers/
+    workspaces_dir: Path | None = None  # default: <home>/workspaces
+    pipeline_concurrency: int = 2
+    action_timeout_seconds: float = 0  # 0: no limit
+    action_memory_bytes: int = 0  # 0: no limit
+    image_map: str = ""  # JSON {image: argv prefix}; see orchestrator/pipeline/images.py
+
+    @model_validator(mode="after")
+    def _paths_under_home(self) -> "Settings":
+        self.home = self.home.resolve()
+        self.database_url = self.database_url or f"sqlite:///{self.home / 'runtime.db'}"
+        self.blob_dir = self.blob_dir or self.home / "blobs"
+        self.workspaces_dir = self.workspaces_dir or self.home / "workspaces"
+        return self
