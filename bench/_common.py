@@ -1,5 +1,6 @@
 """Helpers the benchmarks share: a fresh PostgreSQL database, a real `orchestrator runtime serve`
 subprocess, CPU accounting from /proc and percentiles. Everything here cleans up after itself."""
+
 import math
 import os
 import secrets
@@ -29,8 +30,11 @@ class SetupError(RuntimeError):
 
 
 def postgres_admin_url() -> str:
-    return (os.environ.get("ORCHESTRATOR_BENCH_POSTGRES_URL") or os.environ.get("ORCHESTRATOR_TEST_POSTGRES_URL")
-            or DEFAULT_POSTGRES_URL)
+    return (
+        os.environ.get("ORCHESTRATOR_BENCH_POSTGRES_URL")
+        or os.environ.get("ORCHESTRATOR_TEST_POSTGRES_URL")
+        or DEFAULT_POSTGRES_URL
+    )
 
 
 def with_database(url: str, name: str) -> str:
@@ -46,8 +50,10 @@ def postgres_database(admin_url: str, prefix: str):
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         admin.dispose()
-        raise SetupError(f"PostgreSQL is not reachable at {make_url(admin_url).render_as_string()} ({type(exc).__name__}). "
-                         f"Start the local one with:\n    {START_POSTGRES}") from exc
+        raise SetupError(
+            f"PostgreSQL is not reachable at {make_url(admin_url).render_as_string()} ({type(exc).__name__}). "
+            f"Start the local one with:\n    {START_POSTGRES}"
+        ) from exc
     name = f"{prefix}_{secrets.token_hex(4)}"
     try:
         with admin.connect() as conn:
@@ -91,8 +97,14 @@ class RuntimeServer:
     """`orchestrator runtime serve` as a subprocess in its own session (so Ctrl-C reaches only us and
     we stop it), logging to a file; entered once every uvicorn worker has finished starting."""
 
-    def __init__(self, database_url: str, home: Path, log_path: Path | None = None, workers: int = 1,
-                 startup_timeout: float = 90.0):
+    def __init__(
+        self,
+        database_url: str,
+        home: Path,
+        log_path: Path | None = None,
+        workers: int = 1,
+        startup_timeout: float = 90.0,
+    ):
         self.database_url, self.home, self.workers = database_url, Path(home), workers
         self.startup_timeout = startup_timeout
         self.port = free_port()
@@ -102,13 +114,34 @@ class RuntimeServer:
 
     def __enter__(self) -> "RuntimeServer":
         self.home.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "ORCHESTRATOR_DATABASE_URL": self.database_url, "ORCHESTRATOR_HOME": str(self.home),
-               "ORCHESTRATOR_BLOB_DIR": str(self.home / "blobs"), "PYTHONUNBUFFERED": "1"}
-        cmd = [orchestrator_command(), "runtime", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--workers", str(self.workers)]
+        env = {
+            **os.environ,
+            "ORCHESTRATOR_DATABASE_URL": self.database_url,
+            "ORCHESTRATOR_HOME": str(self.home),
+            "ORCHESTRATOR_BLOB_DIR": str(self.home / "blobs"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        cmd = [
+            orchestrator_command(),
+            "runtime",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(cmd, env=env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(
+                cmd,
+                env=env,
+                cwd=self.home,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         try:
             self._wait_ready()
         except BaseException:
@@ -120,7 +153,9 @@ class RuntimeServer:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SetupError(f"the runtime server exited with {self.process.returncode} while starting:\n{self.log_tail()}")
+                raise SetupError(
+                    f"the runtime server exited with {self.process.returncode} while starting:\n{self.log_tail()}"
+                )
             started = self.log_path.read_text(errors="replace").count("Application startup complete")
             if started >= self.workers:
                 try:
@@ -129,7 +164,9 @@ class RuntimeServer:
                 except requests.RequestException:
                     pass
             time.sleep(0.1)
-        raise SetupError(f"the runtime server did not answer /healthz within {self.startup_timeout:.0f}s:\n{self.log_tail()}")
+        raise SetupError(
+            f"the runtime server did not answer /healthz within {self.startup_timeout:.0f}s:\n{self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -175,7 +212,7 @@ def stat_fields(pid: int) -> list[str] | None:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return raw[raw.rindex(")") + 2:].split()  # fields after "pid (comm) "; comm may contain spaces
+    return raw[raw.rindex(")") + 2 :].split()  # fields after "pid (comm) "; comm may contain spaces
 
 
 def process_tree(root: int) -> list[int]:

@@ -1,6 +1,7 @@
 """Helpers shared by bench/e2e.py and bench/sensor_tick.py, on top of _common.py (the runtime server,
 throwaway PostgreSQL databases, CPU accounting): a site copy with the README's echo workflow and a
 `dagster-daemon run` for it. Every process is started in its own session and killed as a group."""
+
 import os
 import re
 import secrets
@@ -14,14 +15,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
+from _common import (
+    CLK_TCK,
+    REPO,
+    SetupError,
+    postgres_admin_url,
+    postgres_database,  # noqa: F401
+    stat_fields,
+)
 
 from orchestrator.runtime.client import Credentials, RuntimeClient
 from orchestrator.runtime.models import SiteCreate
-from orchestrator.settings import Settings
 from orchestrator.runtime.store import Store
-
-from _common import (CLK_TCK, REPO, RuntimeServer, SetupError, postgres_admin_url, postgres_database,  # noqa: F401
-                     process_tree, stat_fields)
+from orchestrator.settings import Settings
 
 BIN = Path(sys.executable).parent
 
@@ -108,7 +114,9 @@ def make_site_copy(target: Path) -> Path:
     (target / "orchestrator" / "workflows" / "echo.py").write_text(module)
     registry = target / "orchestrator" / "workflows" / "__init__.py"
     source = registry.read_text()
-    patched = source.replace("from orchestrator.workflows import metadata_in", "from orchestrator.workflows import echo, metadata_in")
+    patched = source.replace(
+        "from orchestrator.workflows import metadata_in", "from orchestrator.workflows import echo, metadata_in"
+    )
     patched = patched.replace("    for spec in [\n", "    for spec in [\n" + registry_line, 1)
     if patched.count("echo") < 2:
         raise SetupError("could not apply the README's registry change to orchestrator/workflows/__init__.py")
@@ -138,9 +146,15 @@ class Daemon:
 
     def __enter__(self) -> "Daemon":
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)],
-                                            cwd=self.workspace.parent, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(
+                [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)],
+                cwd=self.workspace.parent,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         return self
 
     def check_alive(self) -> None:
@@ -204,7 +218,9 @@ def table(headers: list[str], rows: list[list], title: str | None = None) -> str
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def line(row):
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
 
-    out = ([title] if title else []) + [line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]]
+    out = (
+        ([title] if title else []) + [line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]]
+    )
     return "\n".join(out)

@@ -1,6 +1,7 @@
 """Claim throughput of the central runtime: N open jobs, M concurrent site processes claiming them
 over HTTP from a real `orchestrator runtime serve`, on PostgreSQL and on SQLite; reports claims/s,
 409s, p50/p99 claim latency, and checks in the database that no job was claimed twice."""
+
 import argparse
 import multiprocessing as mp
 import os
@@ -19,10 +20,19 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.runtime.client import Credentials, RuntimeClient, RuntimeClientError
+from _common import (
+    RuntimeServer,
+    SetupError,
+    cpu_by_pid,
+    cpu_seconds,
+    interrupts_deferred,
+    machine_cpu,
+    percentile,
+    postgres_admin_url,
+    postgres_database,
+)
 
-from _common import (RuntimeServer, SetupError, cpu_by_pid, cpu_seconds, interrupts_deferred, machine_cpu, percentile,
-                     postgres_admin_url, postgres_database)
+from orchestrator.runtime.client import Credentials, RuntimeClient, RuntimeClientError
 
 TARGET_PG_CLAIMS_PER_S = 300
 WORKFLOW_ID, CAPABILITY, OBJECT_TYPE = "bench-wf", "bench", "bench-doc"
@@ -70,7 +80,9 @@ def claim_next_until_empty(client: RuntimeClient, out: dict, max_jobs: int, dead
     return False
 
 
-def claim_by_id_until_empty(client: RuntimeClient, out: dict, page_size: int, rng: random.Random, deadline: float) -> bool:
+def claim_by_id_until_empty(
+    client: RuntimeClient, out: dict, page_size: int, rng: random.Random, deadline: float
+) -> bool:
     """List a page of open jobs, shuffle it, claim each by id; until a page is empty (True)."""
     errors = ErrorStreak(out)
     while time.monotonic() < deadline:
@@ -104,14 +116,30 @@ def claim_by_id_until_empty(client: RuntimeClient, out: dict, page_size: int, rn
     return False
 
 
-def claimer(index: int, base_url: str, client_id: str, client_secret: str, mode: str, max_jobs: int, page_size: int,
-            time_limit: float,
-            ready: "mp.Queue", start: "mp.Event", results: "mp.Queue") -> None:
+def claimer(
+    index: int,
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    mode: str,
+    max_jobs: int,
+    page_size: int,
+    time_limit: float,
+    ready: "mp.Queue",
+    start: "mp.Event",
+    results: "mp.Queue",
+) -> None:
     """One site until no open job is left. Mode `next`: POST /jobs:claimNext for one job at a time
     (what a site's claim sensor does, batched there). Mode `by-id`: list a page of open jobs, shuffle
     it, claim each by id (every claimer races for the same page)."""
-    out = {"index": index, "claim_ms": array("d"), "claim_status": array("H"), "list_ms": array("d"),
-           "errors": Counter(), "gave_up": None}
+    out = {
+        "index": index,
+        "claim_ms": array("d"),
+        "claim_status": array("H"),
+        "list_ms": array("d"),
+        "errors": Counter(),
+        "gave_up": None,
+    }
     try:
         client = RuntimeClient(base_url, Credentials(client_id=client_id, client_secret=client_secret), max_retries=0)
         client.token()  # log in before the clock starts
@@ -188,7 +216,9 @@ def populate(store, jobs: int, claimers: int, insert_method: str) -> tuple[list,
 
     store.create_user("bench-admin", security.new_secret(), is_admin=True)
     store.put_object_type(ObjectType(id=OBJECT_TYPE, name="Benchmark document"))
-    store.put_workflow(Workflow(id=WORKFLOW_ID, name="Benchmark workflow", dagster_job="bench_job", capability_ids=[CAPABILITY]))
+    store.put_workflow(
+        Workflow(id=WORKFLOW_ID, name="Benchmark workflow", dagster_job="bench_job", capability_ids=[CAPABILITY])
+    )
     creds = []
     for i in range(claimers):
         store.create_site(SiteCreate(id=f"bench-site-{i}", capability_ids=[CAPABILITY]))
@@ -205,12 +235,23 @@ def populate(store, jobs: int, claimers: int, insert_method: str) -> tuple[list,
         now, rows = s.utcnow(), []
         defaults = JobCreate(workflow_id=WORKFLOW_ID)
         for _ in range(jobs):
-            rows.append({"id": security.new_id("job"), "workflow_id": WORKFLOW_ID, "inputs": [], "config": {},
-                         "max_attempts": defaults.max_attempts, "status": "open", "attempts": 0,
-                         "created_by": f"{admin.kind}:{admin.id}", "created_at": now, "updated_at": now})
+            rows.append(
+                {
+                    "id": security.new_id("job"),
+                    "workflow_id": WORKFLOW_ID,
+                    "inputs": [],
+                    "config": {},
+                    "max_attempts": defaults.max_attempts,
+                    "status": "open",
+                    "attempts": 0,
+                    "created_by": f"{admin.kind}:{admin.id}",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
         for start in range(0, jobs, 1000):
             with store.write() as conn:
-                conn.execute(insert(s.jobs), rows[start:start + 1000])
+                conn.execute(insert(s.jobs), rows[start : start + 1000])
         store.get_job(rows[0]["id"])  # the rows read back as valid jobs
     seconds = time.perf_counter() - t0
     if store.list_jobs(limit=1, status="open", workflow_id=WORKFLOW_ID).items == []:
@@ -239,17 +280,23 @@ def postgres_backend_pids(store) -> list[int]:
     from sqlalchemy import text
 
     with store.read() as conn:
-        return list(conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                                      "AND pid <> pg_backend_pid()")).scalars())
+        return list(
+            conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            ).scalars()
+        )
 
 
 def run_backend(backend: str, args, server_workers: int) -> Result:
-    from orchestrator.settings import Settings
     from orchestrator.runtime.store import Store
+    from orchestrator.settings import Settings
 
     result = Result(backend, server_workers, args.jobs, args.claimers, insert_method=args.insert)
-    how_claimed = (f"POST /jobs:claimNext, up to {args.max_jobs} job(s) a request" if args.mode == "next"
-                   else f"list (page size {args.page_size}) + claim by id")
+    how_claimed = (
+        f"POST /jobs:claimNext, up to {args.max_jobs} job(s) a request"
+        if args.mode == "next"
+        else f"list (page size {args.page_size}) + claim by id"
+    )
     print(f"\n=== {result.label}: {args.jobs} jobs, {args.claimers} claimer processes, {how_claimed}", flush=True)
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_claims_")))
@@ -262,19 +309,43 @@ def run_backend(backend: str, args, server_workers: int) -> Result:
         store = Store.open(Settings(database_url=url, blob_dir=tmp / "blobs"))
         stack.callback(store.dispose)
         creds, result.insert_s = populate(store, args.jobs, args.claimers, args.insert)
-        how = "store.create_job in a loop" if args.insert == "store" else "bulk INSERT via SQLAlchemy Core, 1,000 rows a statement"
+        how = (
+            "store.create_job in a loop"
+            if args.insert == "store"
+            else "bulk INSERT via SQLAlchemy Core, 1,000 rows a statement"
+        )
         print(f"  inserted {args.jobs} open jobs in {result.insert_s:.2f}s ({how})")
 
         server = stack.enter_context(RuntimeServer(url, tmp, workers=server_workers))
-        print(f"  server: {server.url} (`orchestrator runtime serve --workers {server_workers}`, pid {server.process.pid}, "
-              f"log {server.log_path.name})", flush=True)
+        print(
+            f"  server: {server.url} (`orchestrator runtime serve --workers {server_workers}`, pid {server.process.pid}, "
+            f"log {server.log_path.name})",
+            flush=True,
+        )
 
         ctx = mp.get_context("spawn")
         ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
-        procs = [ctx.Process(target=claimer, name=f"claimer-{i}", daemon=True,
-                             args=(i, server.url, cid, secret, args.mode, args.max_jobs, args.page_size, args.time_limit, ready, start,
-                       results))
-                 for i, (cid, secret) in enumerate(creds)]
+        procs = [
+            ctx.Process(
+                target=claimer,
+                name=f"claimer-{i}",
+                daemon=True,
+                args=(
+                    i,
+                    server.url,
+                    cid,
+                    secret,
+                    args.mode,
+                    args.max_jobs,
+                    args.page_size,
+                    args.time_limit,
+                    ready,
+                    start,
+                    results,
+                ),
+            )
+            for i, (cid, secret) in enumerate(creds)
+        ]
 
         def stop_claimers():
             for proc in procs:
@@ -285,6 +356,7 @@ def run_backend(backend: str, args, server_workers: int) -> Result:
                 if proc.is_alive():
                     proc.kill()
                     proc.join(5)
+
         stack.callback(stop_claimers)
         with interrupts_deferred([signal.SIGINT]):  # the claimers inherit SIGINT blocked: Ctrl-C is ours to handle
             for proc in procs:
@@ -354,8 +426,20 @@ class PySpy:
         exe = os.environ.get("PY_SPY") or shutil.which("py-spy")
         if not exe:
             raise SetupError("--py-spy needs py-spy on PATH (or $PY_SPY): pip install py-spy")
-        self.cmd = [exe, "record", "--pid", str(pid), "--subprocesses", "--rate", "250", "--format", "raw",
-                    "--output", str(output), "--nonblocking"]
+        self.cmd = [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+            "--nonblocking",
+        ]
 
     def __enter__(self):
         self.log = self.output.with_suffix(".log")
@@ -393,8 +477,12 @@ def report(r: Result) -> None:
         print(f"  other errors         {sum(r.other.values()):8d}   {dict(r.other)}")
     print(f"  claim latency        p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, max {r.max_ms:.1f} ms")
     print(f"  GET /jobs pages      {r.list_requests:8d}   (p50 {r.list_p50_ms:.1f} ms)")
-    print(f"  operations in DB     {r.operations:8d}   ({'OK' if r.operations == r.jobs else 'MISMATCH'}: expected {r.jobs})")
-    print(f"  duplicate claims     {r.duplicates:8d}   ({'OK' if r.duplicates == 0 else 'FAIL: jobs with more than one operation'})")
+    print(
+        f"  operations in DB     {r.operations:8d}   ({'OK' if r.operations == r.jobs else 'MISMATCH'}: expected {r.jobs})"
+    )
+    print(
+        f"  duplicate claims     {r.duplicates:8d}   ({'OK' if r.duplicates == 0 else 'FAIL: jobs with more than one operation'})"
+    )
     if r.operations != r.won:
         print(f"  WARNING: {r.won} claims answered 201 but {r.operations} operations exist")
     if open_left:
@@ -407,16 +495,22 @@ def report(r: Result) -> None:
         cores = c["machine_total"] / r.wall_s if r.wall_s else 0
         pg = f", postgres backends {c['postgres']:.1f}" if r.backend == "postgresql" else ""
         ours = c["server"] + c["postgres"] + c["claimers"]
-        print(f"  CPU seconds          server {c['server']:.1f}{pg}, claimers {c['claimers']:.1f}; machine busy "
-              f"{c['machine_busy']:.1f} of {c['machine_total']:.1f} ({c['machine_busy'] / max(c['machine_total'], 1e-9):.0%} of {cores:.0f} cores)")
+        print(
+            f"  CPU seconds          server {c['server']:.1f}{pg}, claimers {c['claimers']:.1f}; machine busy "
+            f"{c['machine_busy']:.1f} of {c['machine_total']:.1f} ({c['machine_busy'] / max(c['machine_total'], 1e-9):.0%} of {cores:.0f} cores)"
+        )
         requests_made = r.requests
-        print(f"  CPU per request      server {1000 * c['server'] / max(requests_made, 1):.2f} ms"
-              + (f", postgres {1000 * c['postgres'] / max(requests_made, 1):.2f} ms" if r.backend == "postgresql" else "")
-              + f", claimer {1000 * c['claimers'] / max(requests_made, 1):.2f} ms  ({requests_made} requests)")
+        print(
+            f"  CPU per request      server {1000 * c['server'] / max(requests_made, 1):.2f} ms"
+            + (f", postgres {1000 * c['postgres'] / max(requests_made, 1):.2f} ms" if r.backend == "postgresql" else "")
+            + f", claimer {1000 * c['claimers'] / max(requests_made, 1):.2f} ms  ({requests_made} requests)"
+        )
         other = c["machine_busy"] - ours
         if other > 0.1 * c["machine_total"]:
-            print(f"  NOTE: other processes used {other:.1f} CPU seconds ({other / c['machine_total']:.0%} of the machine) "
-                  f"during this run: the figures are lower than on a quiet machine")
+            print(
+                f"  NOTE: other processes used {other:.1f} CPU seconds ({other / c['machine_total']:.0%} of the machine) "
+                f"during this run: the figures are lower than on a quiet machine"
+            )
     for line in r.gave_up:
         print(f"  WARNING: {line}")
     sys.stdout.flush()
@@ -443,35 +537,66 @@ def final_table(results: list[Result]) -> None:
         print(f"{name:24}" + "".join(f"{fmt(r):>{width + 2}}" for r in results))
     for pg in (r for r in results if r.backend == "postgresql"):
         met = "MET" if pg.claims_per_s >= TARGET_PG_CLAIMS_PER_S and pg.duplicates == 0 else "NOT MET"
-        print(f"target: PostgreSQL (server workers={pg.server_workers}) {pg.claims_per_s:.1f} claims/s, {pg.duplicates} "
-              f"duplicates; >= {TARGET_PG_CLAIMS_PER_S}/s with 0 duplicates: {met}")
+        print(
+            f"target: PostgreSQL (server workers={pg.server_workers}) {pg.claims_per_s:.1f} claims/s, {pg.duplicates} "
+            f"duplicates; >= {TARGET_PG_CLAIMS_PER_S}/s with 0 duplicates: {met}"
+        )
         for lite in (r for r in results if r.backend == "sqlite" and r.server_workers == pg.server_workers):
             if lite.claims_per_s:
-                print(f"ratio pg/sqlite claims/s (server workers={pg.server_workers}): {pg.claims_per_s / lite.claims_per_s:.2f}")
+                print(
+                    f"ratio pg/sqlite claims/s (server workers={pg.server_workers}): {pg.claims_per_s / lite.claims_per_s:.2f}"
+                )
 
 
 # ------------------------------------------------------------------ main
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=5000, help="open jobs to claim (default 5000)")
-    parser.add_argument("--claimers", type=int, default=8, help="concurrent claimer processes, one site each (default 8)")
-    parser.add_argument("--mode", choices=("next", "by-id"), default="next",
-                        help="next: POST /jobs:claimNext, as the sites' claim sensors do (default); by-id: list open jobs "
-                             "and race the other claimers for each by id (POST /jobs/{id}:claim)")
-    parser.add_argument("--max-jobs", type=int, default=1,
-                        help="next mode: max_jobs of each claimNext (default 1; a site asks for its free run slots, 4 by default)")
+    parser.add_argument(
+        "--claimers", type=int, default=8, help="concurrent claimer processes, one site each (default 8)"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("next", "by-id"),
+        default="next",
+        help="next: POST /jobs:claimNext, as the sites' claim sensors do (default); by-id: list open jobs "
+        "and race the other claimers for each by id (POST /jobs/{id}:claim)",
+    )
+    parser.add_argument(
+        "--max-jobs",
+        type=int,
+        default=1,
+        help="next mode: max_jobs of each claimNext (default 1; a site asks for its free run slots, 4 by default)",
+    )
     parser.add_argument("--page-size", type=int, default=50, help="by-id mode: limit of each GET /jobs (default 50)")
-    parser.add_argument("--server-workers", default=DEFAULT_SERVER_WORKERS,
-                        help=f"uvicorn worker processes of the server; a comma list runs each (default {DEFAULT_SERVER_WORKERS})")
-    parser.add_argument("--backends", default="postgresql,sqlite", help="comma list of postgresql, sqlite (default both)")
-    parser.add_argument("--insert", choices=("bulk", "store"), default="bulk",
-                        help="how to create the jobs: one bulk INSERT per 1,000 (default) or store.create_job each")
-    parser.add_argument("--postgres-url", default=postgres_admin_url(),
-                        help="a PostgreSQL database to connect to for CREATE/DROP DATABASE "
-                             "(default $ORCHESTRATOR_BENCH_POSTGRES_URL, $ORCHESTRATOR_TEST_POSTGRES_URL or postgres@127.0.0.1:5432)")
-    parser.add_argument("--time-limit", type=float, default=600, help="seconds each claimer may run at most (default 600)")
-    parser.add_argument("--py-spy", metavar="PREFIX",
-                        help="profile the server with py-spy during the claims; writes PREFIX-<backend>-w<workers>.txt")
+    parser.add_argument(
+        "--server-workers",
+        default=DEFAULT_SERVER_WORKERS,
+        help=f"uvicorn worker processes of the server; a comma list runs each (default {DEFAULT_SERVER_WORKERS})",
+    )
+    parser.add_argument(
+        "--backends", default="postgresql,sqlite", help="comma list of postgresql, sqlite (default both)"
+    )
+    parser.add_argument(
+        "--insert",
+        choices=("bulk", "store"),
+        default="bulk",
+        help="how to create the jobs: one bulk INSERT per 1,000 (default) or store.create_job each",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=postgres_admin_url(),
+        help="a PostgreSQL database to connect to for CREATE/DROP DATABASE "
+        "(default $ORCHESTRATOR_BENCH_POSTGRES_URL, $ORCHESTRATOR_TEST_POSTGRES_URL or postgres@127.0.0.1:5432)",
+    )
+    parser.add_argument(
+        "--time-limit", type=float, default=600, help="seconds each claimer may run at most (default 600)"
+    )
+    parser.add_argument(
+        "--py-spy",
+        metavar="PREFIX",
+        help="profile the server with py-spy during the claims; writes PREFIX-<backend>-w<workers>.txt",
+    )
     args = parser.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not args.backends or set(args.backends) - {"postgresql", "sqlite"}:
@@ -495,8 +620,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so the server is stopped and the database dropped either way.
     signal.signal(signal.SIGTERM, _interrupt)
-    print(f"claim benchmark: backends {', '.join(args.backends)}; server workers {', '.join(map(str, args.server_workers))} "
-          f"(default {DEFAULT_SERVER_WORKERS}); {os.cpu_count()} cores")
+    print(
+        f"claim benchmark: backends {', '.join(args.backends)}; server workers {', '.join(map(str, args.server_workers))} "
+        f"(default {DEFAULT_SERVER_WORKERS}); {os.cpu_count()} cores"
+    )
     results = []
     try:
         for workers in args.server_workers:

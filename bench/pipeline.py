@@ -23,9 +23,11 @@ from orchestrator.pipeline import ImageMap, Workspace, load_project, run_request
 WIDTH, LEVELS, SLEEP = 6, 10, 0.3
 TARGET_RATIO = 1.10
 TARGET_VALIDATION_SECONDS = 1.0
-NAP = "import sys, time, pathlib\ntime.sleep(float(sys.argv[1]))\n" \
-      "pathlib.Path(sys.argv[2]).parent.mkdir(parents=True, exist_ok=True)\n" \
-      "pathlib.Path(sys.argv[2]).write_text('done\\n')\n"
+NAP = (
+    "import sys, time, pathlib\ntime.sleep(float(sys.argv[1]))\n"
+    "pathlib.Path(sys.argv[2]).parent.mkdir(parents=True, exist_ok=True)\n"
+    "pathlib.Path(sys.argv[2]).write_text('done\\n')\n"
+)
 
 
 def dag(seed: int = 7) -> dict[str, list[str]]:
@@ -73,8 +75,7 @@ def engine_wall(study: Path, root: Path, concurrency: int) -> float:
     workspace = Workspace(root / f"ws-{time.monotonic_ns()}")
     project = load_project(study)
     began = time.perf_counter()
-    outcome = run_request(project, study, workspace, "run_all", concurrency=concurrency,
-                          image_map=ImageMap())
+    outcome = run_request(project, study, workspace, "run_all", concurrency=concurrency, image_map=ImageMap())
     wall = time.perf_counter() - began
     if not outcome.ok:
         raise SystemExit(f"engine run failed: {[(r.action, r.message) for r in outcome.failed]}")
@@ -123,15 +124,19 @@ def main() -> None:
             make.append(make_wall(study, args.concurrency))
             print(f"round {round_ + 1}: engine {engine[-1]:.2f} s   make -j{args.concurrency} {make[-1]:.2f} s")
     engine_s, make_s = statistics.median(engine), statistics.median(make)
-    print(f"\n{len(graph)} actions ({WIDTH} wide x {LEVELS} levels, {SLEEP} s each), "
-          f"concurrency {args.concurrency}; critical path >= {floor:.1f} s, "
-          f"work/concurrency >= {len(graph) * SLEEP / args.concurrency:.1f} s")
+    print(
+        f"\n{len(graph)} actions ({WIDTH} wide x {LEVELS} levels, {SLEEP} s each), "
+        f"concurrency {args.concurrency}; critical path >= {floor:.1f} s, "
+        f"work/concurrency >= {len(graph) * SLEEP / args.concurrency:.1f} s"
+    )
     print(f"engine wall (median of {args.rounds}): {engine_s:.2f} s")
     print(f"make   wall (median of {args.rounds}): {make_s:.2f} s")
     print(f"ratio engine/make: {engine_s / make_s:.3f}   (target <= {TARGET_RATIO:.2f})")
     seconds = validation_seconds()
-    print(f"\nvalidate a 10,000-action project.yaml: {seconds:.3f} s   "
-          f"(target well under {TARGET_VALIDATION_SECONDS:.0f} s)")
+    print(
+        f"\nvalidate a 10,000-action project.yaml: {seconds:.3f} s   "
+        f"(target well under {TARGET_VALIDATION_SECONDS:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

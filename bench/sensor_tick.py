@@ -1,6 +1,7 @@
 """Tick time of the site's new-objects and claim sensors, called directly (dg.build_sensor_context)
 against a live `orchestrator runtime serve`, with an empty history and with N historical objects and
 succeeded jobs bulk-inserted; ticks alternate between the two runtimes so machine load hits both alike."""
+
 import argparse
 import os
 import shutil
@@ -13,10 +14,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _site import (
+    RuntimeServer,
+    SetupError,
+    admin_client,
+    bootstrap_runtime,
+    median,
+    runtime_database,  # noqa: E402
+    table,
+    terminate_on_sigterm,
+)
 from sqlalchemy import insert, select, text, update  # noqa: E402
 
-from _site import (RuntimeServer, SetupError, admin_client, bootstrap_runtime, median, runtime_database,  # noqa: E402
-                   table, terminate_on_sigterm)
 from orchestrator.runtime import schema as s  # noqa: E402
 from orchestrator.runtime.db import is_sqlite, make_engines  # noqa: E402
 from orchestrator.runtime.schema import utcnow  # noqa: E402
@@ -31,9 +40,22 @@ def object_rows(first_seq: int, count: int, now) -> tuple[list[dict], list[dict]
     objects, links = [], []
     for seq in range(first_seq, first_seq + count):
         sha = f"{seq:064x}"
-        objects.append({"seq": seq, "id": f"obj-{seq:020x}", "name": f"study-{seq}.json", "description": "", "types": [OBJECT_TYPE],
-                        "size": 100, "sha256": sha, "checksums": [{"type": "sha256", "checksum": sha}],
-                        "mime_type": "application/json", "site_id": None, "created_by": "user:bench-admin", "created_time": now})
+        objects.append(
+            {
+                "seq": seq,
+                "id": f"obj-{seq:020x}",
+                "name": f"study-{seq}.json",
+                "description": "",
+                "types": [OBJECT_TYPE],
+                "size": 100,
+                "sha256": sha,
+                "checksums": [{"type": "sha256", "checksum": sha}],
+                "mime_type": "application/json",
+                "site_id": None,
+                "created_by": "user:bench-admin",
+                "created_time": now,
+            }
+        )
         links.append({"type_id": OBJECT_TYPE, "object_seq": seq})
     return objects, links
 
@@ -58,26 +80,69 @@ def add_history(engine, count: int) -> None:
     with engine.begin() as conn:
         for start in range(1, count + 1, CHUNK):
             seqs = range(start, min(start + CHUNK, count + 1))
-            conn.execute(insert(s.jobs), [
-                {"id": f"job-h{seq:022x}", "workflow_id": WORKFLOW_ID, "inputs": [f"obj-{seq:020x}"],
-                 "config": {"schema": "study-metadata"}, "status": "succeeded", "attempts": 0, "max_attempts": 3,
-                 "operation_id": f"op-h{seq:017x}", "created_by": f"site:{SITE_ID}", "created_at": now, "updated_at": now}
-                for seq in seqs])
-            conn.execute(insert(s.operations), [
-                {"id": f"op-h{seq:017x}", "job_id": f"job-h{seq:022x}", "site_id": SITE_ID, "done": True,
-                 "result": {"valid": True}, "error": None, "metadata": {"step": "done"}, "lease_expires_at": now + timedelta(seconds=60),
-                 "lease_seconds": 60,
-                 "cancel_requested": False, "created_at": now, "updated_at": now}
-                for seq in seqs])
+            conn.execute(
+                insert(s.jobs),
+                [
+                    {
+                        "id": f"job-h{seq:022x}",
+                        "workflow_id": WORKFLOW_ID,
+                        "inputs": [f"obj-{seq:020x}"],
+                        "config": {"schema": "study-metadata"},
+                        "status": "succeeded",
+                        "attempts": 0,
+                        "max_attempts": 3,
+                        "operation_id": f"op-h{seq:017x}",
+                        "created_by": f"site:{SITE_ID}",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for seq in seqs
+                ],
+            )
+            conn.execute(
+                insert(s.operations),
+                [
+                    {
+                        "id": f"op-h{seq:017x}",
+                        "job_id": f"job-h{seq:022x}",
+                        "site_id": SITE_ID,
+                        "done": True,
+                        "result": {"valid": True},
+                        "error": None,
+                        "metadata": {"step": "done"},
+                        "lease_expires_at": now + timedelta(seconds=60),
+                        "lease_seconds": 60,
+                        "cancel_requested": False,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for seq in seqs
+                ],
+            )
 
 
 def add_open_jobs(engine, count: int, tag: str) -> None:
     now = utcnow()
     with engine.begin() as conn:
-        conn.execute(insert(s.jobs), [
-            {"id": f"job-open-{tag}-{i}", "workflow_id": WORKFLOW_ID, "inputs": [], "config": {"schema": "study-metadata"},
-             "status": "open", "attempts": 0, "max_attempts": 3, "operation_id": None, "created_by": "user:bench-admin",
-             "created_at": now, "updated_at": now} for i in range(count)])
+        conn.execute(
+            insert(s.jobs),
+            [
+                {
+                    "id": f"job-open-{tag}-{i}",
+                    "workflow_id": WORKFLOW_ID,
+                    "inputs": [],
+                    "config": {"schema": "study-metadata"},
+                    "status": "open",
+                    "attempts": 0,
+                    "max_attempts": 3,
+                    "operation_id": None,
+                    "created_by": "user:bench-admin",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(count)
+            ],
+        )
 
 
 # ------------------------------------------------------------------ one runtime with its sensors
@@ -109,11 +174,18 @@ class Scenario:
             if analyze and not is_sqlite(url):
                 with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.execute(text("ANALYZE"))
-            print(f"  {backend}: inserted {history:,} objects, jobs and operations in {time.perf_counter() - t0:.1f} s", flush=True)
+            print(
+                f"  {backend}: inserted {history:,} objects, jobs and operations in {time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
         self.last_seq = add_objects(self.engine, 0)
         self.instance = stack.enter_context(DagsterInstance.ephemeral())  # no runs: every slot is free
-        self.resources = {"runtime": RuntimeResource(url=server.url, client_id=site["client_id"], client_secret=site["client_secret"]),
-                          "site": SiteResource(site_id=SITE_ID, max_runs_per_workflow=SLOTS)}
+        self.resources = {
+            "runtime": RuntimeResource(
+                url=server.url, client_id=site["client_id"], client_secret=site["client_secret"]
+            ),
+            "site": SiteResource(site_id=SITE_ID, max_runs_per_workflow=SLOTS),
+        }
         self.new_objects = make_new_objects_sensor(triggers, 1)
         self.claim = make_claim_sensor(WORKFLOWS[WORKFLOW_ID], 1)
         self.server = server
@@ -141,8 +213,10 @@ class Scenario:
         expected = f"{new} new object(s): {new} job(s) created"
         message = getattr(result.skip_reason, "skip_message", None) or ""
         if result.cursor != str(self.last_seq) or not message.startswith(expected):
-            raise SetupError(f"new_objects tick on {self.backend}/{self.history}: cursor {result.cursor}, "
-                             f"{message!r}; expected cursor {self.last_seq}, {expected!r}")
+            raise SetupError(
+                f"new_objects tick on {self.backend}/{self.history}: cursor {result.cursor}, "
+                f"{message!r}; expected cursor {self.last_seq}, {expected!r}"
+            )
         if record:
             self.times["new_objects"].append(elapsed)
 
@@ -155,8 +229,10 @@ class Scenario:
         result, elapsed = self.timed("claim", self.claim, context, record)
         requests = getattr(result, "run_requests", None) or []
         if len(requests) != min(open_jobs, SLOTS):
-            raise SetupError(f"claim tick on {self.backend}/{self.history}: {len(requests)} run requests, expected "
-                             f"{min(open_jobs, SLOTS)} ({getattr(result, 'skip_message', result)})")
+            raise SetupError(
+                f"claim tick on {self.backend}/{self.history}: {len(requests)} run requests, expected "
+                f"{min(open_jobs, SLOTS)} ({getattr(result, 'skip_message', result)})"
+            )
         if record:
             self.times["claim"].append(elapsed)
         with self.engine.begin() as conn:  # the runs "finished": nothing stays claimed for the next tick
@@ -175,32 +251,50 @@ def run_backend(backend: str, args, workdir: Path) -> list[list]:
         full = Scenario(stack, backend, args.history, workdir, not args.no_analyze)
         pair = (empty, full)
         for i in range(args.warmup + args.ticks):  # alternate, so load from elsewhere lands on both
-            for scenario in (pair if i % 2 == 0 else pair[::-1]):
+            for scenario in pair if i % 2 == 0 else pair[::-1]:
                 scenario.tick_claim(args.open_jobs, record=i >= args.warmup)
         for i in range(args.warmup + args.ticks):
-            for scenario in (pair if i % 2 == 0 else pair[::-1]):
+            for scenario in pair if i % 2 == 0 else pair[::-1]:
                 scenario.tick_new_objects(args.new_objects, record=i >= args.warmup)
         rows = []
-        for sensor, what in (("new_objects", f"{args.new_objects} new objects"), ("claim", f"{args.open_jobs} open jobs")):
+        for sensor, what in (
+            ("new_objects", f"{args.new_objects} new objects"),
+            ("claim", f"{args.open_jobs} open jobs"),
+        ):
             for scenario in pair:
                 values = scenario.times[sensor]
                 print(f"  {backend} {sensor:<11} history {scenario.history:>7,}: ticks ms  {ms(values)}")
             m0, m1 = median(empty.times[sensor]), median(full.times[sensor])
             worst = max(empty.times[sensor] + full.times[sensor])
             cpu = [f"{1000 * c / len(sc.times[sensor]):.0f}" for sc in pair for c in sc.cpu[sensor]]
-            rows.append([backend, f"{sensor} ({what})", f"{m0 * 1000:.0f}", f"{m1 * 1000:.0f}", f"{m1 / m0:.2f}",
-                         "met" if m1 / m0 <= TARGET_RATIO else "NOT met", f"{worst * 1000:.0f}",
-                         "met" if worst < TARGET_TICK_S else "NOT met", f"{cpu[0]} / {cpu[2]}", f"{cpu[1]} / {cpu[3]}"])
+            rows.append(
+                [
+                    backend,
+                    f"{sensor} ({what})",
+                    f"{m0 * 1000:.0f}",
+                    f"{m1 * 1000:.0f}",
+                    f"{m1 / m0:.2f}",
+                    "met" if m1 / m0 <= TARGET_RATIO else "NOT met",
+                    f"{worst * 1000:.0f}",
+                    "met" if worst < TARGET_TICK_S else "NOT met",
+                    f"{cpu[0]} / {cpu[2]}",
+                    f"{cpu[1]} / {cpu[3]}",
+                ]
+            )
         return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--history", "--objects", type=int, default=100_000, help="historical objects and jobs (default 100,000)")
+    parser.add_argument(
+        "--history", "--objects", type=int, default=100_000, help="historical objects and jobs (default 100,000)"
+    )
     parser.add_argument("--ticks", type=int, default=20, help="measured ticks per sensor and history (default 20)")
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured first ticks (token fetch, connections)")
     parser.add_argument("--new-objects", type=int, default=10, help="objects arriving before each new-objects tick")
-    parser.add_argument("--open-jobs", type=int, default=SLOTS, help=f"open jobs before each claim tick (default {SLOTS})")
+    parser.add_argument(
+        "--open-jobs", type=int, default=SLOTS, help=f"open jobs before each claim tick (default {SLOTS})"
+    )
     parser.add_argument("--backends", default="postgres,sqlite", help="comma-separated: postgres,sqlite")
     parser.add_argument("--no-analyze", action="store_true", help="skip ANALYZE after the PostgreSQL bulk insert")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (server logs, SQLite files)")
@@ -210,18 +304,38 @@ def main() -> int:
         parser.error("--backends takes postgres and/or sqlite")
     terminate_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="bench-tick-"))
-    print(f"sensor ticks: {args.ticks} measured (+{args.warmup} warm-up) per sensor, history 0 vs {args.history:,}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"sensor ticks: {args.ticks} measured (+{args.warmup} warm-up) per sensor, history 0 vs {args.history:,}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     try:
         rows = []
         for backend in backends:
             rows += run_backend(backend, args, workdir)
-        print("\n" + table(["backend", "sensor", "p50 ms @0", f"p50 ms @{args.history:,}", "ratio",
-                            f"ratio <= {TARGET_RATIO}", "max tick ms", f"every tick < {TARGET_TICK_S * 1000:.0f} ms",
-                            "sensor CPU ms @0/@N", "API CPU ms @0/@N"], rows))
-        print(f"(load average now {os.getloadavg()[0]:.1f}. Ticks call the sensor functions in this process over HTTP to a "
-              f"real `orchestrator runtime serve`; CPU columns are means per tick: this process running the sensor, and the "
-              f"API server (not PostgreSQL's own backends). Wall times on a loaded machine inflate; CPU times much less.)")
+        print(
+            "\n"
+            + table(
+                [
+                    "backend",
+                    "sensor",
+                    "p50 ms @0",
+                    f"p50 ms @{args.history:,}",
+                    "ratio",
+                    f"ratio <= {TARGET_RATIO}",
+                    "max tick ms",
+                    f"every tick < {TARGET_TICK_S * 1000:.0f} ms",
+                    "sensor CPU ms @0/@N",
+                    "API CPU ms @0/@N",
+                ],
+                rows,
+            )
+        )
+        print(
+            f"(load average now {os.getloadavg()[0]:.1f}. Ticks call the sensor functions in this process over HTTP to a "
+            f"real `orchestrator runtime serve`; CPU columns are means per tick: this process running the sensor, and the "
+            f"API server (not PostgreSQL's own backends). Wall times on a loaded machine inflate; CPU times much less.)"
+        )
         return 0
     except SetupError as exc:
         print(f"\nsetup failed: {exc}", file=sys.stderr)

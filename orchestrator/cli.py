@@ -3,6 +3,7 @@
 Client commands reach the runtime at ORCHESTRATOR_URL with ORCHESTRATOR_USERNAME/PASSWORD (or a
 site's ORCHESTRATOR_CLIENT_ID/SECRET), falling back to the credentials `orchestrator up` saved.
 """
+
 import json
 import sys
 from pathlib import Path
@@ -11,10 +12,10 @@ import click
 
 from orchestrator import render
 from orchestrator.client_config import client_from_env
+from orchestrator.pipeline.cli import run_command
+from orchestrator.runtime.cli import runtime_group
 from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.runtime.errors import RuntimeApiError
-from orchestrator.runtime.cli import runtime_group
-from orchestrator.pipeline.cli import run_command
 from orchestrator.up import up_command
 
 
@@ -47,8 +48,11 @@ def submit_command(path: Path, types: tuple[str, ...], name: str | None, wait: b
     for job in jobs:
         click.echo(f"job {job.job_id}  workflow {job.trigger.workflow_id}  (trigger {job.trigger.id})")
     if untriggered:
-        click.echo(f"warning: no trigger starts anything for type(s) {', '.join(untriggered)}, so no job is made for them; "
-                   "once one is added, `orchestrator triggers backfill TRIGGER` makes the jobs it missed", err=True)
+        click.echo(
+            f"warning: no trigger starts anything for type(s) {', '.join(untriggered)}, so no job is made for them; "
+            "once one is added, `orchestrator triggers backfill TRIGGER` makes the jobs it missed",
+            err=True,
+        )
     if wait and jobs:
         ended = wait_for_jobs(client, [job.job_id for job in jobs], timeout=timeout)
         if any(job.status != "succeeded" for job in ended):
@@ -117,8 +121,12 @@ def jobs_show(job_id, as_json):
     job = client.get_job(job_id)
     operation = client.get_operation(job.operation_id) if job.operation_id else None
     if as_json:
-        click.echo(json.dumps({**job.model_dump(mode="json"),
-                               "operation": operation.model_dump(mode="json") if operation else None}, indent=2))
+        click.echo(
+            json.dumps(
+                {**job.model_dump(mode="json"), "operation": operation.model_dump(mode="json") if operation else None},
+                indent=2,
+            )
+        )
     else:
         render.show_job(job, operation)
 
@@ -194,8 +202,10 @@ def workflows_group():
 @workflows_group.command("list")
 def workflows_list():
     workflows = client_from_env().list_workflows()
-    render.table(("WORKFLOW", "DAGSTER JOB", "CAPABILITIES", "NAME"),
-                 [(w.id, w.dagster_job, ",".join(w.capability_ids) or "-", w.name) for w in workflows])
+    render.table(
+        ("WORKFLOW", "DAGSTER JOB", "CAPABILITIES", "NAME"),
+        [(w.id, w.dagster_job, ",".join(w.capability_ids) or "-", w.name) for w in workflows],
+    )
 
 
 @cli.group("triggers")
@@ -205,14 +215,21 @@ def triggers_group():
 
 @triggers_group.command("list")
 def triggers_list():
-    render.table(("TRIGGER", "OBJECT TYPE", "WORKFLOW"),
-                 [(t.id, t.object_type_id, t.workflow_id) for t in client_from_env().list_triggers()])
+    render.table(
+        ("TRIGGER", "OBJECT TYPE", "WORKFLOW"),
+        [(t.id, t.object_type_id, t.workflow_id) for t in client_from_env().list_triggers()],
+    )
 
 
 @triggers_group.command("backfill")
 @click.argument("trigger_id")
-@click.option("--since", default=0, show_default=True, type=click.IntRange(0),
-              help="Only objects with a seq greater than this (`objects list --json` shows seqs).")
+@click.option(
+    "--since",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Only objects with a seq greater than this (`objects list --json` shows seqs).",
+)
 def triggers_backfill(trigger_id, since):
     """Make the jobs TRIGGER would have made for objects submitted before it existed (idempotent: the jobs
     have the ids the site's sensor gives them, so existing ones are left alone)."""
@@ -224,14 +241,18 @@ def triggers_backfill(trigger_id, since):
     for obj in client.iterate_objects(types=[trigger.object_type_id], after_seq=since):
         made, found = make_trigger_jobs(client, obj.id, [trigger])
         created, existing = created + made, existing + found
-    click.echo(f"trigger {trigger.id}: {created} job(s) created, {existing} already existed "
-               f"(objects of type {trigger.object_type_id} after seq {since})")
+    click.echo(
+        f"trigger {trigger.id}: {created} job(s) created, {existing} already existed "
+        f"(objects of type {trigger.object_type_id} after seq {since})"
+    )
 
 
 def unreachable_message(exc: RuntimeClientError) -> str:
-    return (f"error: UNREACHABLE: no runtime answers at {exc.details.get('url')} (ORCHESTRATOR_URL, else the one "
-            "`orchestrator up` saved).\nStart one with `make run` (or `.venv/bin/orchestrator up`; the API alone: "
-            "`orchestrator runtime serve`), or point ORCHESTRATOR_URL at a running one.")
+    return (
+        f"error: UNREACHABLE: no runtime answers at {exc.details.get('url')} (ORCHESTRATOR_URL, else the one "
+        "`orchestrator up` saved).\nStart one with `make run` (or `.venv/bin/orchestrator up`; the API alone: "
+        "`orchestrator runtime serve`), or point ORCHESTRATOR_URL at a running one."
+    )
 
 
 def main() -> None:
@@ -241,7 +262,9 @@ def main() -> None:
     try:
         cli(standalone_mode=True)
     except RuntimeClientError as exc:
-        click.echo(unreachable_message(exc) if exc.code == "UNREACHABLE" else f"error: {exc.code}: {exc.message}", err=True)
+        click.echo(
+            unreachable_message(exc) if exc.code == "UNREACHABLE" else f"error: {exc.code}: {exc.message}", err=True
+        )
         sys.exit(1)
     except RuntimeApiError as exc:
         click.echo(f"error: {exc.code}: {exc.message}", err=True)
@@ -251,10 +274,12 @@ def main() -> None:
         click.echo(f"error: INVALID_ARGUMENT: {problems}", err=True)
         sys.exit(1)
     except OperationalError as exc:  # `runtime ...` commands talk to the database directly
-        click.echo(f"error: DATABASE_UNREACHABLE: {exc.orig or exc}".rstrip()
-                   + "\n(check ORCHESTRATOR_DATABASE_URL and that the server is running)", err=True)
+        click.echo(
+            f"error: DATABASE_UNREACHABLE: {exc.orig or exc}".rstrip()
+            + "\n(check ORCHESTRATOR_DATABASE_URL and that the server is running)",
+            err=True,
+        )
         sys.exit(1)
-
 
 
 if __name__ == "__main__":

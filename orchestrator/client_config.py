@@ -3,6 +3,7 @@
 `orchestrator up` saves a local admin's credentials to $ORCHESTRATOR_HOME/credentials.json (mode
 600) so a new user's first `orchestrator submit` works without setup.
 """
+
 import json
 from pathlib import Path
 
@@ -32,8 +33,12 @@ def load_saved(home: Path) -> dict:
 def client_from_env(settings: Settings | None = None) -> RuntimeClient:
     settings = settings or Settings()
     saved = load_saved(settings.home)
-    creds = Credentials(client_id=settings.client_id or None, client_secret=settings.client_secret or None,
-                        username=settings.username or None, password=settings.password or None)
+    creds = Credentials(
+        client_id=settings.client_id or None,
+        client_secret=settings.client_secret or None,
+        username=settings.username or None,
+        password=settings.password or None,
+    )
     if not (creds.client_id or creds.username):
         creds.username, creds.password = saved.get("username"), saved.get("password")
     return RuntimeClient(settings.url or saved.get("url") or DEFAULT_URL, creds, max_retries=2)

@@ -1,4 +1,5 @@
 """The site's Dagster definitions (what workspace.yaml loads): assembly only, no logic."""
+
 import dagster as dg
 
 from orchestrator.resources import pipeline_from_settings, runtime_from_env, site_from_settings
@@ -20,6 +21,9 @@ defs = dg.Definitions(
         *[make_claim_sensor(workflow, interval) for workflow in WORKFLOWS.values()],
         make_reconcile_sensor(interval),
     ],
-    resources={"runtime": runtime_from_env(), "site": site_from_settings(settings),
-               "pipeline": pipeline_from_settings(settings)},
+    resources={
+        "runtime": runtime_from_env(),
+        "site": site_from_settings(settings),
+        "pipeline": pipeline_from_settings(settings),
+    },
 )

@@ -3,9 +3,10 @@
 A site's new_objects sensor makes the jobs; their ids are derived from (workflow, object) just as the
 runtime derives them, so the CLI knows them before they exist and polls until they end.
 """
+
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 
@@ -45,7 +46,9 @@ class JobWatcher:
             return False
         operation = self.client.get_operation(job.operation_id) if job.operation_id else None
         ended = job.status in FINAL_JOB_STATES
-        status = job.status + (f" (attempt {job.attempts + 1} of {job.max_attempts})" if job.status == "claimed" else "")
+        status = job.status + (
+            f" (attempt {job.attempts + 1} of {job.max_attempts})" if job.status == "claimed" else ""
+        )
         if not ended:
             self._say("status", job.status, status)
         if operation is not None:
@@ -69,7 +72,7 @@ class JobWatcher:
     def _say(self, key: str, value, line: str) -> None:
         if self.seen.get(key, object()) != value:
             self.seen[key] = value
-            click.echo(f"{iso(datetime.now(timezone.utc))}  {self.job_id}  {line}")
+            click.echo(f"{iso(datetime.now(UTC))}  {self.job_id}  {line}")
 
 
 def _action_detail(state: str, action: dict) -> str:
@@ -79,8 +82,9 @@ def _action_detail(state: str, action: dict) -> str:
     return " ".join(filter(None, [action.get("status_code"), finished]))
 
 
-def wait_for_jobs(client: RuntimeClient, job_ids: list[str], interval: float = 1.0,
-                  timeout: float | None = None) -> list[Job]:
+def wait_for_jobs(
+    client: RuntimeClient, job_ids: list[str], interval: float = 1.0, timeout: float | None = None
+) -> list[Job]:
     """Follow every job to its end; the jobs as they ended. Raises ClickException on timeout."""
     watchers = [JobWatcher(client, job_id) for job_id in job_ids]
     deadline = None if timeout is None else time.monotonic() + timeout

@@ -1,5 +1,6 @@
 """Dagster resources of a site: the runtime it talks to (identity and secret from EnvVars, which the
 Dagster UI never shows) and the site's own tunables, taken from the one Settings object."""
+
 from functools import lru_cache
 
 import dagster as dg
@@ -49,17 +50,28 @@ class PipelineResource(dg.ConfigurableResource):
 
 
 def runtime_from_env() -> RuntimeResource:
-    return RuntimeResource(url=dg.EnvVar("ORCHESTRATOR_URL"), client_id=dg.EnvVar("ORCHESTRATOR_CLIENT_ID"),
-                           client_secret=dg.EnvVar("ORCHESTRATOR_CLIENT_SECRET"))
+    return RuntimeResource(
+        url=dg.EnvVar("ORCHESTRATOR_URL"),
+        client_id=dg.EnvVar("ORCHESTRATOR_CLIENT_ID"),
+        client_secret=dg.EnvVar("ORCHESTRATOR_CLIENT_SECRET"),
+    )
 
 
 def pipeline_from_settings(settings: Settings) -> PipelineResource:
-    return PipelineResource(workspaces_dir=str(settings.workspaces_dir), concurrency=settings.pipeline_concurrency,
-                            action_timeout_seconds=settings.action_timeout_seconds,
-                            action_memory_bytes=settings.action_memory_bytes, image_map=settings.image_map)
+    return PipelineResource(
+        workspaces_dir=str(settings.workspaces_dir),
+        concurrency=settings.pipeline_concurrency,
+        action_timeout_seconds=settings.action_timeout_seconds,
+        action_memory_bytes=settings.action_memory_bytes,
+        image_map=settings.image_map,
+    )
 
 
 def site_from_settings(settings: Settings) -> SiteResource:
     # Only the site's identity is an EnvVar (it must be set); the tunables have defaults.
-    return SiteResource(site_id=dg.EnvVar("ORCHESTRATOR_SITE_ID"), max_runs_per_workflow=settings.max_runs_per_workflow,
-                        claim_ahead=settings.claim_ahead, lease_seconds=settings.site_lease_seconds)
+    return SiteResource(
+        site_id=dg.EnvVar("ORCHESTRATOR_SITE_ID"),
+        max_runs_per_workflow=settings.max_runs_per_workflow,
+        claim_ahead=settings.claim_ahead,
+        lease_seconds=settings.site_lease_seconds,
+    )

@@ -13,8 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class Settings(BaseSettings):
     # An empty variable counts as unset, as a shell's `export X=` usually means "no value".
-    model_config = SettingsConfigDict(env_prefix="ORCHESTRATOR_", env_file=".env", env_ignore_empty=True,
-                                      extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ORCHESTRATOR_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
 
     home: Path = Path(".orchestrator")  # every default path below lies inside it
 

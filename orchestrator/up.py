@@ -4,6 +4,7 @@ The runtime API on SQLite, the catalog registered from triggers/, a local site w
 credentials, and `dagster dev` (UI + daemon) on a SQLite Dagster instance -- all state under
 .orchestrator/. Ctrl-C stops every process it started.
 """
+
 import json
 import os
 import secrets
@@ -45,8 +46,9 @@ def ensure_local_admin(store, home: Path, url: str) -> None:
     except Unauthenticated:  # a saved login, but the database was wiped
         store.create_user(LOCAL_ADMIN, password, is_admin=True)
     except Conflict:
-        raise click.ClickException(f"user {LOCAL_ADMIN!r} exists but its saved login is gone; "
-                                   "remove .orchestrator/ to start afresh") from None
+        raise click.ClickException(
+            f"user {LOCAL_ADMIN!r} exists but its saved login is gone; remove .orchestrator/ to start afresh"
+        ) from None
     save_credentials(home, url, LOCAL_ADMIN, password)
 
 
@@ -90,8 +92,11 @@ def wait_until_answering(urls: dict[str, str], processes: list[subprocess.Popen]
         waiting = {what: url for what, url in waiting.items() if not answers(url)}
         time.sleep(0.3 if waiting else 0)
     if waiting:
-        raise click.ClickException("no answer within {:.0f} s from {}".format(
-            timeout, ", ".join(f"the {what} at {url}" for what, url in waiting.items())))
+        raise click.ClickException(
+            "no answer within {:.0f} s from {}".format(
+                timeout, ", ".join(f"the {what} at {url}" for what, url in waiting.items())
+            )
+        )
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -104,13 +109,17 @@ def refuse_if_running(home: Path, host: str, ports: dict[str, int]) -> None:
     running = _read_pid_file(home)
     # The pid alone could be a stale file's, reused by another process: the API must answer too.
     if running and _alive(running["pid"]) and answers(f"{running['api']}/healthz"):
-        raise click.ClickException(f"already running at {running['api']} (Dagster UI {running['dagster']}); "
-                                   f"stop it with Ctrl-C in its terminal or `kill -INT {running['pid']}`")
+        raise click.ClickException(
+            f"already running at {running['api']} (Dagster UI {running['dagster']}); "
+            f"stop it with Ctrl-C in its terminal or `kill -INT {running['pid']}`"
+        )
     busy = [f"{what} port {port}" for what, port in ports.items() if port_in_use(host, port)]
     if busy:
         hint = "`orchestrator up` from another ORCHESTRATOR_HOME, or another program"
-        raise click.ClickException(f"{' and '.join(busy)} on {host} already in use ({hint}); "
-                                   "stop it, or choose others with --port / --dagster-port")
+        raise click.ClickException(
+            f"{' and '.join(busy)} on {host} already in use ({hint}); "
+            "stop it, or choose others with --port / --dagster-port"
+        )
 
 
 def _read_pid_file(home: Path) -> dict | None:
@@ -186,10 +195,17 @@ def stack_env(settings: Settings, url: str, site: dict) -> tuple[dict, Path]:
     dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
     passed_on = {f"ORCHESTRATOR_{name.upper()}": str(value) for name, value in settings if value not in (None, "")}
-    env = {**os.environ, **passed_on, "ORCHESTRATOR_HOME": str(home), "ORCHESTRATOR_URL": url,
-           "DAGSTER_HOME": str(dagster_home),
-           "ORCHESTRATOR_CLIENT_ID": site["client_id"], "ORCHESTRATOR_CLIENT_SECRET": site["client_secret"],
-           "ORCHESTRATOR_SITE_ID": LOCAL_SITE, "PYTHONWARNINGS": QUIET_WARNINGS}
+    env = {
+        **os.environ,
+        **passed_on,
+        "ORCHESTRATOR_HOME": str(home),
+        "ORCHESTRATOR_URL": url,
+        "DAGSTER_HOME": str(dagster_home),
+        "ORCHESTRATOR_CLIENT_ID": site["client_id"],
+        "ORCHESTRATOR_CLIENT_SECRET": site["client_secret"],
+        "ORCHESTRATOR_SITE_ID": LOCAL_SITE,
+        "PYTHONWARNINGS": QUIET_WARNINGS,
+    }
     return env, dagster_home
 
 
@@ -227,23 +243,61 @@ def up_command(host: str, port: int, dagster_port: int, demo: bool, verbose: boo
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        processes.append(subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "runtime", "serve", "--host", host,
-                                           "--port", str(port), "--log-level", log_level],
-                                          env=env, cwd=REPO, start_new_session=True))
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "orchestrator.cli",
+                    "runtime",
+                    "serve",
+                    "--host",
+                    host,
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    log_level,
+                ],
+                env=env,
+                cwd=REPO,
+                start_new_session=True,
+            )
+        )
         pid_file.write_text(json.dumps({"pid": os.getpid(), "api": url, "dagster": dagster_url}))
         wait_until_answering({"runtime API": f"{url}/healthz"}, processes)
         saved = load_saved(home)
         admin = RuntimeClient(url, Credentials(username=saved["username"], password=saved["password"]))
         register_catalog(admin, trigger_set)
-        processes.append(subprocess.Popen([str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-h", host,
-                                           "-p", str(dagster_port), "--log-level", log_level],
-                                          env=env, cwd=dagster_home, start_new_session=True))
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(bin_dir / "dagster"),
+                    "dev",
+                    "-w",
+                    str(REPO / "workspace.yaml"),
+                    "-h",
+                    host,
+                    "-p",
+                    str(dagster_port),
+                    "--log-level",
+                    log_level,
+                ],
+                env=env,
+                cwd=dagster_home,
+                start_new_session=True,
+            )
+        )
         wait_until_answering({"runtime API": f"{url}/healthz", "Dagster UI": f"{dagster_url}/server_info"}, processes)
         banner(url, dagster_url, home)
         if demo:
-            for path, kind in ((REPO / "examples" / "study", "study"), (REPO / "examples" / "metadata" / "study.json", "metadata-in")):
+            for path, kind in (
+                (REPO / "examples" / "study", "study"),
+                (REPO / "examples" / "metadata" / "study.json", "metadata-in"),
+            ):
                 obj = admin.submit_path(path, [kind])
-                click.echo(f"Demo: submitted {path.relative_to(REPO)} as {kind} ({obj['id']}); watch its run in the Dagster UI.")
+                click.echo(
+                    f"Demo: submitted {path.relative_to(REPO)} as {kind} ({obj['id']}); watch its run in the Dagster UI."
+                )
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
         raise click.ClickException("a process of the stack exited; stopping the others")

@@ -5,6 +5,7 @@ PostgreSQL: ORCHESTRATOR_TEST_POSTGRES_URL (default postgresql://postgres@127.0.
 The run migrates one template database, then each test gets a fresh copy (CREATE DATABASE ...
 TEMPLATE), dropped afterwards. An unreachable server fails the run with the command to start it.
 """
+
 import os
 import secrets
 import threading
@@ -21,8 +22,8 @@ from orchestrator.runtime.api.app import create_app
 from orchestrator.runtime.client import Credentials, RuntimeClient
 from orchestrator.runtime.db import make_admin_engine
 from orchestrator.runtime.models import SiteCreate
-from orchestrator.settings import Settings
 from orchestrator.runtime.store import Store
+from orchestrator.settings import Settings
 
 POSTGRES_URL = os.environ.get("ORCHESTRATOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
@@ -46,7 +47,9 @@ def postgres_template():
         pytest.exit(
             f"PostgreSQL is not reachable at {POSTGRES_URL} ({type(exc).__name__}).\n"
             f"The runtime's tests need a real server. Start the local one with:\n    {START_POSTGRES}\n"
-            f"or point ORCHESTRATOR_TEST_POSTGRES_URL at one.", returncode=3)
+            f"or point ORCHESTRATOR_TEST_POSTGRES_URL at one.",
+            returncode=3,
+        )
     name = f"orch_tmpl_{secrets.token_hex(4)}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -80,8 +83,14 @@ def database_url(request, tmp_path):
 
 @pytest.fixture
 def settings(database_url, tmp_path) -> Settings:
-    return Settings(database_url=database_url, blob_dir=tmp_path / "blobs", max_object_bytes=1 << 20,
-                           token_ttl_seconds=3600, lease_seconds=60, lease_sweep_seconds=0.2)
+    return Settings(
+        database_url=database_url,
+        blob_dir=tmp_path / "blobs",
+        max_object_bytes=1 << 20,
+        token_ttl_seconds=3600,
+        lease_seconds=60,
+        lease_sweep_seconds=0.2,
+    )
 
 
 @pytest.fixture
@@ -134,7 +143,9 @@ def make_site(store, server):
     def make(site_id: str, capabilities: list[str] = ()) -> RuntimeClient:
         store.create_site(SiteCreate(id=site_id, capability_ids=list(capabilities)))
         creds = store.generate_credentials(site_id)
-        return RuntimeClient(server, Credentials(client_id=creds.client_id, client_secret=creds.client_secret), max_retries=1)
+        return RuntimeClient(
+            server, Credentials(client_id=creds.client_id, client_secret=creds.client_secret), max_retries=1
+        )
 
     return make
 
@@ -152,9 +163,15 @@ def wait_for_lock_waiters(store: Store, count: int) -> None:
     """Wait until `count` PostgreSQL transactions of this test's database are blocked on a row lock."""
     deadline = time.monotonic() + 10
     while True:
-        with store.reader.begin() as conn:  # a fresh transaction each time: pg_stat_activity is a per-transaction snapshot
-            waiting = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                        "AND wait_event_type = 'Lock'")).scalar()
+        with (
+            store.reader.begin() as conn
+        ):  # a fresh transaction each time: pg_stat_activity is a per-transaction snapshot
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+            ).scalar()
         if waiting >= count:
             return
         assert time.monotonic() < deadline, f"expected {count} transaction(s) waiting on a row lock"

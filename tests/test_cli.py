@@ -1,4 +1,5 @@
 """The `orchestrator` command as a user runs it: a real process against a live runtime."""
+
 import json
 import os
 import re
@@ -16,10 +17,17 @@ from orchestrator.runtime.models import job_id_for
 @pytest.fixture
 def run(settings, server, tmp_path):
     def run(*args, expect=0, **env):
-        full_env = {**os.environ, "ORCHESTRATOR_DATABASE_URL": settings.database_url, "ORCHESTRATOR_URL": server,
-                    "ORCHESTRATOR_HOME": str(tmp_path / "home"), "ORCHESTRATOR_BLOB_DIR": str(settings.blob_dir), **env}
-        proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], env=full_env, capture_output=True,
-                              text=True, timeout=120)
+        full_env = {
+            **os.environ,
+            "ORCHESTRATOR_DATABASE_URL": settings.database_url,
+            "ORCHESTRATOR_URL": server,
+            "ORCHESTRATOR_HOME": str(tmp_path / "home"),
+            "ORCHESTRATOR_BLOB_DIR": str(settings.blob_dir),
+            **env,
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestrator.cli", *args], env=full_env, capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == expect, proc.stderr
         assert "Traceback" not in proc.stderr
         return proc
@@ -73,13 +81,20 @@ def test_user_mistakes_are_one_line_errors(run, catalog, tmp_path):
     bad_id = run("runtime", "create-site", "no spaces", expect=1)
     assert bad_id.stderr.startswith("error: INVALID_ARGUMENT: id: String should match pattern")
     assert run("runtime", "create-user", "", expect=1).stderr.startswith("error: INVALID_ARGUMENT: User name ''")
-    no_database = run("runtime", "create-user", "erin", expect=1, ORCHESTRATOR_DATABASE_URL="postgresql://nobody@127.0.0.1:1/x")
-    assert no_database.stderr.startswith("error: DATABASE_UNREACHABLE") and "ORCHESTRATOR_DATABASE_URL" in no_database.stderr
+    no_database = run(
+        "runtime", "create-user", "erin", expect=1, ORCHESTRATOR_DATABASE_URL="postgresql://nobody@127.0.0.1:1/x"
+    )
+    assert (
+        no_database.stderr.startswith("error: DATABASE_UNREACHABLE")
+        and "ORCHESTRATOR_DATABASE_URL" in no_database.stderr
+    )
     bad_url = run("jobs", "list", expect=1, ORCHESTRATOR_URL="not-a-url", **as_dave)
     assert bad_url.stderr.startswith("error: BAD_REQUEST") and "ORCHESTRATOR_URL" in bad_url.stderr
     # an id is one path segment: `a?b` is a job that does not exist, not job `a`; `../sites` reaches no other
     # route (the server decodes %2F, so an id with a slash matches no route at all)
-    assert run("jobs", "show", "a?b", expect=1, **as_dave).stderr.startswith("error: JOB_NOT_FOUND: No job with id 'a?b'")
+    assert run("jobs", "show", "a?b", expect=1, **as_dave).stderr.startswith(
+        "error: JOB_NOT_FOUND: No job with id 'a?b'"
+    )
     for odd in ("../sites", "a/b"):
         shown = run("jobs", "show", odd, expect=1, **as_dave)
         assert shown.stdout == "" and shown.stderr.startswith("error: NOT_FOUND"), odd
@@ -105,10 +120,20 @@ def as_user(run, name: str) -> dict:
 
 def cli_process(settings, server, tmp_path, *args, **env) -> subprocess.Popen:
     """The command in the background, for a test that plays the site while it waits."""
-    full_env = {**os.environ, "ORCHESTRATOR_DATABASE_URL": settings.database_url, "ORCHESTRATOR_URL": server,
-                "ORCHESTRATOR_HOME": str(tmp_path / "home"), **env}
-    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], env=full_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    full_env = {
+        **os.environ,
+        "ORCHESTRATOR_DATABASE_URL": settings.database_url,
+        "ORCHESTRATOR_URL": server,
+        "ORCHESTRATOR_HOME": str(tmp_path / "home"),
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_submit_names_the_jobs_its_triggers_make_and_warns_of_a_type_without_one(run, catalog, tmp_path):
@@ -121,8 +146,19 @@ def test_submit_names_the_jobs_its_triggers_make_and_warns_of_a_type_without_one
     untriggered = run("submit", str(tmp_path / "f.txt"), "--type", "plain", "--wait", **as_user(run, "fred"))
     assert len(untriggered.stdout.splitlines()) == 1  # nothing to wait for: no job, and it says why
     assert "no trigger" in untriggered.stderr
-    nobody_runs_it = run("submit", str(tmp_path / "f.txt"), "--type", "doc", "--name", "g.txt", "--wait", "--timeout", "1",
-                         expect=1, **as_user(run, "gus"))
+    nobody_runs_it = run(
+        "submit",
+        str(tmp_path / "f.txt"),
+        "--type",
+        "doc",
+        "--name",
+        "g.txt",
+        "--wait",
+        "--timeout",
+        "1",
+        expect=1,
+        **as_user(run, "gus"),
+    )
     waited_for = job_id_for("wf", [nobody_runs_it.stdout.splitlines()[0]])
     assert "waiting for the site's new_objects sensor to make the job" in nobody_runs_it.stdout
     assert nobody_runs_it.stderr.startswith(f"Error: gave up after 1 s; still not ended: {waited_for}")
@@ -136,33 +172,66 @@ def test_submit_wait_follows_the_job_as_a_site_runs_it(run, catalog, make_site, 
 
     site = make_site("site-w", ["py"])
     (tmp_path / "f.txt").write_text("x")
-    waiting = cli_process(settings, server, tmp_path, "submit", str(tmp_path / "f.txt"), "--type", "doc", "--wait",
-                          "--timeout", "60", **as_user(run, "gina"))
+    waiting = cli_process(
+        settings,
+        server,
+        tmp_path,
+        "submit",
+        str(tmp_path / "f.txt"),
+        "--type",
+        "doc",
+        "--wait",
+        "--timeout",
+        "60",
+        **as_user(run, "gina"),
+    )
     object_id = waiting.stdout.readline().strip()
     job_id = job_id_for("wf", [object_id])
     assert make_trigger_jobs(site, object_id, site.list_triggers()) == (1, 0)
     op = site.claim_job(job_id)
-    site.update_operation(op["id"], metadata={"step": "plan", "status_message": "2 actions to run",
-                                              "actions": {"a": {"state": "pending"}, "b": {"state": "pending"}}})
+    site.update_operation(
+        op["id"],
+        metadata={
+            "step": "plan",
+            "status_message": "2 actions to run",
+            "actions": {"a": {"state": "pending"}, "b": {"state": "pending"}},
+        },
+    )
     time.sleep(1.5)  # the CLI polls once a second: let it see the plan before the run moves on
-    site.update_operation(op["id"], metadata={"step": "execute_actions", "status_message": "1 action running, 1 pending",
-                                              "actions": {"a": {"state": "running", "started_at": "2026-01-02T03:04:05Z"},
-                                                          "b": {"state": "pending"}}})
+    site.update_operation(
+        op["id"],
+        metadata={
+            "step": "execute_actions",
+            "status_message": "1 action running, 1 pending",
+            "actions": {"a": {"state": "running", "started_at": "2026-01-02T03:04:05Z"}, "b": {"state": "pending"}},
+        },
+    )
     time.sleep(1.5)
-    final = {"a": {"state": "succeeded", "status_code": "SUCCEEDED", "finished_at": "2026-01-02T03:04:06.5Z"},
-             "b": {"state": outcome, "status_code": "SUCCEEDED" if outcome == "succeeded" else "NONZERO_EXIT"}}
+    final = {
+        "a": {"state": "succeeded", "status_code": "SUCCEEDED", "finished_at": "2026-01-02T03:04:06.5Z"},
+        "b": {"state": outcome, "status_code": "SUCCEEDED" if outcome == "succeeded" else "NONZERO_EXIT"},
+    }
     if outcome == "succeeded":
         site.update_operation(op["id"], done=True, result={"ok": True}, metadata={"actions": final})
     else:
-        site.update_operation(op["id"], done=True, error={"code": "ACTIONS_FAILED", "message": "1 action(s) failed: b"},
-                              metadata={"actions": final})
+        site.update_operation(
+            op["id"],
+            done=True,
+            error={"code": "ACTIONS_FAILED", "message": "1 action(s) failed: b"},
+            metadata={"actions": final},
+        )
     out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == (0 if outcome == "succeeded" else 1), err
     assert "Traceback" not in err
     lines = [line.split("  ", 2)[2] for line in out.splitlines()[1:] if line.startswith("20")]
     assert lines[0] == "claimed (attempt 1 of 3)" or lines[0].startswith("waiting for the site"), lines
-    for expected in ("plan: 2 actions to run", "execute_actions: 1 action running, 1 pending",
-                     "  a: running started 2026-01-02T03:04:05Z", "  a: succeeded SUCCEEDED 2026-01-02T03:04:06Z", outcome):
+    for expected in (
+        "plan: 2 actions to run",
+        "execute_actions: 1 action running, 1 pending",
+        "  a: running started 2026-01-02T03:04:05Z",
+        "  a: succeeded SUCCEEDED 2026-01-02T03:04:06Z",
+        outcome,
+    ):
         assert expected in lines, (expected, lines)
     if outcome == "failed":
         assert "error ACTIONS_FAILED: 1 action(s) failed: b" in lines
@@ -174,8 +243,11 @@ def test_submit_wait_follows_the_job_as_a_site_runs_it(run, catalog, make_site, 
 def test_jobs_list_is_newest_first_with_a_header_filters_and_json(run, catalog, admin, tmp_path):
     admin.put("/workflows/wf2", {"id": "wf2", "name": "Other", "dagster_job": "wf2_job"})
     objects = [admin.create_object(f"{i}".encode(), name=f"{i}.txt", types=["doc"]) for i in range(3)]
-    jobs = [admin.create_job("wf", [objects[0]["id"]]), admin.create_job("wf2", [objects[1]["id"]]),
-            admin.create_job("wf", [objects[2]["id"]])]
+    jobs = [
+        admin.create_job("wf", [objects[0]["id"]]),
+        admin.create_job("wf2", [objects[1]["id"]]),
+        admin.create_job("wf", [objects[2]["id"]]),
+    ]
     admin.post(f"/jobs/{jobs[0]['id']}:cancel")
     me = as_user(run, "ivan")
     listing = run("jobs", "list", **me).stdout.splitlines()
@@ -186,7 +258,9 @@ def test_jobs_list_is_newest_first_with_a_header_filters_and_json(run, catalog, 
     assert [j["id"] for j in only_wf] == [jobs[2]["id"], jobs[0]["id"]]
     cancelled = json.loads(run("jobs", "list", "--status", "cancelled", "--json", **me).stdout)
     assert [j["id"] for j in cancelled] == [jobs[0]["id"]]
-    assert [line.split()[1] for line in run("jobs", "list", "--limit", "1", **me).stdout.splitlines()[1:]] == [jobs[2]["id"]]
+    assert [line.split()[1] for line in run("jobs", "list", "--limit", "1", **me).stdout.splitlines()[1:]] == [
+        jobs[2]["id"]
+    ]
     assert run("jobs", "list", "--status", "failed", **me).stdout.strip() == "no jobs matching"
 
     objects_listing = run("objects", "list", "--type", "doc", **me).stdout.splitlines()
@@ -215,7 +289,15 @@ def test_backfill_makes_the_jobs_a_trigger_missed_once(run, catalog, admin, tmp_
 
 
 def test_a_runtime_that_is_down_is_named_with_how_to_start_one(run, tmp_path):
-    down = run("jobs", "list", expect=1, ORCHESTRATOR_URL="http://127.0.0.1:9", ORCHESTRATOR_USERNAME="x",
-               ORCHESTRATOR_PASSWORD="y")
+    down = run(
+        "jobs",
+        "list",
+        expect=1,
+        ORCHESTRATOR_URL="http://127.0.0.1:9",
+        ORCHESTRATOR_USERNAME="x",
+        ORCHESTRATOR_PASSWORD="y",
+    )
     assert down.stderr.startswith("error: UNREACHABLE: no runtime answers at http://127.0.0.1:9")
-    assert "make run" in down.stderr and "orchestrator up" in down.stderr and "orchestrator runtime serve" in down.stderr
+    assert (
+        "make run" in down.stderr and "orchestrator up" in down.stderr and "orchestrator runtime serve" in down.stderr
+    )

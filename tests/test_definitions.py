@@ -1,5 +1,6 @@
 """Smoke test of the site's code location: orchestrator.definitions loads as the daemon loads it,
 with a job for every registered workflow and the sensors of DESIGN.md §4."""
+
 import dagster as dg
 
 from orchestrator.definitions import defs

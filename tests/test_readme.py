@@ -1,4 +1,5 @@
 """The README's curl session works when pasted, against a live runtime on both backends."""
+
 import os
 import re
 import subprocess
@@ -19,8 +20,9 @@ def test_curl_session(store, server, tmp_path):
     env = {**os.environ, "ORCHESTRATOR_HOME": str(home)}
     save_credentials(home, server, "local-admin", "pw")
     script = curl_session().replace("API=http://127.0.0.1:8000", f"API={server}")
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert "second claim: 409" in proc.stdout
     assert "\nsucceeded\n" in proc.stdout

@@ -22,13 +22,18 @@ def test_paths_follow_home_unless_set(clean_env, tmp_path):
     settings = Settings()
     assert settings.home == tmp_path / "state"
     assert settings.database_url == f"sqlite:///{tmp_path / 'state' / 'runtime.db'}"
-    assert (settings.blob_dir, settings.workspaces_dir) == (tmp_path / "state" / "blobs", tmp_path / "state" / "workspaces")
+    assert (settings.blob_dir, settings.workspaces_dir) == (
+        tmp_path / "state" / "blobs",
+        tmp_path / "state" / "workspaces",
+    )
     clean_env.setenv("ORCHESTRATOR_BLOB_DIR", "/srv/blobs")
     assert Settings().blob_dir == Path("/srv/blobs")
 
 
 def test_a_dot_env_file_is_read_and_the_environment_wins(clean_env, tmp_path):
-    (tmp_path / ".env").write_text("ORCHESTRATOR_MAX_RUNS_PER_WORKFLOW=7\nORCHESTRATOR_SITE_ID=from-file\nLOGLEVEL=DEBUG\n")
+    (tmp_path / ".env").write_text(
+        "ORCHESTRATOR_MAX_RUNS_PER_WORKFLOW=7\nORCHESTRATOR_SITE_ID=from-file\nLOGLEVEL=DEBUG\n"
+    )
     clean_env.setenv("ORCHESTRATOR_SITE_ID", "from-env")
     settings = Settings()
     assert (settings.max_runs_per_workflow, settings.site_id) == (7, "from-env")

@@ -3,6 +3,7 @@ ports and a temporary ORCHESTRATOR_HOME. One stack serves every check (a start c
 banner comes once, after both URLs answer; the UI shows no first-visit dialog; idle, it stays quiet; a second `up` says it is running; a
 submitted study is followed to its end with `submit --wait`; Ctrl-C stops it all without a traceback or
 a failed sensor tick."""
+
 import os
 import signal
 import socket
@@ -54,8 +55,11 @@ def failed_sensor_ticks(dagster_home) -> list:
     from dagster._core.scheduler.instigation import TickStatus
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        return [tick for state in instance.all_instigator_state()
-                for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id, statuses=[TickStatus.FAILURE])]
+        return [
+            tick
+            for state in instance.all_instigator_state()
+            for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id, statuses=[TickStatus.FAILURE])
+        ]
 
 
 def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_stops_on_ctrl_c(tmp_path):
@@ -65,8 +69,16 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
         env.pop(name, None)
     command = [sys.executable, "-m", "orchestrator.cli", "up", "--port", str(port), "--dagster-port", str(dagster_port)]
     # started as a script's background job is (SIGINT ignored): Ctrl-C and the orderly stop must work all the same
-    up = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    up = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     output = Output(up)
     try:
         banner_at = output.wait_for("orchestrator is up", 75)
@@ -83,9 +95,25 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
         assert again.returncode == 1
         assert f"already running at http://127.0.0.1:{port}" in again.stderr and f"kill -INT {up.pid}" in again.stderr
 
-        submitted = subprocess.run([sys.executable, "-m", "orchestrator.cli", "submit", "examples/study", "--type", "study",
-                                    "--wait", "--timeout", "90"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                                   timeout=120)
+        submitted = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "orchestrator.cli",
+                "submit",
+                "examples/study",
+                "--type",
+                "study",
+                "--wait",
+                "--timeout",
+                "90",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert submitted.returncode == 0, submitted.stdout + submitted.stderr + output.text()
         job_id = submitted.stdout.splitlines()[1].split()[1]
         assert f"{job_id}  succeeded" in submitted.stdout and "chart: succeeded SUCCEEDED" in submitted.stdout

@@ -9,13 +9,13 @@ from orchestrator.pipeline.archive import UnsafeArchiveError, extract_study, pac
 from orchestrator.pipeline.check import CheckResult, check_project
 from orchestrator.pipeline.engine import ActionEvent, RunResult, run_plan, run_request
 from orchestrator.pipeline.errors import Problem, ProjectError
+from orchestrator.pipeline.execute import ActionHandle, ActionRun, Limits, run_action
 from orchestrator.pipeline.graph import (
     dependencies_of,
     dependents_of,
     find_cycles,
     topological_order,
 )
-from orchestrator.pipeline.execute import ActionHandle, ActionRun, Limits, run_action
 from orchestrator.pipeline.images import ImageMap, ImageMapError
 from orchestrator.pipeline.level4 import level4_problems
 from orchestrator.pipeline.plan import Decision, Plan, PlanError, PlannedAction, plan_actions

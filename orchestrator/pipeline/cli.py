@@ -37,21 +37,37 @@ def parse_size(text: str) -> int:
 
 @click.command("run")
 @click.argument("actions", nargs=-1)
-@click.option("-f", "--force-run-dependencies", is_flag=True,
-              help="Run the requested actions' dependencies even if they already succeeded.")
-@click.option("--project-dir", default=".", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="The study: holds project.yaml.")
-@click.option("--workspace-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where outputs, logs and the manifest go [default: PROJECT_DIR/workspace].")
-@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1),
-              help="How many actions may run at once.")
-@click.option("--continue-on-error", is_flag=True,
-              help="Keep running independent actions after one fails.")
-@click.option("--timeout", type=click.FloatRange(0, min_open=True),
-              help="Seconds an action may run before it is killed (JOB_TIMEOUT).")
+@click.option(
+    "-f",
+    "--force-run-dependencies",
+    is_flag=True,
+    help="Run the requested actions' dependencies even if they already succeeded.",
+)
+@click.option(
+    "--project-dir",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The study: holds project.yaml.",
+)
+@click.option(
+    "--workspace-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where outputs, logs and the manifest go [default: PROJECT_DIR/workspace].",
+)
+@click.option(
+    "--concurrency", default=2, show_default=True, type=click.IntRange(1), help="How many actions may run at once."
+)
+@click.option("--continue-on-error", is_flag=True, help="Keep running independent actions after one fails.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds an action may run before it is killed (JOB_TIMEOUT).",
+)
 @click.option("--memory-limit", help="Address space per action, e.g. 2G (OUT_OF_MEMORY beyond it).")
-def run_command(actions, force_run_dependencies, project_dir, workspace_dir, concurrency,
-                continue_on_error, timeout, memory_limit):
+def run_command(
+    actions, force_run_dependencies, project_dir, workspace_dir, concurrency, continue_on_error, timeout, memory_limit
+):
     """Run ACTIONS of the study (or run_all) and their dependencies that have not succeeded."""
     console = Console(soft_wrap=True, highlight=False)
     if not actions:
@@ -70,9 +86,15 @@ def run_command(actions, force_run_dependencies, project_dir, workspace_dir, con
         workspace = Workspace(workspace_dir or project_dir / "workspace")
         console.print(f"Workspace: {escape(str(workspace.path))}")
         outcome = run_request(
-            checked.project, project_dir, workspace, list(actions), force_run_dependencies,
-            concurrency=concurrency, continue_on_error=continue_on_error,
-            limits=Limits(timeout=timeout, memory=memory), image_map=image_map,
+            checked.project,
+            project_dir,
+            workspace,
+            list(actions),
+            force_run_dependencies,
+            concurrency=concurrency,
+            continue_on_error=continue_on_error,
+            limits=Limits(timeout=timeout, memory=memory),
+            image_map=image_map,
             on_event=lambda event: show_event(console, event),
         )
     except WorkspaceError as exc:
@@ -98,8 +120,7 @@ def show_event(console: Console, event: ActionEvent) -> None:
         result = event.result
         took = f"  {result.duration:.1f}s" if result.duration is not None else ""
         style = STYLE[result.state]
-        console.print(f"  [{style}]{result.state.value:<9}[/{style}] {name}  "
-                      f"{result.status_code.value}{took}")
+        console.print(f"  [{style}]{result.state.value:<9}[/{style}] {name}  {result.status_code.value}{took}")
 
 
 def show_summary(console: Console, outcome: RunResult, workspace: Workspace) -> None:
@@ -119,8 +140,11 @@ def show_summary(console: Console, outcome: RunResult, workspace: Workspace) -> 
                 console.print(f"     | {escape(line)}")
     _show_outputs(console, outcome.results.values(), workspace)
     failed = outcome.failed
-    verdict = (f"[red]{len(failed)} of {len(outcome.results)} action(s) did not succeed[/red]"
-               if failed else f"[green]all {len(outcome.results)} action(s) succeeded[/green]")
+    verdict = (
+        f"[red]{len(failed)} of {len(outcome.results)} action(s) did not succeed[/red]"
+        if failed
+        else f"[green]all {len(outcome.results)} action(s) succeeded[/green]"
+    )
     console.print(f"\n{verdict}")
 
 

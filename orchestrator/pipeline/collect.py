@@ -82,7 +82,7 @@ def matches_pattern(relative: str, pattern: str) -> bool:
     """Glob semantics for our patterns: `*` never crosses a `/`."""
     parts, pattern_parts = relative.split("/"), pattern.split("/")
     return len(parts) == len(pattern_parts) and all(
-        fnmatchcase(part, wanted) for part, wanted in zip(parts, pattern_parts)
+        fnmatchcase(part, wanted) for part, wanted in zip(parts, pattern_parts, strict=True)
     )
 
 

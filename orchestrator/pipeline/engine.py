@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from orchestrator.pipeline.execute import ActionHandle, ActionRun, Limits, run_action
+from orchestrator.pipeline.execute import NO_LIMITS, ActionHandle, ActionRun, Limits, run_action
 from orchestrator.pipeline.images import ImageMap
 from orchestrator.pipeline.plan import Decision, Plan, PlanError, plan_actions
 from orchestrator.pipeline.project import Project
@@ -63,8 +63,12 @@ def run_request(
 ) -> RunResult | PlanError:
     """Plan a job request against the workspace as it is now, then run the plan."""
     plan = plan_actions(
-        project, workspace.state(), requested_actions, force_run_dependencies,
-        cancelled_actions, request_id=request_id,
+        project,
+        workspace.state(),
+        requested_actions,
+        force_run_dependencies,
+        cancelled_actions,
+        request_id=request_id,
     )
     if isinstance(plan, PlanError):
         return plan
@@ -79,25 +83,50 @@ def run_plan(
     *,
     concurrency: int = 2,
     continue_on_error: bool = False,
-    limits: Limits = Limits(),
+    limits: Limits = NO_LIMITS,
     image_map: ImageMap | None = None,
     on_event: Callable[[ActionEvent], None] | None = None,
     stop: Stop | None = None,
     poll_interval: float = 0.2,
     stream_output: bool = False,
 ) -> RunResult:
-    run = _Run(plan, project, Path(project_dir), workspace, max(1, concurrency), continue_on_error,
-               limits, image_map or ImageMap(), on_event or (lambda event: None), stop,
-               poll_interval, stream_output)
+    run = _Run(
+        plan,
+        project,
+        Path(project_dir),
+        workspace,
+        max(1, concurrency),
+        continue_on_error,
+        limits,
+        image_map or ImageMap(),
+        on_event or (lambda event: None),
+        stop,
+        poll_interval,
+        stream_output,
+    )
     return run.run()
 
 
 class _Run:
-    def __init__(self, plan, project, project_dir, workspace, concurrency, continue_on_error,
-                 limits, image_map, on_event, stop, poll_interval, stream_output):
+    def __init__(
+        self,
+        plan,
+        project,
+        project_dir,
+        workspace,
+        concurrency,
+        continue_on_error,
+        limits,
+        image_map,
+        on_event,
+        stop,
+        poll_interval,
+        stream_output,
+    ):
         self.plan, self.project, self.workspace = plan, project, workspace
-        self.spec = dict(project=project, project_dir=project_dir, workspace=workspace,
-                         image_map=image_map, limits=limits)
+        self.spec = dict(
+            project=project, project_dir=project_dir, workspace=workspace, image_map=image_map, limits=limits
+        )
         self.concurrency, self.continue_on_error = concurrency, continue_on_error
         self.emit, self.stop, self.poll_interval = on_event, stop, poll_interval
         self.stream_output = stream_output
@@ -125,8 +154,10 @@ class _Run:
                 raise
         self._leave_unstarted()
         lost = ActionResult("", "", StatusCode.INTERNAL_ERROR, "its result was lost to an interrupt")
-        ordered = {name: self.results.get(name, replace(lost, action=name, job_id=planned.job_id))
-                   for name, planned in self.plan.actions.items()}
+        ordered = {
+            name: self.results.get(name, replace(lost, action=name, job_id=planned.job_id))
+            for name, planned in self.plan.actions.items()
+        }
         return RunResult(self.plan, MappingProxyType(ordered))
 
     def _loop(self, pool: ThreadPoolExecutor) -> None:
@@ -144,12 +175,18 @@ class _Run:
     def _settle_decided(self) -> None:
         for name, planned in self.plan.actions.items():
             if planned.decision is Decision.REUSE:
-                self._record(ActionResult(name, planned.job_id, StatusCode.SUCCEEDED,
-                                          f"reused: {planned.reason}", details={"reused": True}),
-                             kind="reused")
+                self._record(
+                    ActionResult(
+                        name,
+                        planned.job_id,
+                        StatusCode.SUCCEEDED,
+                        f"reused: {planned.reason}",
+                        details={"reused": True},
+                    ),
+                    kind="reused",
+                )
             elif planned.decision is Decision.CANCEL:
-                self._record(ActionResult(name, planned.job_id, StatusCode.CANCELLED_BY_USER,
-                                          planned.reason))
+                self._record(ActionResult(name, planned.job_id, StatusCode.CANCELLED_BY_USER, planned.reason))
             elif planned.decision is Decision.WAIT:
                 self.pending.remove(name)
                 self.waiting[name] = planned.job_id
@@ -162,9 +199,12 @@ class _Run:
             if failed:
                 self.pending.remove(name)
                 self._record(self._dependency_failed(name, failed), persist=True)
-            elif (not self.stopped_with and not self.halted_by
-                  and len(self.running) < self.concurrency
-                  and all(n in self.results for n in planned.needs)):
+            elif (
+                not self.stopped_with
+                and not self.halted_by
+                and len(self.running) < self.concurrency
+                and all(n in self.results for n in planned.needs)
+            ):
                 self.pending.remove(name)
                 self._start(pool, name)
 
@@ -186,15 +226,16 @@ class _Run:
             time.sleep(self.poll_interval)
             return
         done, _ = wait(self.running, self.poll_interval if polling else None, FIRST_COMPLETED)
-        for future, name in self.running.items():
+        for name in self.running.values():
             self._emit_output(name)  # of those that finished too: their last lines before their result
         for future in done:
             name = self.running.pop(future)
             try:
                 result = future.result()
             except Exception as exc:  # run_action reports its failures; this is a bug
-                result = ActionResult(name, self.plan.actions[name].job_id,
-                                      StatusCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+                result = ActionResult(
+                    name, self.plan.actions[name].job_id, StatusCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
+                )
             self._record(result)
             if not result.ok and not self.continue_on_error and result.status_code not in _STOP_CODES:
                 self.halted_by = self.halted_by or name
@@ -213,36 +254,51 @@ class _Run:
                 continue
             del self.waiting[name]
             done = record.state is State.SUCCEEDED and record.outputs_exist
-            code = StatusCode.SUCCEEDED if done else StatusCode.__members__.get(
-                record.status_code, StatusCode.INTERNAL_ERROR)
-            self._record(ActionResult(name, record.job_id or job_id, code,
-                                      f"ran in another request (job {record.job_id}): {record.status_code}"))
+            code = (
+                StatusCode.SUCCEEDED
+                if done
+                else StatusCode.__members__.get(record.status_code, StatusCode.INTERNAL_ERROR)
+            )
+            self._record(
+                ActionResult(
+                    name,
+                    record.job_id or job_id,
+                    code,
+                    f"ran in another request (job {record.job_id}): {record.status_code}",
+                )
+            )
 
     def _check_stop(self) -> None:
-        value = self.interrupted or (self.stop.is_set() if isinstance(self.stop, threading.Event)
-                                     else self.stop() if self.stop else None)
+        value = self.interrupted or (
+            self.stop.is_set() if isinstance(self.stop, threading.Event) else self.stop() if self.stop else None
+        )
         if not value or self.stopped_with:
             return
         self.stopped_with = value if isinstance(value, StatusCode) else StatusCode.CANCELLED_BY_USER
-        for future, name in self.running.items():
+        for name in self.running.values():
             self.handles[name].kill(self.stopped_with)
         for name in self.pending + list(self.waiting):
-            message = "cancelled before it started" if self.stopped_with is StatusCode.CANCELLED_BY_USER \
+            message = (
+                "cancelled before it started"
+                if self.stopped_with is StatusCode.CANCELLED_BY_USER
                 else "killed by an administrator before it started"
+            )
             self._record(ActionResult(name, self.plan.actions[name].job_id, self.stopped_with, message))
         self.pending.clear()
         self.waiting.clear()
 
     def _leave_unstarted(self) -> None:
         for name in self.pending:
-            message = (f"not started: {self.halted_by} failed (--continue-on-error keeps "
-                       "independent actions going)")
+            message = f"not started: {self.halted_by} failed (--continue-on-error keeps independent actions going)"
             self._record(ActionResult(name, self.plan.actions[name].job_id, StatusCode.CREATED, message))
 
     def _dependency_failed(self, name: str, failed: str) -> ActionResult:
-        return ActionResult(name, self.plan.actions[name].job_id, StatusCode.DEPENDENCY_FAILED,
-                            f"Not starting as dependency failed: {failed} "
-                            f"({self.results[failed].status_code.value})")
+        return ActionResult(
+            name,
+            self.plan.actions[name].job_id,
+            StatusCode.DEPENDENCY_FAILED,
+            f"Not starting as dependency failed: {failed} ({self.results[failed].status_code.value})",
+        )
 
     def _record(self, result: ActionResult, persist: bool = False, kind: str = "finished") -> None:
         if persist:

@@ -60,6 +60,9 @@ class Limits:
     memory: int | None = None  # bytes of address space (RLIMIT_AS) per action
 
 
+NO_LIMITS = Limits()  # frozen, so one shared default is safe
+
+
 @dataclass(frozen=True)
 class ActionRun:
     """What one run of an action needs. `job_id` is job-runner's id of that run (the manifest and the
@@ -71,7 +74,7 @@ class ActionRun:
     project_dir: Path
     workspace: Workspace
     image_map: ImageMap = field(default_factory=ImageMap)
-    limits: Limits = Limits()
+    limits: Limits = NO_LIMITS
 
 
 class ActionHandle:
@@ -195,8 +198,7 @@ def _copy_code(project_dir: Path, job_dir: Path, workspace_dir: Path, patterns: 
         here = Path(directory)
         relative_dir = here.relative_to(project_dir)
         subdirs[:] = [
-            d for d in subdirs
-            if not (relative_dir == Path(".") and d in _CODE_EXCLUDED) and here / d != skip_dir
+            d for d in subdirs if not (relative_dir == Path(".") and d in _CODE_EXCLUDED) and here / d != skip_dir
         ]
         for name in names:
             source, relative = here / name, (relative_dir / name).as_posix()
@@ -220,8 +222,13 @@ def _execute(spec, argv, job_dir, log_file, handle) -> tuple[float | None, int |
         handle.follow(log_file)
         try:
             process = subprocess.Popen(
-                _with_memory_limit(argv, memory) if memory else argv, cwd=job_dir, env=env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                _with_memory_limit(argv, memory) if memory else argv,
+                cwd=job_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         except OSError as exc:
             log.write(f"could not start {argv[0]!r}: {exc.strerror or exc}\n".encode())
@@ -253,8 +260,10 @@ def _read_log(log_file: Path) -> str:
 
 # Sets the address-space limit, then becomes the action. A tiny exec wrapper rather than Popen's
 # preexec_fn, which Python documents as unsafe while other threads start processes (ours do).
-_LIMIT_THEN_EXEC = ("import os, resource, sys; limit = int(sys.argv[1]); "
-                    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); os.execvp(sys.argv[2], sys.argv[2:])")
+_LIMIT_THEN_EXEC = (
+    "import os, resource, sys; limit = int(sys.argv[1]); "
+    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); os.execvp(sys.argv[2], sys.argv[2:])"
+)
 
 
 def _with_memory_limit(argv: list[str], limit: int) -> list[str]:
@@ -277,15 +286,29 @@ def _exit_failure(spec, handle, exit_code, tail) -> tuple[StatusCode, str] | Non
     signal_name = _signal_name(exit_code)
     cases = (
         (exit_code is None, StatusCode.INTERNAL_ERROR, "could not start the action: " + " ".join(tail)),
-        (handle.killed_with is StatusCode.JOB_TIMEOUT, StatusCode.JOB_TIMEOUT,
-         f"timed out after {limits.timeout:g}s; its processes were killed" if limits.timeout else ""),
-        (handle.killed_with is StatusCode.CANCELLED_BY_USER, StatusCode.CANCELLED_BY_USER,
-         "cancelled by user while running; its processes were killed"),
-        (handle.killed_with is StatusCode.KILLED_BY_ADMIN, StatusCode.KILLED_BY_ADMIN,
-         "killed by an administrator while running"),
+        (
+            handle.killed_with is StatusCode.JOB_TIMEOUT,
+            StatusCode.JOB_TIMEOUT,
+            f"timed out after {limits.timeout:g}s; its processes were killed" if limits.timeout else "",
+        ),
+        (
+            handle.killed_with is StatusCode.CANCELLED_BY_USER,
+            StatusCode.CANCELLED_BY_USER,
+            "cancelled by user while running; its processes were killed",
+        ),
+        (
+            handle.killed_with is StatusCode.KILLED_BY_ADMIN,
+            StatusCode.KILLED_BY_ADMIN,
+            "killed by an administrator while running",
+        ),
         (exit_code != 0 and oom, StatusCode.OUT_OF_MEMORY, f"Ran out of memory{memory}"),
-        (exit_code != 0, StatusCode.NONZERO_EXIT, f"Job exited with an error (exit code {exit_code}"
-         + (f", killed by {signal_name}" if signal_name else "") + ")"),
+        (
+            exit_code != 0,
+            StatusCode.NONZERO_EXIT,
+            f"Job exited with an error (exit code {exit_code}"
+            + (f", killed by {signal_name}" if signal_name else "")
+            + ")",
+        ),
     )
     return next(((code, message) for applies, code, message in cases if applies), None)
 
@@ -340,7 +363,9 @@ def _trailer(spec: ActionRun, argv, result: ActionResult) -> str:
         f"exit code: {result.exit_code}",
         f"status: {result.status_code.value}: {result.message}",
         "outputs:",
-        *(f"  {output.path}  - {output.level}" + ("  (withheld)" if output.withheld else "")
-          for output in result.outputs),
+        *(
+            f"  {output.path}  - {output.level}" + ("  (withheld)" if output.withheld else "")
+            for output in result.outputs
+        ),
     ]
     return "\n".join(lines) + "\n"

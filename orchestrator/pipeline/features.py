@@ -33,8 +33,7 @@ def features_for(version: float | None) -> Features:
     if version is None:
         return Features()
     switched_on = {
-        name: first <= version and (last is None or version <= last)
-        for name, (first, last) in FEATURE_VERSIONS.items()
+        name: first <= version and (last is None or version <= last) for name, (first, last) in FEATURE_VERSIONS.items()
     }
     return Features(**switched_on, version_known=True)
 

@@ -57,10 +57,7 @@ class ActionDraft:
 
 def read_version(raw: Any) -> tuple[float | None, list[Problem]]:
     if raw is None:
-        message = (
-            "the project needs `version:`, the project.yaml format it uses "
-            f"(latest is {LATEST_VERSION:g})"
-        )
+        message = f"the project needs `version:`, the project.yaml format it uses (latest is {LATEST_VERSION:g})"
         return None, [Problem("MISSING_VERSION", message, field="version")]
     try:
         if isinstance(raw, bool):
@@ -117,9 +114,7 @@ def read_action(name: Any, raw: Any, line: int | None) -> tuple[ActionDraft, lis
         value = raw.get(key)
         if value is None:
             if required:
-                problems.append(
-                    Problem("MISSING_FIELD", f"every action needs `{key}:`", label, key, line)
-                )
+                problems.append(Problem("MISSING_FIELD", f"every action needs `{key}:`", label, key, line))
         elif not isinstance(value, expected):
             problems.append(_bad_type(key, expected, value, label, line))
         else:
@@ -137,11 +132,7 @@ def _read_run(run: str | None, label: str, line: int | None, problems: list[Prob
     if run is None:
         return None, None
     if not run.strip():
-        problems.append(
-            Problem(
-                "EMPTY_RUN", "`run` is empty; give an image, tag and arguments", label, "run", line
-            )
-        )
+        problems.append(Problem("EMPTY_RUN", "`run` is empty; give an image, tag and arguments", label, "run", line))
         return None, None
     try:
         return run, split_run(run)
@@ -192,9 +183,7 @@ def _read_outputs(outputs: dict, label: str, line: int | None, problems: list[Pr
                 where = f"outputs.{level}.{output_name}"
                 problems.append(_bad_type(where, str, pattern, label, line))
     if not declared and not unknown:
-        message = (
-            f"an action must declare outputs under at least one of {', '.join(PRIVACY_LEVELS)}"
-        )
+        message = f"an action must declare outputs under at least one of {', '.join(PRIVACY_LEVELS)}"
         problems.append(Problem("NO_OUTPUTS", message, label, "outputs", line))
     return levels
 
@@ -227,9 +216,7 @@ def read_expectations(raw: Any, features: Features) -> tuple[int | None, list[Pr
     size = raw.get("population_size")
     if size is None:
         message = "`expectations` needs `population_size:`, the number of dummy patients"
-        problems.append(
-            Problem("MISSING_POPULATION_SIZE", message, field="expectations.population_size")
-        )
+        problems.append(Problem("MISSING_POPULATION_SIZE", message, field="expectations.population_size"))
         return None, problems
     try:
         if isinstance(size, bool):
@@ -237,9 +224,7 @@ def read_expectations(raw: Any, features: Features) -> tuple[int | None, list[Pr
         return int(size), problems
     except (TypeError, ValueError, OverflowError):
         message = f"`population_size` must be a whole number, not {size!r}"
-        problems.append(
-            Problem("BAD_POPULATION_SIZE", message, field="expectations.population_size")
-        )
+        problems.append(Problem("BAD_POPULATION_SIZE", message, field="expectations.population_size"))
         return None, problems
 
 
@@ -248,7 +233,5 @@ def _bad_type(
 ) -> Problem:
     what = f"`{key}`" if key else "an action"
     hint = _FIELD_HINTS.get(key or "", "")
-    message = (
-        f"{what} must be {_TYPE_NAMES[expected]}{hint}, not {type(value).__name__} {value!r:.60}"
-    )
+    message = f"{what} must be {_TYPE_NAMES[expected]}{hint}, not {type(value).__name__} {value!r:.60}"
     return Problem("BAD_TYPE", message, action, key, line)

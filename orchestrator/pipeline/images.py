@@ -18,9 +18,7 @@ from orchestrator.pipeline.project import Action
 
 IMAGE_MAP_ENV = "ORCHESTRATOR_IMAGE_MAP"
 
-DEFAULT_IMAGE_MAP: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {"python": (sys.executable,), "r": ("Rscript",)}
-)
+DEFAULT_IMAGE_MAP: Mapping[str, tuple[str, ...]] = MappingProxyType({"python": (sys.executable,), "r": ("Rscript",)})
 
 
 class ImageMapError(ValueError):
@@ -49,9 +47,7 @@ class ImageMap:
         except json.JSONDecodeError as exc:
             raise ImageMapError(f"{IMAGE_MAP_ENV} is not valid JSON: {exc}") from None
         if not isinstance(mapping, dict):
-            raise ImageMapError(
-                f'{IMAGE_MAP_ENV} must be a JSON object such as {{"python": ["python3"]}}'
-            )
+            raise ImageMapError(f'{IMAGE_MAP_ENV} must be a JSON object such as {{"python": ["python3"]}}')
         return cls.from_mapping(mapping)
 
     def prefix_for(self, image: str, tag: str) -> tuple[str, ...] | None:
@@ -64,7 +60,7 @@ class ImageMap:
             known = ", ".join(sorted(self.prefixes)) or "none"
             return (
                 f"image {action.image!r} is not mapped to a local interpreter; configure it in "
-                f"{IMAGE_MAP_ENV}, e.g. {IMAGE_MAP_ENV}='{{\"{action.image}\": [\"/path/to/program\"]}}'"
+                f'{IMAGE_MAP_ENV}, e.g. {IMAGE_MAP_ENV}=\'{{"{action.image}": ["/path/to/program"]}}\''
                 f" (mapped now: {known})"
             )
         return (*prefix, *action.args)

@@ -31,11 +31,7 @@ def leaves_workspace(path: str) -> bool:
 
 def file_suffix(pattern: str) -> str:
     """What pathlib's `.suffix` gives (OpenSAFELY's test), without building a path object."""
-    name = (
-        PurePosixPath(pattern).name
-        if "/." in pattern or "//" in pattern
-        else pattern.rstrip("/").rpartition("/")[2]
-    )
+    name = PurePosixPath(pattern).name if "/." in pattern or "//" in pattern else pattern.rstrip("/").rpartition("/")[2]
     dot = name.rfind(".")
     return name[dot:] if 0 < dot < len(name) - 1 else ""
 
@@ -97,8 +93,7 @@ PATTERN_RULES: tuple[PatternRule, ...] = (
     (
         "PATTERN_NOT_NORMALISED",
         _not_normalised,
-        "{pattern!r} is not in normal form (double slash, './' or a trailing slash); "
-        "write it as {normal!r}",
+        "{pattern!r} is not in normal form (double slash, './' or a trailing slash); write it as {normal!r}",
     ),
     (
         "PATTERN_IN_METADATA",
@@ -113,7 +108,5 @@ def pattern_problem(pattern: str, level: str) -> tuple[str, str] | None:
     for code, is_broken, template in PATTERN_RULES:
         if is_broken(pattern, level):
             normal = posixpath.normpath(pattern)
-            return code, template.format(
-                pattern=pattern, suffix=file_suffix(pattern), normal=normal
-            )
+            return code, template.format(pattern=pattern, suffix=file_suffix(pattern), normal=normal)
     return None

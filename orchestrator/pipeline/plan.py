@@ -82,8 +82,9 @@ def plan_actions(
     request_id = request_id or random_id()
     needs = project.needs_graph
     in_plan = set(requested) | dependencies_of(needs, requested)
-    request = _Request(set(requested), force_run_dependencies, cancelled,
-                       set(running) | workspace_state.running, workspace_state)
+    request = _Request(
+        set(requested), force_run_dependencies, cancelled, set(running) | workspace_state.running, workspace_state
+    )
     decided: dict[str, PlannedAction] = {}
     for name in topological_order(needs, [n for n in project.action_names if n in in_plan]):
         decision, reason = _decide(name, needs[name], request, decided)
@@ -111,10 +112,16 @@ def _decide(name: str, its_needs, request: _Request, decided) -> tuple[Decision,
         (name in request.requested, Decision.RUN, "requested"),
         (request.force, Decision.RUN, "dependency, forced (--force-run-dependencies)"),
         (record is None, Decision.RUN, "dependency, never run in this workspace"),
-        (record is not None and record.state is not State.SUCCEEDED, Decision.RUN,
-         f"dependency, last run {record.status_code if record else ''}: running again"),
-        (record is not None and not record.outputs_exist, Decision.RUN,
-         "dependency, some of its outputs are missing: running again"),
+        (
+            record is not None and record.state is not State.SUCCEEDED,
+            Decision.RUN,
+            f"dependency, last run {record.status_code if record else ''}: running again",
+        ),
+        (
+            record is not None and not record.outputs_exist,
+            Decision.RUN,
+            "dependency, some of its outputs are missing: running again",
+        ),
     )
     for applies, decision, reason in rules:
         if applies:

@@ -53,11 +53,7 @@ class Action:
     @property
     def output_patterns(self) -> list[tuple[str, str, str]]:
         """(level, output name, pattern) for every declared output, in file order."""
-        return [
-            (level, name, pattern)
-            for level, named in self.outputs.items()
-            for name, pattern in named.items()
-        ]
+        return [(level, name, pattern) for level, named in self.outputs.items() for name, pattern in named.items()]
 
     @property
     def is_database_action(self) -> bool:
@@ -69,14 +65,31 @@ class Action:
         # MappingProxyType does not pickle: send plain dicts and freeze them again on arrival.
         outputs = {level: dict(named) for level, named in self.outputs.items()}
         config = dict(self.config) if self.config is not None else None
-        return _action, (self.name, self.image, self.tag, self.args, self.run, self.needs, outputs, config,
-                         self.dummy_data_file)
+        return _action, (
+            self.name,
+            self.image,
+            self.tag,
+            self.args,
+            self.run,
+            self.needs,
+            outputs,
+            config,
+            self.dummy_data_file,
+        )
 
 
 def _action(name, image, tag, args, run, needs, outputs, config, dummy_data_file) -> Action:
-    return Action(name, image, tag, args, run, needs,
-                  MappingProxyType({level: MappingProxyType(named) for level, named in outputs.items()}),
-                  MappingProxyType(config) if config is not None else None, dummy_data_file)
+    return Action(
+        name,
+        image,
+        tag,
+        args,
+        run,
+        needs,
+        MappingProxyType({level: MappingProxyType(named) for level, named in outputs.items()}),
+        MappingProxyType(config) if config is not None else None,
+        dummy_data_file,
+    )
 
 
 @dataclass(frozen=True)
@@ -183,9 +196,7 @@ def _action_from(draft: fields.ActionDraft) -> Action:
         args=tuple(draft.command[1:]),
         run=draft.run,
         needs=tuple(draft.needs),
-        outputs=MappingProxyType(
-            {level: MappingProxyType(dict(named)) for level, named in draft.outputs.items()}
-        ),
+        outputs=MappingProxyType({level: MappingProxyType(dict(named)) for level, named in draft.outputs.items()}),
         config=MappingProxyType(draft.config) if draft.config is not None else None,
         dummy_data_file=draft.dummy_data_file,
     )

@@ -81,17 +81,13 @@ def check_image_tag(draft: ActionDraft, ctx: RuleContext) -> Iterator[Problem]:
             "`run` must start with an image name, e.g. `python:v2 analysis/model.py`",
         )
     elif not tag:
-        message = (
-            f"image `{image}` has no version tag; write it as `{image}:v1` (the one you tested)"
-        )
+        message = f"image `{image}` has no version tag; write it as `{image}:v1` (the one you tested)"
         yield _problem(draft, "MISSING_IMAGE_TAG", "run", message)
     elif not IMAGE_TAG.fullmatch(tag):
         message = f"`{image}:{tag}` has an invalid version tag; use the form :vN, e.g. `{image}:v2`"
         yield _problem(draft, "BAD_IMAGE_TAG", "run", message)
     elif tag == "latest" and ctx.features.no_latest_tag:
-        message = (
-            f"`{image}:latest` is not allowed from version 5; pin a version, e.g. `{image}:v2`"
-        )
+        message = f"`{image}:latest` is not allowed from version 5; pin a version, e.g. `{image}:v2`"
         yield _problem(draft, "LATEST_TAG_NOT_ALLOWED", "run", message)
 
 
@@ -119,12 +115,8 @@ def check_generate_cohort_outputs(draft: ActionDraft, ctx: RuleContext) -> Itera
         message = f"a generate_cohort action must declare exactly one privacy level, not {levels}"
         yield _problem(draft, "COHORT_OUTPUT_LEVELS", "outputs", message)
         return
-    directories = {
-        str(PurePosixPath(p).parent) for ps in draft.outputs.values() for p in ps.values()
-    }
-    explicit_dir = any(
-        arg == "--output-dir" or arg.startswith("--output-dir=") for arg in draft.command
-    )
+    directories = {str(PurePosixPath(p).parent) for ps in draft.outputs.values() for p in ps.values()}
+    explicit_dir = any(arg == "--output-dir" or arg.startswith("--output-dir=") for arg in draft.command)
     if len(directories) > 1 and not explicit_dir:
         message = (
             f"generate_cohort writes to one directory, but the outputs are in {len(directories)} "
@@ -136,15 +128,11 @@ def check_generate_cohort_outputs(draft: ActionDraft, ctx: RuleContext) -> Itera
 def check_generate_dataset_outputs(draft: ActionDraft, ctx: RuleContext) -> Iterator[Problem]:
     command = draft.command or []
     image, _ = _image_and_tag(draft)
-    is_generate_dataset = (
-        image in DATASET_IMAGES and len(command) > 1 and command[1] in DATASET_COMMANDS
-    )
+    is_generate_dataset = image in DATASET_IMAGES and len(command) > 1 and command[1] in DATASET_COMMANDS
     if draft.outputs is None or not is_generate_dataset:
         return
     if draft.outputs.get("moderately_sensitive") or draft.outputs.get("minimally_sensitive"):
-        message = (
-            "generate-dataset outputs are patient-level data: declare them all highly_sensitive"
-        )
+        message = "generate-dataset outputs are patient-level data: declare them all highly_sensitive"
         yield _problem(draft, "DATASET_OUTPUT_LEVEL", "outputs", message)
     spec = _output_argument(command)
     if spec is None:
@@ -154,9 +142,7 @@ def check_generate_dataset_outputs(draft: ActionDraft, ctx: RuleContext) -> Iter
     patterns = list(draft.outputs.get("highly_sensitive", {}).values())
     if not _patterns_match_output(spec, patterns):
         expected = _expected_pattern(spec)
-        message = (
-            f"outputs {patterns} do not match `--output {spec}` in `run`; declare {expected!r}"
-        )
+        message = f"outputs {patterns} do not match `--output {spec}` in `run`; declare {expected!r}"
         yield _problem(draft, "DATASET_OUTPUT_MISMATCH", "outputs.highly_sensitive", message)
 
 
@@ -171,9 +157,7 @@ def check_needs(draft: ActionDraft, ctx: RuleContext) -> Iterator[Problem]:
             )
         elif " " in need and need not in ctx.action_names:
             fixed = ", ".join(need.split())
-            message = (
-                f"`needs` entry {need!r} holds several names; separate them with commas: [{fixed}]"
-            )
+            message = f"`needs` entry {need!r} holds several names; separate them with commas: [{fixed}]"
             yield _problem(draft, "NEEDS_NOT_COMMA_SEPARATED", "needs", message)
         elif need not in ctx.action_names:
             yield _problem(
@@ -186,9 +170,7 @@ def check_needs(draft: ActionDraft, ctx: RuleContext) -> Iterator[Problem]:
 
 def check_dummy_data_file(draft: ActionDraft, ctx: RuleContext) -> Iterator[Problem]:
     if draft.dummy_data_file and leaves_workspace(draft.dummy_data_file):
-        message = (
-            f"{draft.dummy_data_file!r} is outside the study; use a path relative to the repository"
-        )
+        message = f"{draft.dummy_data_file!r} is outside the study; use a path relative to the repository"
         yield _problem(draft, "PATH_OUTSIDE_WORKSPACE", "dummy_data_file", message)
 
 
@@ -197,9 +179,7 @@ def check_unique_run(draft: ActionDraft, ctx: RuleContext) -> Iterator[Problem]:
         return
     first = ctx.run_owner.setdefault(draft.run, str(draft.name))
     if first != str(draft.name):
-        message = (
-            f"runs exactly the same command as action {first!r}; make them differ or remove one"
-        )
+        message = f"runs exactly the same command as action {first!r}; make them differ or remove one"
         yield _problem(draft, "DUPLICATE_RUN", "run", message)
 
 
@@ -236,9 +216,7 @@ ACTION_RULES: tuple[ActionRule, ...] = (
 def validate_actions(drafts: list[ActionDraft], features: Features) -> list[Problem]:
     """Every rule over every action in file order, then dependency cycles."""
     ctx = RuleContext(features, {draft.name for draft in drafts if isinstance(draft.name, str)})
-    problems = [
-        problem for draft in drafts for rule in ACTION_RULES for problem in rule(draft, ctx)
-    ]
+    problems = [problem for draft in drafts for rule in ACTION_RULES for problem in rule(draft, ctx)]
     return problems + cycle_problems(drafts)
 
 

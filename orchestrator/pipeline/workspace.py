@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
@@ -41,7 +41,7 @@ _CHUNK = 1 << 20
 def isoformat(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 class WorkspaceError(Exception):
@@ -103,8 +103,9 @@ class Workspace:
         except FileNotFoundError:
             manifest = {}
         except (ValueError, UnicodeDecodeError) as exc:  # only a hand edit can do this: writes are atomic
-            raise WorkspaceError(f"{self.manifest_path} is not valid JSON ({exc}); restore it, or remove the "
-                                 "workspace to start afresh") from None
+            raise WorkspaceError(
+                f"{self.manifest_path} is not valid JSON ({exc}); restore it, or remove the workspace to start afresh"
+            ) from None
         if not isinstance(manifest, dict):
             raise WorkspaceError(f"{self.manifest_path} is not a JSON object; restore it, or remove the workspace")
         manifest.setdefault("workspace", self.name)
@@ -176,9 +177,7 @@ class Workspace:
                 size += len(chunk)
         return staged, size, digest.hexdigest()
 
-    def finish_action(
-        self, result: ActionResult, staged: Mapping[str, Path] | None = None, log_text: str = ""
-    ) -> None:
+    def finish_action(self, result: ActionResult, staged: Mapping[str, Path] | None = None, log_text: str = "") -> None:
         """Record `result`. On success its staged outputs replace the action's previous ones
         (files it no longer produces are removed) and moderately_sensitive files are released
         to level4/ or withheld with a reason; a failed run leaves earlier outputs in place."""

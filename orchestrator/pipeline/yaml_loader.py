@@ -119,9 +119,7 @@ def _construct(loader: yaml.BaseLoader, root: yaml.Node) -> Any:
     except (ValueError, TypeError, AttributeError, OverflowError) as exc:
         # PyYAML's constructors fail this way on explicit tags with bad values (`!!int abc`,
         # `!!timestamp 2020`); a project file never needs such tags.
-        message = (
-            f"a value could not be read ({type(exc).__name__}: {exc}); remove any explicit !!tags"
-        )
+        message = f"a value could not be read ({type(exc).__name__}: {exc}); remove any explicit !!tags"
         raise yaml.YAMLError(message) from exc
 
 
@@ -138,8 +136,11 @@ def _build(loader: yaml.BaseLoader, node: yaml.Node, built: dict[int, Any]) -> A
     elif isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
         value = built[id(node)] = []
         value.extend(_build(loader, item, built) for item in node.value)
-    elif (isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG
-          and all(isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG for key, _ in node.value)):
+    elif (
+        isinstance(node, yaml.MappingNode)
+        and node.tag == _MAP_TAG
+        and all(isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG for key, _ in node.value)
+    ):
         value = built[id(node)] = {}
         for key, item in node.value:
             value[_build(loader, key, built)] = _build(loader, item, built)
@@ -168,9 +169,7 @@ def _decode(source: str | bytes) -> tuple[str, Problem | None]:
 
 
 def _loader_for(text: str) -> type:
-    deepest_indent = max(
-        (len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0
-    )
+    deepest_indent = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
     depth = deepest_flow = 0
     for bracket in re.sub(r"[^\[\]{}]+", "", text):  # only brackets: short even for big files
         depth += 1 if bracket in "[{" else -1
@@ -193,14 +192,15 @@ def _scan_keys(root: yaml.MappingNode) -> tuple[list[Problem], dict[str, int]]:
         visited.add(id(node))
         if isinstance(node, yaml.SequenceNode):
             stack.extend(
-                (item, (*path, str(i)))
-                for i, item in enumerate(node.value)
-                if not isinstance(item, yaml.ScalarNode)
+                (item, (*path, str(i))) for i, item in enumerate(node.value) if not isinstance(item, yaml.ScalarNode)
             )
         elif isinstance(node, yaml.MappingNode):
             is_actions = node is actions_node
-            pairs = [(key_node, value_node) for key_node, value_node in node.value
-                     if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG]
+            pairs = [
+                (key_node, value_node)
+                for key_node, value_node in node.value
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG
+            ]
             if is_actions:
                 for key_node, _ in pairs:
                     action_lines.setdefault(key_node.value, key_node.start_mark.line + 1)
@@ -210,12 +210,13 @@ def _scan_keys(root: yaml.MappingNode) -> tuple[list[Problem], dict[str, int]]:
                 for key_node, _ in pairs:
                     lines_of.setdefault((key_node.tag, key_node.value), []).append(key_node.start_mark.line + 1)
                 problems.extend(
-                    _duplicate(path, key, lines, is_actions)
-                    for (_, key), lines in lines_of.items()
-                    if len(lines) > 1
+                    _duplicate(path, key, lines, is_actions) for (_, key), lines in lines_of.items() if len(lines) > 1
                 )
-            stack.extend((value_node, (*path, key_node.value)) for key_node, value_node in pairs
-                         if not isinstance(value_node, yaml.ScalarNode))  # scalars hold no keys
+            stack.extend(
+                (value_node, (*path, key_node.value))
+                for key_node, value_node in pairs
+                if not isinstance(value_node, yaml.ScalarNode)
+            )  # scalars hold no keys
     problems.sort(key=lambda problem: problem.line or 0)
     return problems, action_lines
 
@@ -253,11 +254,7 @@ def _syntax_problem(exc: yaml.YAMLError, text: str) -> Problem:
     line = mark.line + 1 if mark else None
     problem = getattr(exc, "problem", None) or str(exc)
     if mark and _char_at(text, mark.line, mark.column) == "\t":
-        tab_lines = [
-            n
-            for n, row in enumerate(text.splitlines(), 1)
-            if "\t" in row[: len(row) - len(row.lstrip())]
-        ]
+        tab_lines = [n for n, row in enumerate(text.splitlines(), 1) if "\t" in row[: len(row) - len(row.lstrip())]]
         message = (
             f"tab character used for indentation on line(s) {_list_lines(tab_lines or [line])}; "
             "YAML must be indented with spaces"
@@ -266,11 +263,7 @@ def _syntax_problem(exc: yaml.YAMLError, text: str) -> Problem:
     where = f"line {line}, column {mark.column + 1}: " if mark else ""
     context_mark = getattr(exc, "context_mark", None)
     context = getattr(exc, "context", None)
-    started = (
-        f" ({context} that starts on line {context_mark.line + 1})"
-        if context and context_mark
-        else ""
-    )
+    started = f" ({context} that starts on line {context_mark.line + 1})" if context and context_mark else ""
     message = f"invalid YAML at {where}{problem}{started}. {_hint_for(problem)}".rstrip()
     return Problem("YAML_SYNTAX", message, line=line)
 
@@ -305,7 +298,5 @@ def _empty_file() -> Problem:
 
 def _not_a_mapping(root: yaml.Node) -> Problem:
     kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
-    message = (
-        f"the file holds {kind}; a project file must be a mapping with `version:` and `actions:`"
-    )
+    message = f"the file holds {kind}; a project file must be a mapping with `version:` and `actions:`"
     return Problem("NOT_A_MAPPING", message, line=root.start_mark.line + 1)

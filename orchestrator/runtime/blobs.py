@@ -3,6 +3,7 @@
 A write streams into a temporary file in the same directory tree, checks size and checksum, and
 only then renames into place, so a failed or oversized upload leaves nothing behind.
 """
+
 import hashlib
 import os
 import tempfile

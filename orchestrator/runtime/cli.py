@@ -1,4 +1,5 @@
 """`orchestrator runtime ...`: serve the API and administer it directly on its database."""
+
 import json
 import secrets
 
@@ -17,8 +18,13 @@ def runtime_group():
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="uvicorn worker processes")
-@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]),
-              help="uvicorn's; info logs every request")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="uvicorn's; info logs every request",
+)
 def serve_command(host: str, port: int, workers: int, log_level: str):
     """Serve the runtime HTTP API (OpenAPI docs at /docs)."""
     from orchestrator.runtime.api.server import serve
@@ -32,8 +38,8 @@ def serve_command(host: str, port: int, workers: int, log_level: str):
 def create_site_command(site_id: str, capabilities: tuple[str, ...]):
     """Register a site and print its client credentials as JSON (the secret is shown only once)."""
     from orchestrator.runtime.models import SiteCreate
-    from orchestrator.settings import Settings
     from orchestrator.runtime.store import Store
+    from orchestrator.settings import Settings
 
     store = Store.open(Settings())
     store.create_site(SiteCreate(id=site_id, capability_ids=list(capabilities)))
@@ -47,8 +53,8 @@ def create_site_command(site_id: str, capabilities: tuple[str, ...]):
 @click.option("--admin", is_flag=True, help="May manage sites, object types, workflows and triggers.")
 def create_user_command(username: str, password: str | None, admin: bool):
     """Create a user and print {"username", "password"} as JSON."""
-    from orchestrator.settings import Settings
     from orchestrator.runtime.store import Store
+    from orchestrator.settings import Settings
 
     password = password or secrets.token_urlsafe(18)
     Store.open(Settings()).create_user(username, password, is_admin=admin)

@@ -4,6 +4,7 @@ It fetches a token with the credentials it was given and fetches a new one when 
 the token expired or was revoked. It retries with exponential backoff on connection errors, 5xx
 and 429 only; any other 4xx is the caller's mistake and raises `RuntimeClientError` at once.
 """
+
 import hashlib
 import io
 import os
@@ -58,15 +59,27 @@ class Credentials:
 
     def grant(self) -> dict[str, str]:
         if self.client_id and self.client_secret:
-            return {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self.client_secret}
+            return {
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+            }
         if self.username and self.password:
             return {"grant_type": "password", "username": self.username, "password": self.password}
         raise RuntimeClientError(0, "NO_CREDENTIALS", "No credentials: set client id/secret or username/password.")
 
 
 class RuntimeClient:
-    def __init__(self, base_url: str, credentials: Credentials, *, timeout: float = 30.0, max_retries: int = 5,
-                 backoff_seconds: float = 0.2, max_backoff_seconds: float = 10.0):
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff_seconds: float = 0.2,
+        max_backoff_seconds: float = 10.0,
+    ):
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.timeout, self.max_retries = timeout, max_retries
@@ -76,8 +89,18 @@ class RuntimeClient:
         self._token_expires = 0.0
 
     # ---- transport
-    def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None, data: Any = None,
-                headers: dict | None = None, stream: bool = False, auth: bool = True) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict | None = None,
+        data: Any = None,
+        headers: dict | None = None,
+        stream: bool = False,
+        auth: bool = True,
+    ) -> requests.Response:
         refreshed = False
         attempt = 0
         while True:
@@ -85,17 +108,28 @@ class RuntimeClient:
             if auth:
                 all_headers["Authorization"] = f"Bearer {self.token()}"
             try:
-                response = self.session.request(method, self.base_url + path, json=json, params=params, data=_rewind(data),
-                                                headers=all_headers, timeout=self.timeout, stream=stream)
+                response = self.session.request(
+                    method,
+                    self.base_url + path,
+                    json=json,
+                    params=params,
+                    data=_rewind(data),
+                    headers=all_headers,
+                    timeout=self.timeout,
+                    stream=stream,
+                )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt >= self.max_retries:
-                    raise RuntimeClientError(0, "UNREACHABLE", f"Runtime at {self.base_url} unreachable: {exc}",
-                                             {"url": self.base_url}) from exc
+                    raise RuntimeClientError(
+                        0, "UNREACHABLE", f"Runtime at {self.base_url} unreachable: {exc}", {"url": self.base_url}
+                    ) from exc
                 self._sleep(attempt, None)
                 attempt += 1
                 continue
             except requests.RequestException as exc:  # a malformed URL and the like: retrying cannot help
-                raise RuntimeClientError(0, "BAD_REQUEST", f"Cannot send to {self.base_url!r} (check ORCHESTRATOR_URL): {exc}") from exc
+                raise RuntimeClientError(
+                    0, "BAD_REQUEST", f"Cannot send to {self.base_url!r} (check ORCHESTRATOR_URL): {exc}"
+                ) from exc
             if _retryable(response.status_code) and attempt < self.max_retries:
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 attempt += 1
@@ -121,8 +155,11 @@ class RuntimeClient:
                 body = response.json()
                 self._token, self._token_expires = body["access_token"], time.monotonic() + body["expires_in"]
             except (ValueError, KeyError, TypeError):
-                raise RuntimeClientError(response.status_code, "NOT_A_RUNTIME",
-                                         f"{self.base_url}/token did not answer with a token; is ORCHESTRATOR_URL the runtime?") from None
+                raise RuntimeClientError(
+                    response.status_code,
+                    "NOT_A_RUNTIME",
+                    f"{self.base_url}/token did not answer with a token; is ORCHESTRATOR_URL the runtime?",
+                ) from None
         return self._token
 
     def get(self, path: str, **params) -> Any:
@@ -148,12 +185,28 @@ class RuntimeClient:
             after = page["next_after_seq"]
 
     # ---- resources
-    def create_object(self, content: bytes | Path, *, name: str, types: list[str], mime_type: str = "application/octet-stream",
-                      description: str = "") -> dict:
+    def create_object(
+        self,
+        content: bytes | Path,
+        *,
+        name: str,
+        types: list[str],
+        mime_type: str = "application/octet-stream",
+        description: str = "",
+    ) -> dict:
         """Register and upload an object; returns it (status ready). Accepts bytes or a file path."""
         sha, size = _digest(content)
-        obj = self.post("/objects", {"name": name, "types": types, "size": size, "mime_type": mime_type,
-                                     "description": description, "checksums": [{"type": "sha256", "checksum": sha}]})
+        obj = self.post(
+            "/objects",
+            {
+                "name": name,
+                "types": types,
+                "size": size,
+                "mime_type": mime_type,
+                "description": description,
+                "checksums": [{"type": "sha256", "checksum": sha}],
+            },
+        )
         if obj["status"] == "ready":
             return obj
         if isinstance(content, bytes):
@@ -162,8 +215,12 @@ class RuntimeClient:
             return self._put_bytes(obj["id"], fh)
 
     def _put_bytes(self, object_id: str, body) -> dict:
-        return self.request("PUT", f"/objects/{quote_id(object_id)}/content", data=body,
-                            headers={"Content-Type": "application/octet-stream"}).json()
+        return self.request(
+            "PUT",
+            f"/objects/{quote_id(object_id)}/content",
+            data=body,
+            headers={"Content-Type": "application/octet-stream"},
+        ).json()
 
     def submit_path(self, path: Path, types: list[str], name: str | None = None) -> dict:
         """Submit a file as is, or a directory packed as a tar.gz (paths relative to the directory)."""
@@ -178,14 +235,21 @@ class RuntimeClient:
     def download(self, object_id: str, target: Path, expected_sha256: str | None = None) -> Path:
         """Save the object's bytes to `target`; with `expected_sha256`, refuse (and delete) bytes that do not match."""
         digest = hashlib.sha256()
-        with self.request("GET", f"/objects/{quote_id(object_id)}/content", stream=True) as response, open(target, "wb") as fh:
+        with (
+            self.request("GET", f"/objects/{quote_id(object_id)}/content", stream=True) as response,
+            open(target, "wb") as fh,
+        ):
             for chunk in response.iter_content(1 << 20):
                 digest.update(chunk)
                 fh.write(chunk)
         if expected_sha256 is not None and digest.hexdigest() != expected_sha256:
             Path(target).unlink()
-            raise RuntimeClientError(0, "CHECKSUM_MISMATCH", f"Object {object_id!r} arrived with sha256 {digest.hexdigest()}, "
-                                     f"not the {expected_sha256} it was registered with.")
+            raise RuntimeClientError(
+                0,
+                "CHECKSUM_MISMATCH",
+                f"Object {object_id!r} arrived with sha256 {digest.hexdigest()}, "
+                f"not the {expected_sha256} it was registered with.",
+            )
         return target
 
     def create_job(self, workflow_id: str, inputs: list[str] = (), config: dict | None = None, **extra) -> dict:
@@ -194,13 +258,18 @@ class RuntimeClient:
     def claim_job(self, job_id: str, lease_seconds: int | None = None) -> dict:
         return self.post(f"/jobs/{quote_id(job_id)}:claim", {"lease_seconds": lease_seconds} if lease_seconds else None)
 
-    def claim_next(self, workflow_id: str, max_jobs: int = 1, lease_seconds: int | None = None,
-                   claim_token: str | None = None) -> list[dict]:
+    def claim_next(
+        self, workflow_id: str, max_jobs: int = 1, lease_seconds: int | None = None, claim_token: str | None = None
+    ) -> list[dict]:
         """Claim up to `max_jobs` open jobs of a workflow; their operations. The request carries an
         idempotency key (`claim_token`, new if not given), so a retry after a lost reply -- by this call,
         or by a later one passing the same token -- returns the same operations, not more."""
-        body = {"workflow_id": workflow_id, "max_jobs": max_jobs, "lease_seconds": lease_seconds,
-                "claim_token": claim_token or new_claim_token()}
+        body = {
+            "workflow_id": workflow_id,
+            "max_jobs": max_jobs,
+            "lease_seconds": lease_seconds,
+            "claim_token": claim_token or new_claim_token(),
+        }
         return self.post("/jobs:claimNext", body)["operations"]
 
     def retry_job(self, job_id: str) -> Job:
@@ -288,8 +357,12 @@ class RuntimeClient:
     def ensure_job(self, workflow_id: str, inputs: list[str], config: dict) -> bool:
         """Create the job (workflow, inputs) unless it exists; True if this call made it. Its id is derived
         from workflow and inputs by the runtime, so any number of callers make one job."""
-        return self.request("POST", "/jobs", json={"workflow_id": workflow_id, "inputs": list(inputs),
-                                                   "config": config}).status_code == 201
+        return (
+            self.request(
+                "POST", "/jobs", json={"workflow_id": workflow_id, "inputs": list(inputs), "config": config}
+            ).status_code
+            == 201
+        )
 
 
 def _newest(items: Iterator[dict], model: type, count: int) -> list:
@@ -335,6 +408,8 @@ def _code(response: requests.Response) -> str | None:
 def _error(response: requests.Response) -> RuntimeClientError:
     try:
         body = response.json()
-        return RuntimeClientError(response.status_code, body.get("code", "HTTP_ERROR"), body.get("message", ""), body.get("details"))
+        return RuntimeClientError(
+            response.status_code, body.get("code", "HTTP_ERROR"), body.get("message", ""), body.get("details")
+        )
     except (ValueError, AttributeError):
         return RuntimeClientError(response.status_code, "HTTP_ERROR", response.text[:500])

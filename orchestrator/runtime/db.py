@@ -3,6 +3,7 @@
 SQLite write transactions start with BEGIN IMMEDIATE so concurrent writers queue on the lock
 instead of failing to upgrade a read lock; readers use a separate engine with deferred BEGIN.
 """
+
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event

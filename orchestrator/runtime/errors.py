@@ -3,6 +3,7 @@
 The store raises them; the API maps each kind to its HTTP status, so the same error reads the same
 whether it came through the CLI, a sensor or curl.
 """
+
 from typing import Any
 
 

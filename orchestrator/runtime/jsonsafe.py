@@ -2,6 +2,7 @@
 MAX_DEPTH levels deep, finite numbers, strings without NUL or lone surrogates (keys included), and
 media types a Content-Type header can carry. The walks are loops, so no input can exhaust the stack.
 """
+
 import math
 import re
 from typing import Any, NamedTuple
@@ -28,8 +29,12 @@ def string_problem(text: str, location: list | None = None) -> Problem | None:
     if "\x00" in text:
         return Problem("NUL_CHARACTER", "NUL characters (\\u0000) are not allowed in any field.", location or [])
     if not text.isascii() and _SURROGATE.search(text):
-        return Problem("LONE_SURROGATE", "Strings must be valid Unicode: a lone surrogate (\\ud800-\\udfff) is not "
-                        "allowed; encode characters outside the BMP as a surrogate pair.", location or [])
+        return Problem(
+            "LONE_SURROGATE",
+            "Strings must be valid Unicode: a lone surrogate (\\ud800-\\udfff) is not "
+            "allowed; encode characters outside the BMP as a surrogate pair.",
+            location or [],
+        )
     return None
 
 
@@ -43,9 +48,14 @@ def json_problem(value: Any, max_depth: int = MAX_DEPTH) -> Problem | None:
     while stack and problem is None:
         item, depth, node = stack.pop()
         if depth > max_depth:
-            return Problem("JSON_TOO_DEEP", f"JSON may nest at most {max_depth} levels of objects and arrays.",
-                           _path(node)[:8])
-        pairs = item.items() if isinstance(item, dict) else [(i, c) for i, c in enumerate(item) if c.__class__ not in _PLAIN]
+            return Problem(
+                "JSON_TOO_DEEP", f"JSON may nest at most {max_depth} levels of objects and arrays.", _path(node)[:8]
+            )
+        pairs = (
+            item.items()
+            if isinstance(item, dict)
+            else [(i, c) for i, c in enumerate(item) if c.__class__ not in _PLAIN]
+        )
         for key, child in pairs:
             if isinstance(child, (dict, list)):
                 stack.append((child, depth + 1, (node, key)))
@@ -61,8 +71,12 @@ def _leaf_problem(value: Any, node: tuple | None) -> Problem | None:
         problem = string_problem(value)
         return problem._replace(location=_path(node)) if problem else None
     if isinstance(value, float) and not math.isfinite(value):
-        return Problem("NON_FINITE_NUMBER", "Numbers must be finite: NaN, Infinity and values beyond the range "
-                       "of a double (like 1e400) are not allowed.", _path(node))
+        return Problem(
+            "NON_FINITE_NUMBER",
+            "Numbers must be finite: NaN, Infinity and values beyond the range "
+            "of a double (like 1e400) are not allowed.",
+            _path(node),
+        )
     return None
 
 

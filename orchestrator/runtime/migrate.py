@@ -1,4 +1,5 @@
 """Brings a runtime database to the newest schema with Alembic (used by `Store.open` and tests)."""
+
 from pathlib import Path
 
 from alembic import command

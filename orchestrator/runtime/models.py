@@ -3,6 +3,7 @@
 Request models forbid unknown fields, so a typo is a 422 naming the field rather than a silently
 ignored setting.
 """
+
 import hashlib
 import re
 from datetime import datetime
@@ -35,7 +36,9 @@ class Request(BaseModel):
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    next_after_seq: int | None = Field(description="Pass as after_seq for the next page; null when this page is the last.")
+    next_after_seq: int | None = Field(
+        description="Pass as after_seq for the next page; null when this page is the last."
+    )
 
 
 class ObjectType(Request):
@@ -70,14 +73,19 @@ class ObjectCreate(Request):
     types: list[Identifier] = Field(min_length=1)
     size: int = Field(ge=0)
     checksums: list[Checksum] = Field(min_length=1, description="Must include a sha256 checksum of the bytes.")
-    mime_type: str = Field("application/octet-stream", max_length=200,
-                           description="A media type, type/subtype[; name=value]...; it is the Content-Type of downloads.")
+    mime_type: str = Field(
+        "application/octet-stream",
+        max_length=200,
+        description="A media type, type/subtype[; name=value]...; it is the Content-Type of downloads.",
+    )
 
     @field_validator("mime_type")
     @classmethod
     def _media_type(cls, value: str) -> str:
         if not MEDIA_TYPE.fullmatch(value):
-            raise ValueError("must be a media type like 'text/plain; charset=utf-8' (ASCII, type/subtype[; name=value])")
+            raise ValueError(
+                "must be a media type like 'text/plain; charset=utf-8' (ASCII, type/subtype[; name=value])"
+            )
         return value
 
     @field_validator("checksums")
@@ -147,9 +155,14 @@ class ClaimNextRequest(Request):
     workflow_id: Identifier
     max_jobs: int = Field(1, ge=1, le=100, description="Claim up to this many open jobs, oldest first.")
     lease_seconds: int | None = Field(None, ge=1, le=3600)
-    claim_token: str | None = Field(None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
-                                    description="An idempotency key: the same request again (a retry after a lost "
-                                                "reply) returns the operations it already made instead of claiming more.")
+    claim_token: str | None = Field(
+        None,
+        min_length=8,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="An idempotency key: the same request again (a retry after a lost "
+        "reply) returns the operations it already made instead of claiming more.",
+    )
 
 
 class ClaimedOperations(BaseModel):
@@ -157,7 +170,9 @@ class ClaimedOperations(BaseModel):
 
 
 class ReleaseRequest(Request):
-    operation_id: JobIdentifier | None = Field(None, description="Release only if this operation still holds the job (409 otherwise).")
+    operation_id: JobIdentifier | None = Field(
+        None, description="Release only if this operation still holds the job (409 otherwise)."
+    )
 
 
 class ErrorInfo(Request):
@@ -171,8 +186,12 @@ class OperationPatch(Request):
     result: dict[str, Any] | None = None
     error: ErrorInfo | None = None
     metadata: dict[str, Any] | None = Field(None, description="Merged into the operation's metadata (top-level keys).")
-    lease_seconds: int | None = Field(None, ge=1, le=3600, description="Renew the lease by this long from now; "
-                                      "default: the operation's lease_seconds (as claimed).")
+    lease_seconds: int | None = Field(
+        None,
+        ge=1,
+        le=3600,
+        description="Renew the lease by this long from now; default: the operation's lease_seconds (as claimed).",
+    )
 
 
 class Operation(BaseModel):

@@ -1,6 +1,7 @@
 """Secrets and tokens: secrets are scrypt-hashed with a salt; tokens are opaque random strings
 stored only as their sha256 (a token is already high-entropy, so a fast hash is enough and keeps
 per-request authentication to one indexed lookup)."""
+
 import functools
 import hashlib
 import hmac

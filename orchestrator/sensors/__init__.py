@@ -1,4 +1,5 @@
 """A site's sensors: new objects -> jobs, open jobs -> claimed runs, and leases kept or released."""
+
 from orchestrator.sensors.claims import make_claim_sensor
 from orchestrator.sensors.new_objects import make_new_objects_sensor
 from orchestrator.sensors.reconcile import make_reconcile_sensor

@@ -12,13 +12,20 @@ from orchestrator.runtime.client import RuntimeClientError, new_claim_token
 from orchestrator.workflows import WorkflowSpec
 from orchestrator.workflows.common import JOB_TAG, OPERATION_TAG, SITE_TAG, WORKFLOW_TAG
 
-IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
 SETTLED = ""  # the cursor when no claim is waiting for its outcome
 
 
 def free_slots(instance: dg.DagsterInstance, workflow_id: str, site: SiteResource) -> int:
-    busy = instance.get_runs_count(dg.RunsFilter(tags={WORKFLOW_TAG: workflow_id, SITE_TAG: site.site_id}, statuses=IN_PROGRESS))
+    busy = instance.get_runs_count(
+        dg.RunsFilter(tags={WORKFLOW_TAG: workflow_id, SITE_TAG: site.site_id}, statuses=IN_PROGRESS)
+    )
     return max(0, site.max_runs_per_workflow + site.claim_ahead - busy)
 
 
@@ -28,9 +35,13 @@ def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDef
     so the runtime returns the operations it already made instead of leaving them held by nobody
     until their lease runs out. The cursor is cleared once an answer arrives."""
 
-    @dg.sensor(name=f"claim_{workflow.job.name}", job=workflow.job, minimum_interval_seconds=interval,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Claims open {workflow.id} jobs up to the site's free run slots and runs them.")
+    @dg.sensor(
+        name=f"claim_{workflow.job.name}",
+        job=workflow.job,
+        minimum_interval_seconds=interval,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Claims open {workflow.id} jobs up to the site's free run slots and runs them.",
+    )
     def claim(context: dg.SensorEvaluationContext, runtime: RuntimeResource, site: SiteResource):
         free = free_slots(context.instance, workflow.id, site)
         if not free:  # a pending claim keeps its key in the cursor until a slot frees
@@ -45,14 +56,27 @@ def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDef
                 raise
             # The claim may have committed before the runtime went away: keep its key for the next tick.
             context.log.warning(f"claim of {workflow.id} jobs got no answer ({exc.code}); retrying it next tick")
-            return dg.SensorResult(skip_reason=f"{exc.code}: {exc.message} (the claim is retried next tick)",
-                                   cursor=claim_token)
+            return dg.SensorResult(
+                skip_reason=f"{exc.code}: {exc.message} (the claim is retried next tick)", cursor=claim_token
+            )
         # A replayed claim can return operations that ended meanwhile (their lease ran out): not runnable.
         live = [op for op in ops if not op["done"]]
         if not live:
             return dg.SensorResult(skip_reason=f"No open {workflow.id} jobs to claim.", cursor=SETTLED)
-        return dg.SensorResult(cursor=SETTLED, run_requests=[dg.RunRequest(run_key=op["id"], tags={
-            JOB_TAG: op["job_id"], OPERATION_TAG: op["id"], WORKFLOW_TAG: workflow.id, SITE_TAG: site.site_id})
-            for op in live])
+        return dg.SensorResult(
+            cursor=SETTLED,
+            run_requests=[
+                dg.RunRequest(
+                    run_key=op["id"],
+                    tags={
+                        JOB_TAG: op["job_id"],
+                        OPERATION_TAG: op["id"],
+                        WORKFLOW_TAG: workflow.id,
+                        SITE_TAG: site.site_id,
+                    },
+                )
+                for op in live
+            ],
+        )
 
     return claim

@@ -3,6 +3,7 @@
 The cursor is the last object `seq` handled; each tick asks the runtime only for objects after it
 (an index range scan there), so a tick costs O(new objects) however long the history.
 """
+
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -33,8 +34,12 @@ def make_trigger_jobs(client: RuntimeClient, object_id: str, triggers: Iterable[
 def make_new_objects_sensor(trigger_set: TriggerSet, interval: int = 2) -> dg.SensorDefinition:
     type_ids = sorted({t.object_type_id for t in trigger_set.triggers})
 
-    @dg.sensor(name="new_objects", minimum_interval_seconds=interval, default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Creates a job for each new object of a triggered type ({', '.join(type_ids) or 'none'}).")
+    @dg.sensor(
+        name="new_objects",
+        minimum_interval_seconds=interval,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Creates a job for each new object of a triggered type ({', '.join(type_ids) or 'none'}).",
+    )
     def new_objects(context: dg.SensorEvaluationContext, runtime: RuntimeResource, site: SiteResource):
         if not type_ids:
             return dg.SkipReason("No trigger files: nothing to watch.")

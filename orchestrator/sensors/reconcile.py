@@ -7,10 +7,11 @@ else's); a local run whose worker process is gone is marked failed instead of ke
 only runs that changed since the last one: a crash returns the job to the queue (release), a
 cancel reports CANCELLED, a silent success is a workflow bug reported as an error.
 """
+
 import os
 import signal
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -63,15 +64,20 @@ def renew_leases(instance: dg.DagsterInstance, client, site: SiteResource) -> li
     live = instance.get_runs(dg.RunsFilter(tags={SITE_TAG: site.site_id}, statuses=IN_PROGRESS))
     notes = []
     for run in [r for r in live if worker_gone(r)]:
-        instance.report_run_failed(run, message=f"Run worker (pid {local_pid(run)}) is gone; the job goes back to the queue.")
+        instance.report_run_failed(
+            run, message=f"Run worker (pid {local_pid(run)}) is gone; the job goes back to the queue."
+        )
         notes.append(f"run {run.run_id} lost its worker")
     run_of = {run.tags[OPERATION_TAG]: run for run in live if OPERATION_TAG in run.tags and not worker_gone(run)}
     ids = list(run_of)
     for start in range(0, len(ids), HEARTBEAT_BATCH):
-        beat = client.heartbeat(ids[start:start + HEARTBEAT_BATCH], site.lease_seconds)
+        beat = client.heartbeat(ids[start : start + HEARTBEAT_BATCH], site.lease_seconds)
         stop = [(s["id"], "cancel requested") for s in beat["operations"] if s["cancel_requested"] and not s["done"]]
-        stop += [(s["id"], f"operation closed ({s['error']['code']})") for s in beat["operations"]
-                 if s["done"] and (s["error"] or {}).get("code") in LOST]
+        stop += [
+            (s["id"], f"operation closed ({s['error']['code']})")
+            for s in beat["operations"]
+            if s["done"] and (s["error"] or {}).get("code") in LOST
+        ]
         stop += [(op_id, "operation unknown to the runtime") for op_id in beat["missing"]]
         for op_id, why in stop:
             if run_of[op_id].status != dg.DagsterRunStatus.CANCELING:
@@ -84,20 +90,34 @@ def settle(client: RuntimeClient, run: dg.DagsterRun, op: Operation) -> str:
     """Report what an unreported ended run means; returns a note for the tick."""
     details = {"dagster_run_id": run.run_id}
     if op.cancel_requested or run.status == dg.DagsterRunStatus.CANCELED:
-        client.update_operation(op.id, done=True, error={"code": "CANCELLED", "message": "The run was cancelled.", "details": details})
+        client.update_operation(
+            op.id, done=True, error={"code": "CANCELLED", "message": "The run was cancelled.", "details": details}
+        )
         return f"reported CANCELLED for {op.id}"
     if run.status == dg.DagsterRunStatus.FAILURE:  # the worker crashed before any op could report: retry
         client.release_job(run.tags[JOB_TAG], operation_id=op.id)
         return f"released job {run.tags[JOB_TAG]} after run {run.run_id} crashed"
-    client.update_operation(op.id, done=True, error={
-        "code": "RUN_ENDED_WITHOUT_REPORT", "message": "The run succeeded but its workflow never reported a result.", "details": details})
+    client.update_operation(
+        op.id,
+        done=True,
+        error={
+            "code": "RUN_ENDED_WITHOUT_REPORT",
+            "message": "The run succeeded but its workflow never reported a result.",
+            "details": details,
+        },
+    )
     return f"reported RUN_ENDED_WITHOUT_REPORT for {op.id}"
 
 
-def report_ended_runs(instance: dg.DagsterInstance, client, site: SiteResource, cursor: float) -> tuple[float, list[str]]:
+def report_ended_runs(
+    instance: dg.DagsterInstance, client, site: SiteResource, cursor: float
+) -> tuple[float, list[str]]:
     records = instance.get_run_records(
-        dg.RunsFilter(tags={SITE_TAG: site.site_id}, statuses=ENDED, updated_after=datetime.fromtimestamp(cursor, timezone.utc)),
-        order_by="update_timestamp", ascending=True, limit=ENDED_BATCH)
+        dg.RunsFilter(tags={SITE_TAG: site.site_id}, statuses=ENDED, updated_after=datetime.fromtimestamp(cursor, UTC)),
+        order_by="update_timestamp",
+        ascending=True,
+        limit=ENDED_BATCH,
+    )
     notes = []
     for record in records:
         run = record.dagster_run
@@ -117,8 +137,12 @@ def report_ended_runs(instance: dg.DagsterInstance, client, site: SiteResource, 
 
 
 def make_reconcile_sensor(interval: int = 2) -> dg.SensorDefinition:
-    @dg.sensor(name="lease_reconcile", minimum_interval_seconds=interval, default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Renews leases of live runs, stops cancelled or lost ones, settles runs that ended silently.")
+    @dg.sensor(
+        name="lease_reconcile",
+        minimum_interval_seconds=interval,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Renews leases of live runs, stops cancelled or lost ones, settles runs that ended silently.",
+    )
     def lease_reconcile(context: dg.SensorEvaluationContext, runtime: RuntimeResource, site: SiteResource):
         client = runtime.client()
         notes = renew_leases(context.instance, client, site)

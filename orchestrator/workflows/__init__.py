@@ -2,6 +2,7 @@
 
 Adding a workflow: a module here with its job, an entry in WORKFLOWS, a file in triggers/, a test.
 """
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,13 +36,21 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
     spec.id: spec
     for spec in [
         WorkflowSpec(
-            id=metadata_in.WORKFLOW_ID, name="Validate metadata", job=metadata_in.metadata_in_job,
+            id=metadata_in.WORKFLOW_ID,
+            name="Validate metadata",
+            job=metadata_in.metadata_in_job,
             description="Validate a JSON metadata document against a JSON Schema; register it if valid.",
-            produces=(ObjectTypeSpec("metadata-validated", "Validated metadata", "A metadata document that passed validation."),),
+            produces=(
+                ObjectTypeSpec(
+                    "metadata-validated", "Validated metadata", "A metadata document that passed validation."
+                ),
+            ),
             config_problem=metadata_in.config_problem,
         ),
         WorkflowSpec(
-            id=pipeline.WORKFLOW_ID, name="Run pipeline actions", job=pipeline.pipeline_job,
+            id=pipeline.WORKFLOW_ID,
+            name="Run pipeline actions",
+            job=pipeline.pipeline_job,
             description="Run a study's project.yaml actions (OpenSAFELY-style) in a persistent workspace at the site.",
             config_problem=pipeline.config_problem,
         ),

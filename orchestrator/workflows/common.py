@@ -4,6 +4,7 @@ last op reports the result, and a failure hook reports any op's failure with a c
 Ops find their job and operation in the run's tags (set by the claim sensor), so a workflow needs
 no run config. Progress goes to the operation's metadata as the run goes.
 """
+
 import os
 import shutil
 import socket
@@ -17,7 +18,12 @@ import dagster as dg
 from orchestrator.resources import RuntimeResource
 from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
 
-JOB_TAG, OPERATION_TAG, WORKFLOW_TAG, SITE_TAG = "runtime/job_id", "runtime/operation_id", "runtime/workflow_id", "runtime/site_id"
+JOB_TAG, OPERATION_TAG, WORKFLOW_TAG, SITE_TAG = (
+    "runtime/job_id",
+    "runtime/operation_id",
+    "runtime/workflow_id",
+    "runtime/site_id",
+)
 # Where the run worker lives, so the reconcile sensor can tell a crashed local run from a slow one
 # (Dagster's DefaultRunLauncher has no run-worker health check of its own).
 PID_TAG, HOST_TAG = "runtime/pid", "runtime/host"
@@ -29,8 +35,9 @@ class WorkflowFailure(dg.Failure):
     code, message and details (`metadata` may hold log lines, which stay at the site)."""
 
     def __init__(self, code: str, message: str, details: dict | None = None, metadata: dict | None = None):
-        super().__init__(description=f"{code}: {message}", metadata={"code": code, **(metadata or {})},
-                         allow_retries=False)
+        super().__init__(
+            description=f"{code}: {message}", metadata={"code": code, **(metadata or {})}, allow_retries=False
+        )
         self.code, self.message, self.details = code, message, details or {}
 
 
@@ -95,14 +102,19 @@ def refuse_finished_operation(context, client: RuntimeClient) -> None:
         return
     job = client.get_job(operation.job_id)
     advice = _AFTER_DONE.get(job.status, "").format(job=job.id, operation=job.operation_id)
-    raise WorkflowFailure("OPERATION_DONE", f"Job {job.id} is {job.status}: this run's operation "
-                          f"{operation.id} is done, so a re-execution cannot report to it. {advice}".rstrip(),
-                          {"job_id": job.id, "job_status": job.status})
+    raise WorkflowFailure(
+        "OPERATION_DONE",
+        f"Job {job.id} is {job.status}: this run's operation "
+        f"{operation.id} is done, so a re-execution cannot report to it. {advice}".rstrip(),
+        {"job_id": job.id, "job_status": job.status},
+    )
 
 
 @dg.op(description="Load the job and download its input objects through the runtime.")
 def load_input(context: dg.OpExecutionContext, runtime: RuntimeResource) -> JobInput:
-    context.instance.add_run_tags(context.run_id, {PID_TAG: str(run_worker_pid(context)), HOST_TAG: socket.gethostname()})
+    context.instance.add_run_tags(
+        context.run_id, {PID_TAG: str(run_worker_pid(context)), HOST_TAG: socket.gethostname()}
+    )
     client = runtime.client()
     refuse_finished_operation(context, client)
     # JobInput carries plain JSON (workflows read it as dicts, and Dagster pickles it between ops).
@@ -122,8 +134,9 @@ def load_input(context: dg.OpExecutionContext, runtime: RuntimeResource) -> JobI
 
 @dg.op(description="Report the workflow's result to the runtime; the job becomes succeeded.")
 def report_result(context: dg.OpExecutionContext, runtime: RuntimeResource, result: dict) -> None:
-    runtime.client().update_operation(operation_id_of(context), done=True, result=result,
-                                      metadata={"step": "done", "status_message": "succeeded"})
+    runtime.client().update_operation(
+        operation_id_of(context), done=True, result=result, metadata={"step": "done", "status_message": "succeeded"}
+    )
     context.log.info(f"reported result for operation {operation_id_of(context)}")
     shutil.rmtree(run_dir(context.run_id), ignore_errors=True)
 

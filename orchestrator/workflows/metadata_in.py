@@ -1,6 +1,7 @@
 """Workflow `metadata-in-1.0.0` (after the NMDC runtime's metadata-in): validate a submitted JSON
 document against the JSON Schema its trigger names, and register a valid one as a new object of
 type `metadata-validated` (which may trigger further workflows)."""
+
 import json
 from pathlib import Path
 
@@ -8,7 +9,14 @@ import dagster as dg
 from jsonschema import Draft202012Validator
 
 from orchestrator.resources import RuntimeResource
-from orchestrator.workflows.common import JobInput, WorkflowFailure, load_input, report_failure, report_progress, report_result
+from orchestrator.workflows.common import (
+    JobInput,
+    WorkflowFailure,
+    load_input,
+    report_failure,
+    report_progress,
+    report_result,
+)
 
 WORKFLOW_ID = "metadata-in-1.0.0"
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -35,7 +43,9 @@ def config_problem(config: dict) -> str | None:
 def validation_errors(document, schema: dict) -> list[dict]:
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    return [{"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message} for e in errors[:MAX_ERRORS]]
+    return [
+        {"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message} for e in errors[:MAX_ERRORS]
+    ]
 
 
 @dg.op(description="Validate the document against the trigger's JSON Schema.")
@@ -49,8 +59,11 @@ def validate_document(context: dg.OpExecutionContext, runtime: RuntimeResource, 
     errors = validation_errors(document, schema)
     context.add_output_metadata({"schema": schema_name, "errors": len(errors)})
     if errors:
-        raise WorkflowFailure("VALIDATION_FAILED", f"{len(errors)} validation error(s) against schema {schema_name!r}.",
-                              {"schema": schema_name, "errors": errors})
+        raise WorkflowFailure(
+            "VALIDATION_FAILED",
+            f"{len(errors)} validation error(s) against schema {schema_name!r}.",
+            {"schema": schema_name, "errors": errors},
+        )
     report_progress(context, runtime, step="validate_document", status_message="valid")
     return job_input
 
@@ -58,12 +71,19 @@ def validate_document(context: dg.OpExecutionContext, runtime: RuntimeResource, 
 @dg.op(description="Register the valid document as a new `metadata-validated` object.")
 def register_validated(context: dg.OpExecutionContext, runtime: RuntimeResource, job_input: JobInput) -> dict:
     source = job_input.objects[0]
-    validated = runtime.client().create_object(Path(job_input.paths[0]), name=source["name"], types=["metadata-validated"],
-                                               mime_type="application/json", description=f"{source['id']} validated")
+    validated = runtime.client().create_object(
+        Path(job_input.paths[0]),
+        name=source["name"],
+        types=["metadata-validated"],
+        mime_type="application/json",
+        description=f"{source['id']} validated",
+    )
     context.add_output_metadata({"object_id": validated["id"]})
     return {"valid": True, "schema": job_input.config["schema"], "object_id": validated["id"]}
 
 
-@dg.job(name="metadata_in", hooks={report_failure}, description="Validate a JSON metadata document (metadata-in-1.0.0).")
+@dg.job(
+    name="metadata_in", hooks={report_failure}, description="Validate a JSON metadata document (metadata-in-1.0.0)."
+)
 def metadata_in_job():
     report_result(register_validated(validate_document(load_input())))

@@ -7,6 +7,7 @@ are logged and observed in Dagster, and its state written to the operation's met
 goes), then report the outputs by privacy level. Failed actions fail the execute step itself, with
 each one's code, message and last log lines as the failure's metadata.
 """
+
 import tarfile
 import time
 from dataclasses import dataclass, replace
@@ -14,8 +15,15 @@ from dataclasses import dataclass, replace
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orchestrator.pipeline import (ActionEvent, Project, ProjectError, UnsafeArchiveError, Workspace, extract_study,
-                                   load_project)
+from orchestrator.pipeline import (
+    ActionEvent,
+    Project,
+    ProjectError,
+    UnsafeArchiveError,
+    Workspace,
+    extract_study,
+    load_project,
+)
 from orchestrator.pipeline.engine import run_plan
 from orchestrator.pipeline.execute import LOG_TAIL_LINES, Limits
 from orchestrator.pipeline.images import ImageMap, ImageMapError
@@ -23,8 +31,16 @@ from orchestrator.pipeline.plan import Plan, PlanError, plan_actions
 from orchestrator.pipeline.workspace import isoformat
 from orchestrator.resources import PipelineResource, RuntimeResource
 from orchestrator.runtime.client import RuntimeClientError
-from orchestrator.workflows.common import (JobInput, WorkflowFailure, load_input, refuse_finished_operation,
-                                           report_failure, report_progress, report_result, run_dir)
+from orchestrator.workflows.common import (
+    JobInput,
+    WorkflowFailure,
+    load_input,
+    refuse_finished_operation,
+    report_failure,
+    report_progress,
+    report_result,
+    run_dir,
+)
 
 WORKFLOW_ID = "pipeline-1.0.0"
 
@@ -60,7 +76,9 @@ def unpack_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_i
     except ValidationError as exc:
         raise WorkflowFailure("INVALID_JOB_REQUEST", f"Invalid job config: {config_problem(job_input.config)}") from exc
     if len(job_input.paths) != 1:
-        raise WorkflowFailure("INVALID_JOB_REQUEST", f"A pipeline job takes exactly one study object; it has {len(job_input.paths)}.")
+        raise WorkflowFailure(
+            "INVALID_JOB_REQUEST", f"A pipeline job takes exactly one study object; it has {len(job_input.paths)}."
+        )
     project_dir = run_dir(context.run_id) / "study"
     try:
         extract_study(job_input.paths[0], project_dir)
@@ -72,23 +90,42 @@ def unpack_study(context: dg.OpExecutionContext, runtime: RuntimeResource, job_i
         project = load_project(project_dir)
     except ProjectError as exc:
         message = f"{len(exc.problems)} problem(s) in project.yaml:\n" + "\n".join(p.describe() for p in exc.problems)
-        raise WorkflowFailure("INVALID_PROJECT", message, {"problems": [
-            {"code": p.code, "message": p.message, "action": p.action, "field": p.field, "line": p.line} for p in exc.problems]}) from None
-    context.add_output_metadata({"actions": len(project.actions), "version": str(project.version), "workspace": request.workspace})
-    report_progress(context, runtime, step="unpack_study",
-                    status_message=f"study valid: {len(project.actions)} action(s)")
+        raise WorkflowFailure(
+            "INVALID_PROJECT",
+            message,
+            {
+                "problems": [
+                    {"code": p.code, "message": p.message, "action": p.action, "field": p.field, "line": p.line}
+                    for p in exc.problems
+                ]
+            },
+        ) from None
+    context.add_output_metadata(
+        {"actions": len(project.actions), "version": str(project.version), "workspace": request.workspace}
+    )
+    report_progress(
+        context, runtime, step="unpack_study", status_message=f"study valid: {len(project.actions)} action(s)"
+    )
     return Study(job_input=job_input, request=request, project_dir=str(project_dir), project=project)
 
 
 def _action_state(event: ActionEvent) -> dict:
-    state = {"state": "running" if event.kind in ("started", "waiting") else "reused" if event.kind == "reused" else None}
+    state = {
+        "state": "running" if event.kind in ("started", "waiting") else "reused" if event.kind == "reused" else None
+    }
     if event.kind == "started":
         state["started_at"] = isoformat(event.at)  # so a follower sees how long a running action has been going
     if event.result is not None:
         r = event.result
-        state = {"state": r.state.value, "status_code": r.status_code.value, "status_message": r.message,
-                 "started_at": isoformat(r.started_at), "finished_at": isoformat(r.finished_at),
-                 "outputs": [o.path for o in r.outputs], "withheld": [o.path for o in r.withheld]}
+        state = {
+            "state": r.state.value,
+            "status_code": r.status_code.value,
+            "status_message": r.message,
+            "started_at": isoformat(r.started_at),
+            "finished_at": isoformat(r.finished_at),
+            "outputs": [o.path for o in r.outputs],
+            "withheld": [o.path for o in r.withheld],
+        }
     return state
 
 
@@ -143,21 +180,28 @@ class _Progress:
         if not force and time.monotonic() - self.reported_at < self.REPORT_EVERY_SECONDS:
             return
         try:
-            report_progress(self.context, self.runtime, step="execute_actions", actions=self.actions,
-                            status_message=count_phrase(state_counts(self.actions)))
+            report_progress(
+                self.context,
+                self.runtime,
+                step="execute_actions",
+                actions=self.actions,
+                status_message=count_phrase(state_counts(self.actions)),
+            )
             self.reported_at = time.monotonic()
         except RuntimeClientError as exc:
             self.context.log.warning(f"could not report progress to the runtime ({exc}); the run goes on")
 
     def show_output(self, event: ActionEvent) -> None:
         shown = self.lines_shown.get(event.action, 0)
-        lines = event.lines[:max(0, self.OUTPUT_LINES_SHOWN - shown)]
+        lines = event.lines[: max(0, self.OUTPUT_LINES_SHOWN - shown)]
         self.lines_shown[event.action] = shown + len(event.lines)
         if lines:
-            self.context.log.info("\n".join(f"[{event.action}] {line[:self.OUTPUT_LINE_CHARS]}" for line in lines))
+            self.context.log.info("\n".join(f"[{event.action}] {line[: self.OUTPUT_LINE_CHARS]}" for line in lines))
         if shown + len(event.lines) > self.OUTPUT_LINES_SHOWN >= shown:
-            self.context.log.info(f"[{event.action}] ... more output than the {self.OUTPUT_LINES_SHOWN} lines shown "
-                                  f"here; all of it is in metadata/{event.action}.log in workspace {self.workspace}")
+            self.context.log.info(
+                f"[{event.action}] ... more output than the {self.OUTPUT_LINES_SHOWN} lines shown "
+                f"here; all of it is in metadata/{event.action}.log in workspace {self.workspace}"
+            )
 
     def __call__(self, event: ActionEvent) -> None:
         if event.kind == "output":
@@ -169,13 +213,24 @@ class _Progress:
         else:
             log = self.context.log.info if result.ok else self.context.log.error
             log(f"action {event.action}: {result.status_code.value}: {result.message}")
-            self.context.log_event(dg.AssetObservation(
-                asset_key=dg.AssetKey(["workspace", self.workspace, event.action]),
-                metadata={"status_code": result.status_code.value, "message": result.message,
-                          "duration_s": round(result.duration or 0, 3), "log": result.log_path or "",
-                          **({"log_tail": dg.MetadataValue.text("\n".join(result.log_tail))} if not result.ok else {}),
-                          "outputs": dg.MetadataValue.json({o.path: {"level": o.level, "sha256": o.sha256, "size": o.size,
-                                                                     "withheld": o.withheld} for o in result.outputs})}))
+            self.context.log_event(
+                dg.AssetObservation(
+                    asset_key=dg.AssetKey(["workspace", self.workspace, event.action]),
+                    metadata={
+                        "status_code": result.status_code.value,
+                        "message": result.message,
+                        "duration_s": round(result.duration or 0, 3),
+                        "log": result.log_path or "",
+                        **({"log_tail": dg.MetadataValue.text("\n".join(result.log_tail))} if not result.ok else {}),
+                        "outputs": dg.MetadataValue.json(
+                            {
+                                o.path: {"level": o.level, "sha256": o.sha256, "size": o.size, "withheld": o.withheld}
+                                for o in result.outputs
+                            }
+                        ),
+                    },
+                )
+            )
         self.report()
 
 
@@ -185,26 +240,46 @@ class PlannedStudy:
     plan: Plan
 
 
-@dg.op(description="Plan the job request against the site's workspace: which actions run, are reused, waited on or cancelled.")
-def plan_study(context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource, study: Study) -> PlannedStudy:
+@dg.op(
+    description="Plan the job request against the site's workspace: which actions run, are reused, waited on or cancelled."
+)
+def plan_study(
+    context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource, study: Study
+) -> PlannedStudy:
     request = study.request
     workspace = Workspace.open(pipeline.workspaces_dir, request.workspace)
-    plan = plan_actions(study.project, workspace.state(), request.actions, request.force_run_dependencies,
-                        request.cancelled_actions, request_id=study.job_input.job["id"])
+    plan = plan_actions(
+        study.project,
+        workspace.state(),
+        request.actions,
+        request.force_run_dependencies,
+        request.cancelled_actions,
+        request_id=study.job_input.job["id"],
+    )
     if isinstance(plan, PlanError):
         raise WorkflowFailure(plan.code, plan.message, {"actions": list(plan.names)})
     decisions = {name: planned.decision.value for name, planned in plan.actions.items()}
     counts = {decision: list(decisions.values()).count(decision) for decision in sorted(set(decisions.values()))}
-    context.add_output_metadata({"decisions": dg.MetadataValue.json(decisions), **{f"to_{k}": v for k, v in counts.items()}})
-    report_progress(context, runtime, step="plan", status_message=count_phrase({k: counts.get(k, 0) for k in DECISION_WORDS}, DECISION_WORDS),
-                    actions=pending_states(plan))
+    context.add_output_metadata(
+        {"decisions": dg.MetadataValue.json(decisions), **{f"to_{k}": v for k, v in counts.items()}}
+    )
+    report_progress(
+        context,
+        runtime,
+        step="plan",
+        status_message=count_phrase({k: counts.get(k, 0) for k in DECISION_WORDS}, DECISION_WORDS),
+        actions=pending_states(plan),
+    )
     return PlannedStudy(study, replace(plan, actions=dict(plan.actions)))  # a plain dict travels between op processes
 
 
-@dg.op(description="Run the planned actions, in parallel up to the site's limit; each action's output and outcome "
-                   "are shown in Dagster, and a failed action fails this step with its code, message and log tail.")
-def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource,
-                    planned: PlannedStudy) -> dict:
+@dg.op(
+    description="Run the planned actions, in parallel up to the site's limit; each action's output and outcome "
+    "are shown in Dagster, and a failed action fails this step with its code, message and log tail."
+)
+def execute_actions(
+    context: dg.OpExecutionContext, runtime: RuntimeResource, pipeline: PipelineResource, planned: PlannedStudy
+) -> dict:
     # "Re-execute from failure" in the Dagster UI starts here, past load_input's check: refuse
     # before any action runs for an operation that can no longer take a report.
     refuse_finished_operation(context, runtime.client())
@@ -219,15 +294,30 @@ def execute_actions(context: dg.OpExecutionContext, runtime: RuntimeResource, pi
     try:
         # As job-runner does, a failed action fails its dependents only; independent ones still run. A run
         # termination raises here, in this thread; the engine kills its actions before it propagates.
-        result = run_plan(plan, study.project, study.project_dir, workspace,
-                          concurrency=pipeline.concurrency, continue_on_error=True, limits=limits,
-                          image_map=image_map, on_event=progress, stream_output=True)
+        result = run_plan(
+            plan,
+            study.project,
+            study.project_dir,
+            workspace,
+            concurrency=pipeline.concurrency,
+            continue_on_error=True,
+            limits=limits,
+            image_map=image_map,
+            on_event=progress,
+            stream_output=True,
+        )
     except Exception as error:
         progress.report(force=True)  # the states of the actions that did finish
-        raise WorkflowFailure("INTERNAL_ERROR", f"The pipeline engine failed: {type(error).__name__}: {error}") from error
+        raise WorkflowFailure(
+            "INTERNAL_ERROR", f"The pipeline engine failed: {type(error).__name__}: {error}"
+        ) from error
     progress.report(force=True)
-    run = {"workspace": study.request.workspace, "ok": result.ok, "actions": progress.actions,
-           "outputs": _outputs_by_level(workspace, result)}
+    run = {
+        "workspace": study.request.workspace,
+        "ok": result.ok,
+        "actions": progress.actions,
+        "outputs": _outputs_by_level(workspace, result),
+    }
     if not result.ok:
         raise _actions_failed(result, run)
     context.add_output_metadata({"outputs": dg.MetadataValue.json(run["outputs"])})

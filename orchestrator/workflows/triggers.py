@@ -7,6 +7,7 @@
 
 A bad file is a startup error naming the file and what to fix, never a sensor that silently idles.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +79,11 @@ def load_triggers(directory: Path | None = None) -> TriggerSet:
         if workflow_id not in WORKFLOWS:
             raise TriggerFileError(path, f"unknown workflow {workflow_id!r}; known: {sorted(WORKFLOWS)}")
         if type_id not in types:
-            raise TriggerFileError(path, f"unknown object type {type_id!r}: define it here as a mapping "
-                                         f"{{id, name}} or in another trigger file; known: {sorted(types)}")
+            raise TriggerFileError(
+                path,
+                f"unknown object type {type_id!r}: define it here as a mapping "
+                f"{{id, name}} or in another trigger file; known: {sorted(types)}",
+            )
         config = data.get("config") or {}
         problem = WORKFLOWS[workflow_id].check_config(config)
         if problem:
@@ -89,8 +93,11 @@ def load_triggers(directory: Path | None = None) -> TriggerSet:
     for trigger in triggers:  # one job per (workflow, inputs): a second trigger's job would collide with the first's
         first = first_of.setdefault((trigger.object_type_id, trigger.workflow_id), trigger)
         if first is not trigger:
-            raise TriggerFileError(trigger.path, f"{first.path.name} already triggers workflow {trigger.workflow_id!r} on "
-                                                 f"{trigger.object_type_id!r}; merge the two files")
+            raise TriggerFileError(
+                trigger.path,
+                f"{first.path.name} already triggers workflow {trigger.workflow_id!r} on "
+                f"{trigger.object_type_id!r}; merge the two files",
+            )
     ids = [t.id for t in triggers]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:

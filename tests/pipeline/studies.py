@@ -64,8 +64,13 @@ def run(study: Path, actions="run_all", workspace: Workspace | None = None, **op
     return outcome, workspace
 
 
-def action(name: str, run_args: str, outputs: dict[str, dict[str, str]] | None = None,
-           needs: list[str] | None = None, image: str = "python:v2") -> str:
+def action(
+    name: str,
+    run_args: str,
+    outputs: dict[str, dict[str, str]] | None = None,
+    needs: list[str] | None = None,
+    image: str = "python:v2",
+) -> str:
     """One action's YAML (indented for `actions:`)."""
     lines = [f"  {name}:", f"    run: {image} {run_args}"]
     if needs:

@@ -19,8 +19,12 @@ def make_archive(path, *members):
                 info.size = len(data)
                 archive.addfile(info, io.BytesIO(data))
                 continue
-            info.type = {"dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE, "hard": tarfile.LNKTYPE,
-                         "fifo": tarfile.FIFOTYPE}[kind]
+            info.type = {
+                "dir": tarfile.DIRTYPE,
+                "sym": tarfile.SYMTYPE,
+                "hard": tarfile.LNKTYPE,
+                "fifo": tarfile.FIFOTYPE,
+            }[kind]
             info.linkname = payload or ""
             archive.addfile(info)
     return path
@@ -30,8 +34,13 @@ SAFE = ("project.yaml", "file", "version: '4.0'\n")
 
 
 def test_a_safe_study_is_extracted(tmp_path):
-    archive = make_archive(tmp_path / "s.tar.gz", SAFE, ("analysis", "dir", None),
-                           ("analysis/a.py", "file", "print(1)\n"), ("analysis/link.py", "sym", "a.py"))
+    archive = make_archive(
+        tmp_path / "s.tar.gz",
+        SAFE,
+        ("analysis", "dir", None),
+        ("analysis/a.py", "file", "print(1)\n"),
+        ("analysis/link.py", "sym", "a.py"),
+    )
     names = extract_study(archive, tmp_path / "out")
     assert "analysis/a.py" in names
     assert (tmp_path / "out/analysis/link.py").read_text() == "print(1)\n"
@@ -61,8 +70,9 @@ def test_unsafe_members_are_refused_before_anything_is_written(tmp_path, bad, co
 
 def test_a_chain_of_links_that_climbs_out_is_refused(tmp_path):
     # p/up -> .. is inside (it is the root); p/up/out -> .. would be the root's parent
-    archive = make_archive(tmp_path / "s.tar.gz", SAFE, ("p", "dir", None),
-                           ("p/up", "sym", ".."), ("p/up/out", "sym", ".."))
+    archive = make_archive(
+        tmp_path / "s.tar.gz", SAFE, ("p", "dir", None), ("p/up", "sym", ".."), ("p/up/out", "sym", "..")
+    )
     with pytest.raises(UnsafeArchiveError) as caught:
         extract_study(archive, tmp_path / "out")
     assert [p.code for p in caught.value.problems] == ["THROUGH_LINK"]
@@ -76,8 +86,7 @@ def test_writing_a_file_through_a_link_is_refused(tmp_path):
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
-    archive = make_archive(tmp_path / "s.tar.gz", ("../a", "file", "x"), ("/b", "file", "x"),
-                           ("c", "sym", "/etc"))
+    archive = make_archive(tmp_path / "s.tar.gz", ("../a", "file", "x"), ("/b", "file", "x"), ("c", "sym", "/etc"))
     with pytest.raises(UnsafeArchiveError) as caught:
         extract_study(archive, tmp_path / "out")
     assert [p.code for p in caught.value.problems] == ["PARENT_PATH", "ABSOLUTE_PATH", "LINK_OUTSIDE"]

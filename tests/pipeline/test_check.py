@@ -31,15 +31,11 @@ def test_a_valid_project_is_summarised_in_one_line(tmp_path, capsys):
 
 def test_every_problem_is_a_line_naming_action_and_field(tmp_path, capsys):
     path = tmp_path / "study.yaml"
-    path.write_text(
-        VALID.replace("needs: [extract]", "needs: [extrct]").replace("figure.png", "figure.pdf")
-    )
+    path.write_text(VALID.replace("needs: [extract]", "needs: [extrct]").replace("figure.png", "figure.pdf"))
     result = check_project(path)
     assert not result.ok
     assert result.lines[0].startswith(f"{path}:8: action 'describe', field 'needs': needs 'extrct'")
-    assert result.lines[1].startswith(
-        f"{path}:8: action 'describe', field 'outputs.moderately_sensitive.figure': "
-    )
+    assert result.lines[1].startswith(f"{path}:8: action 'describe', field 'outputs.moderately_sensitive.figure': ")
     assert result.lines[-1] == f"{path}: 2 problem(s) found"
     assert main(path) == 1
     assert capsys.readouterr().out.count("\n") == 3

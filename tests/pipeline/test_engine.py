@@ -3,6 +3,7 @@ cancellation, re-runs against a persistent workspace, and waiting on another pro
 
 import threading
 import time
+from itertools import pairwise
 
 from orchestrator.pipeline import Limits, StatusCode, Workspace
 from orchestrator.pipeline.engine import ActionEvent
@@ -10,9 +11,9 @@ from tests.pipeline.studies import action, make_study, project, run
 
 
 def test_independent_actions_run_in_parallel_up_to_the_limit(tmp_path):
-    study = make_study(tmp_path, project(
-        *(action(f"nap_{i}", f"analysis/sleep.py 1.5 output/nap_{i}.csv") for i in range(3))
-    ))
+    study = make_study(
+        tmp_path, project(*(action(f"nap_{i}", f"analysis/sleep.py 1.5 output/nap_{i}.csv") for i in range(3)))
+    )
     outcome, _ = run(study, concurrency=3)
     assert outcome.ok
     results = list(outcome.results.values())
@@ -21,31 +22,37 @@ def test_independent_actions_run_in_parallel_up_to_the_limit(tmp_path):
 
 
 def test_the_concurrency_limit_is_respected(tmp_path):
-    study = make_study(tmp_path, project(
-        *(action(f"nap_{i}", f"analysis/sleep.py 0.5 output/nap_{i}.csv") for i in range(3))
-    ))
+    study = make_study(
+        tmp_path, project(*(action(f"nap_{i}", f"analysis/sleep.py 0.5 output/nap_{i}.csv") for i in range(3)))
+    )
     outcome, _ = run(study, concurrency=1)
     spans = sorted((r.started_at, r.finished_at) for r in outcome.results.values())
-    assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:]))
+    assert all(earlier[1] <= later[0] for earlier, later in pairwise(spans))
 
 
 def test_an_action_starts_as_soon_as_its_own_needs_succeed_not_level_by_level(tmp_path):
     # quick -> after_quick must not wait for the slow action in the same "level" as quick
-    study = make_study(tmp_path, project(
-        action("slow", "analysis/sleep.py 3 output/slow.csv"),
-        action("quick", "analysis/write.py output/quick.csv"),
-        action("after_quick", "analysis/write.py output/after_quick.csv", needs=["quick"]),
-    ))
+    study = make_study(
+        tmp_path,
+        project(
+            action("slow", "analysis/sleep.py 3 output/slow.csv"),
+            action("quick", "analysis/write.py output/quick.csv"),
+            action("after_quick", "analysis/write.py output/after_quick.csv", needs=["quick"]),
+        ),
+    )
     outcome, _ = run(study, concurrency=2)
     assert outcome.results["after_quick"].started_at < outcome.results["slow"].finished_at
 
 
 def test_without_continue_on_error_nothing_new_starts_after_a_failure(tmp_path):
-    study = make_study(tmp_path, project(
-        action("broken", "analysis/fail.py"),
-        action("later", "analysis/write.py output/later.csv", needs=["gate"]),
-        action("gate", "analysis/sleep.py 1 output/gate.csv"),
-    ))
+    study = make_study(
+        tmp_path,
+        project(
+            action("broken", "analysis/fail.py"),
+            action("later", "analysis/write.py output/later.csv", needs=["gate"]),
+            action("gate", "analysis/sleep.py 1 output/gate.csv"),
+        ),
+    )
     outcome, workspace = run(study, concurrency=2)
     assert outcome.results["broken"].status_code is StatusCode.NONZERO_EXIT
     assert outcome.results["gate"].ok  # already running: allowed to finish
@@ -55,25 +62,33 @@ def test_without_continue_on_error_nothing_new_starts_after_a_failure(tmp_path):
 
 
 def test_with_continue_on_error_independent_branches_keep_going(tmp_path):
-    study = make_study(tmp_path, project(
-        action("broken", "analysis/fail.py"),
-        action("needs_broken", "analysis/write.py output/needs_broken.csv", needs=["broken"]),
-        action("later", "analysis/write.py output/later.csv", needs=["gate"]),
-        action("gate", "analysis/sleep.py 1 output/gate.csv"),
-    ))
+    study = make_study(
+        tmp_path,
+        project(
+            action("broken", "analysis/fail.py"),
+            action("needs_broken", "analysis/write.py output/needs_broken.csv", needs=["broken"]),
+            action("later", "analysis/write.py output/later.csv", needs=["gate"]),
+            action("gate", "analysis/sleep.py 1 output/gate.csv"),
+        ),
+    )
     outcome, _ = run(study, concurrency=2, continue_on_error=True)
     codes = {name: result.status_code for name, result in outcome.results.items()}
     assert codes == {
-        "broken": StatusCode.NONZERO_EXIT, "needs_broken": StatusCode.DEPENDENCY_FAILED,
-        "gate": StatusCode.SUCCEEDED, "later": StatusCode.SUCCEEDED,
+        "broken": StatusCode.NONZERO_EXIT,
+        "needs_broken": StatusCode.DEPENDENCY_FAILED,
+        "gate": StatusCode.SUCCEEDED,
+        "later": StatusCode.SUCCEEDED,
     }
 
 
 def test_a_rerun_reuses_a_succeeded_dependency_unless_forced(tmp_path):
-    study = make_study(tmp_path, project(
-        action("first", "analysis/write.py output/first.csv"),
-        action("second", "analysis/copy.py output/first.csv output/second.csv", needs=["first"]),
-    ))
+    study = make_study(
+        tmp_path,
+        project(
+            action("first", "analysis/write.py output/first.csv"),
+            action("second", "analysis/copy.py output/first.csv output/second.csv", needs=["first"]),
+        ),
+    )
     run(study)
     outcome, workspace = run(study, ["second"])
     assert outcome.results["first"].details == {"reused": True}
@@ -90,15 +105,25 @@ def test_a_rerun_reuses_a_succeeded_dependency_unless_forced(tmp_path):
 
 
 def test_outputs_an_action_no_longer_produces_are_removed_on_its_next_run(tmp_path):
-    study = make_study(tmp_path, project(action(
-        "tables", "analysis/tables.py", {"moderately_sensitive": {"tables": "output/*.csv"}},
-    )), scripts={"tables": """
+    study = make_study(
+        tmp_path,
+        project(
+            action(
+                "tables",
+                "analysis/tables.py",
+                {"moderately_sensitive": {"tables": "output/*.csv"}},
+            )
+        ),
+        scripts={
+            "tables": """
         import pathlib
         names = pathlib.Path("names.txt").read_text().split()
         pathlib.Path("output").mkdir()
         for name in names:
             pathlib.Path("output", name).write_text("n\\n1\\n")
-    """})
+    """
+        },
+    )
     (study / "names.txt").write_text("a.csv b.csv")
     _, workspace = run(study)
     assert sorted(workspace.read_manifest()["files"]) == ["output/a.csv", "output/b.csv"]
@@ -112,11 +137,17 @@ def test_outputs_an_action_no_longer_produces_are_removed_on_its_next_run(tmp_pa
 
 
 def test_a_failed_rerun_keeps_the_previous_outputs(tmp_path):
-    study = make_study(tmp_path, project(action("flaky", "analysis/flaky.py")), scripts={"flaky": """
+    study = make_study(
+        tmp_path,
+        project(action("flaky", "analysis/flaky.py")),
+        scripts={
+            "flaky": """
         import pathlib, sys
         if pathlib.Path("fail.txt").exists(): sys.exit(1)
         pathlib.Path("output").mkdir(); pathlib.Path("output/flaky.csv").write_text("n\\n1\\n")
-    """})
+    """
+        },
+    )
     run(study)
     (study / "fail.txt").write_text("yes")
     outcome, workspace = run(study)
@@ -126,10 +157,13 @@ def test_a_failed_rerun_keeps_the_previous_outputs(tmp_path):
 
 
 def test_a_stop_event_kills_running_actions_and_cancels_the_rest(tmp_path):
-    study = make_study(tmp_path, project(
-        action("long", "analysis/sleep.py 60 output/long.csv"),
-        action("after", "analysis/write.py output/after.csv", needs=["long"]),
-    ))
+    study = make_study(
+        tmp_path,
+        project(
+            action("long", "analysis/sleep.py 60 output/long.csv"),
+            action("after", "analysis/write.py output/after.csv", needs=["long"]),
+        ),
+    )
     stop = threading.Event()
     events: list[ActionEvent] = []
 
@@ -145,7 +179,9 @@ def test_a_stop_event_kills_running_actions_and_cancels_the_rest(tmp_path):
     assert outcome.results["after"].status_code is StatusCode.CANCELLED_BY_USER
     assert outcome.results["after"].message == "cancelled before it started"
     assert [(e.kind, e.action) for e in events] == [
-        ("started", "long"), ("finished", "after"), ("finished", "long"),
+        ("started", "long"),
+        ("finished", "after"),
+        ("finished", "long"),
     ]
     assert workspace.read_manifest()["actions"]["long"]["status_code"] == "CANCELLED_BY_USER"
 
@@ -158,10 +194,13 @@ def test_a_stop_callable_can_say_killed_by_admin(tmp_path):
 
 
 def test_an_action_running_in_another_process_is_waited_on_not_run_again(tmp_path):
-    study = make_study(tmp_path, project(
-        action("shared", "analysis/write.py output/shared.csv"),
-        action("mine", "analysis/copy.py output/shared.csv output/mine.csv", needs=["shared"]),
-    ))
+    study = make_study(
+        tmp_path,
+        project(
+            action("shared", "analysis/write.py output/shared.csv"),
+            action("mine", "analysis/copy.py output/shared.csv output/mine.csv", needs=["shared"]),
+        ),
+    )
     from orchestrator.pipeline import Workspace
     from orchestrator.pipeline.status import ActionResult, OutputFile
 
@@ -172,15 +211,20 @@ def test_an_action_running_in_another_process_is_waited_on_not_run_again(tmp_pat
         time.sleep(1)
         source = study / "analysis/write.py"  # any file will do as the output's content
         staged, size, sha = workspace.stage("other-job", "output/shared.csv", source)
-        workspace.finish_action(ActionResult(
-            "shared", "other-job", StatusCode.SUCCEEDED, "done elsewhere",
-            outputs=(OutputFile("output/shared.csv", "moderately_sensitive", size, sha),),
-        ), {"output/shared.csv": staged})
+        workspace.finish_action(
+            ActionResult(
+                "shared",
+                "other-job",
+                StatusCode.SUCCEEDED,
+                "done elsewhere",
+                outputs=(OutputFile("output/shared.csv", "moderately_sensitive", size, sha),),
+            ),
+            {"output/shared.csv": staged},
+        )
 
     threading.Thread(target=other_engine_finishes).start()
     events = []
-    outcome, workspace = run(study, ["mine"], workspace=workspace, on_event=events.append,
-                             limits=Limits(timeout=60))
+    outcome, workspace = run(study, ["mine"], workspace=workspace, on_event=events.append, limits=Limits(timeout=60))
     assert outcome.ok
     assert ("waiting", "shared") in [(e.kind, e.action) for e in events]
     assert ("started", "shared") not in [(e.kind, e.action) for e in events]
@@ -189,7 +233,11 @@ def test_an_action_running_in_another_process_is_waited_on_not_run_again(tmp_pat
 
 
 def test_stream_output_sends_each_actions_lines_while_it_runs_then_its_result(tmp_path):
-    study = make_study(tmp_path, project(action("talks", "analysis/talk.py output/talks.csv")), scripts={"talk": """
+    study = make_study(
+        tmp_path,
+        project(action("talks", "analysis/talk.py output/talks.csv")),
+        scripts={
+            "talk": """
         import sys, time, pathlib
         print("first")
         time.sleep(1)
@@ -197,7 +245,9 @@ def test_stream_output_sends_each_actions_lines_while_it_runs_then_its_result(tm
         pathlib.Path(sys.argv[1]).write_text("x\\n")
         print("second", file=sys.stderr)
         sys.stdout.write("no newline at the end")
-    """})
+    """
+        },
+    )
     events: list[ActionEvent] = []
     outcome, _ = run(study, on_event=events.append, stream_output=True)
     assert outcome.ok

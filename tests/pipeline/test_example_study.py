@@ -46,8 +46,11 @@ def test_the_manifest_records_every_file_with_its_sha256(study_run):
     _, workspace, _ = study_run
     manifest = json.loads((workspace / "metadata/manifest.json").read_text())
     assert sorted(manifest["files"]) == [
-        "output/age_chart.svg", "output/dataset.csv", "output/sample_rows.csv",
-        "output/summary_by_age.csv", "output/summary_by_region.csv",
+        "output/age_chart.svg",
+        "output/dataset.csv",
+        "output/sample_rows.csv",
+        "output/summary_by_age.csv",
+        "output/summary_by_region.csv",
     ]
     for path, entry in manifest["files"].items():
         content = (workspace / path).read_bytes()
@@ -58,7 +61,8 @@ def test_the_manifest_records_every_file_with_its_sha256(study_run):
     assert manifest["files"]["output/dataset.csv"]["level"] == "highly_sensitive"
     assert manifest["actions"]["summarise"]["state"] == "succeeded"
     assert manifest["actions"]["summarise"]["outputs"] == [
-        "output/summary_by_age.csv", "output/summary_by_region.csv",
+        "output/summary_by_age.csv",
+        "output/summary_by_region.csv",
     ]
 
 
@@ -73,7 +77,10 @@ def test_the_patient_level_sample_is_withheld_with_a_reason(study_run):
     _, workspace, result = study_run
     level4 = workspace / "level4/output"
     assert sorted(p.name for p in level4.iterdir()) == [
-        "age_chart.svg", "sample_rows.csv.txt", "summary_by_age.csv", "summary_by_region.csv",
+        "age_chart.svg",
+        "sample_rows.csv.txt",
+        "summary_by_age.csv",
+        "summary_by_region.csv",
     ]
     assert "patient_id column" in (level4 / "sample_rows.csv.txt").read_text()
     manifest = json.loads((workspace / "metadata/manifest.json").read_text())

@@ -12,11 +12,14 @@ from tests.pipeline.studies import action, make_study, project, run
 
 
 def test_a_failing_action_is_nonzero_exit_and_its_dependents_dependency_failed(tmp_path):
-    study = make_study(tmp_path, project(
-        action("broken", "analysis/fail.py"),
-        action("after", "analysis/write.py output/after.csv", needs=["broken"]),
-        action("last", "analysis/write.py output/last.csv", needs=["after"]),
-    ))
+    study = make_study(
+        tmp_path,
+        project(
+            action("broken", "analysis/fail.py"),
+            action("after", "analysis/write.py output/after.csv", needs=["broken"]),
+            action("last", "analysis/write.py output/last.csv", needs=["after"]),
+        ),
+    )
     outcome, workspace = run(study)
     broken, after, last = (outcome.results[n] for n in ("broken", "after", "last"))
     assert (broken.status_code, broken.state, broken.exit_code) == (StatusCode.NONZERO_EXIT, State.FAILED, 3)
@@ -33,10 +36,16 @@ def test_a_failing_action_is_nonzero_exit_and_its_dependents_dependency_failed(t
 
 
 def test_unmatched_patterns_fail_with_a_hint_naming_near_misses(tmp_path):
-    study = make_study(tmp_path, project(action(
-        "typo", "analysis/write.py output/summry.csv",
-        {"moderately_sensitive": {"summary": "output/summary.csv"}},
-    )))
+    study = make_study(
+        tmp_path,
+        project(
+            action(
+                "typo",
+                "analysis/write.py output/summry.csv",
+                {"moderately_sensitive": {"summary": "output/summary.csv"}},
+            )
+        ),
+    )
     result = run(study)[0].results["typo"]
     assert result.status_code is StatusCode.UNMATCHED_PATTERNS
     assert "output/summary.csv (did you mean output/summry.csv?)" in result.message
@@ -51,9 +60,13 @@ def test_an_action_over_its_timeout_is_killed_as_job_timeout(tmp_path):
 
 
 def test_an_action_allocating_beyond_its_memory_limit_is_out_of_memory(tmp_path):
-    study = make_study(tmp_path, project(action("greedy", "analysis/greedy.py")), scripts={
-        "greedy": "block = bytearray(8 * 1024**3)\nprint(len(block))\n",
-    })
+    study = make_study(
+        tmp_path,
+        project(action("greedy", "analysis/greedy.py")),
+        scripts={
+            "greedy": "block = bytearray(8 * 1024**3)\nprint(len(block))\n",
+        },
+    )
     result = run(study, limits=Limits(memory=512 * 1024**2))[0].results["greedy"]
     assert result.status_code is StatusCode.OUT_OF_MEMORY
     assert result.message == "Ran out of memory (limit for this job was 0.50GB)"
@@ -61,10 +74,13 @@ def test_an_action_allocating_beyond_its_memory_limit_is_out_of_memory(tmp_path)
 
 
 def test_an_unmapped_image_is_a_clear_internal_error(tmp_path):
-    study = make_study(tmp_path, project(
-        action("stata", "analysis/model.do", image="stata-mp:latest"),
-        action("after", "analysis/write.py output/after.csv", needs=["stata"]),
-    ))
+    study = make_study(
+        tmp_path,
+        project(
+            action("stata", "analysis/model.do", image="stata-mp:latest"),
+            action("after", "analysis/write.py output/after.csv", needs=["stata"]),
+        ),
+    )
     outcome, workspace = run(study)
     result = outcome.results["stata"]
     assert result.status_code is StatusCode.INTERNAL_ERROR
@@ -79,8 +95,9 @@ def test_the_image_map_is_configured_from_the_environment(tmp_path, monkeypatch)
     image_map = ImageMap.from_json(Settings().image_map)
     assert image_map.prefix_for("stata-mp", "latest") == ("python3", "-S")
     assert image_map.prefix_for("python", "v2") == ImageMap().prefix_for("python", "v2")
-    study = make_study(tmp_path, project(action("stata", "analysis/write.py output/stata.csv",
-                                                image="stata-mp:latest")))
+    study = make_study(
+        tmp_path, project(action("stata", "analysis/write.py output/stata.csv", image="stata-mp:latest"))
+    )
     assert run(study, image_map=image_map)[0].ok
 
 
@@ -107,15 +124,22 @@ def test_an_action_writing_outside_its_directory_cannot_place_files_in_the_works
     outside.mkdir()
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # job directories are made here
-    study = make_study(tmp_path, project(
-        action("escape", f"analysis/escape.py {tmp_path / 'workspace'} {outside}",
-               {"moderately_sensitive": {"tables": "output/*.csv", "linked": "linked_dir/*.csv"}}),
-        action("reader", "analysis/list_inputs.py", needs=["escape"]),
-    ), scripts={
-        "escape": ESCAPES,
-        "list_inputs": "import os, pathlib\npathlib.Path('output').mkdir(exist_ok=True)\n"
-                       "pathlib.Path('output/reader.csv').write_text(','.join(sorted(os.listdir('output'))))\n",
-    })
+    study = make_study(
+        tmp_path,
+        project(
+            action(
+                "escape",
+                f"analysis/escape.py {tmp_path / 'workspace'} {outside}",
+                {"moderately_sensitive": {"tables": "output/*.csv", "linked": "linked_dir/*.csv"}},
+            ),
+            action("reader", "analysis/list_inputs.py", needs=["escape"]),
+        ),
+        scripts={
+            "escape": ESCAPES,
+            "list_inputs": "import os, pathlib\npathlib.Path('output').mkdir(exist_ok=True)\n"
+            "pathlib.Path('output/reader.csv').write_text(','.join(sorted(os.listdir('output'))))\n",
+        },
+    )
     outcome, workspace = run(study)
     escape = outcome.results["escape"]
     # linked_dir/*.csv only matched through a symlink: refused, so that pattern is unmatched
@@ -147,10 +171,14 @@ def test_an_action_writing_outside_its_directory_cannot_place_files_in_the_works
 def test_an_action_does_not_inherit_the_sites_secrets(tmp_path, monkeypatch):
     monkeypatch.setenv("ORCHESTRATOR_CLIENT_SECRET", "site-secret")
     monkeypatch.setenv("ORCHESTRATOR_DATABASE_URL", "postgresql://user:password@db/x")
-    study = make_study(tmp_path, project(
-        action("env", "analysis/dump_env.py", {"highly_sensitive": {"env": "output/env.json"}})),
-        scripts={"dump_env": "import json, os, pathlib\npathlib.Path('output').mkdir()\n"
-                             "pathlib.Path('output/env.json').write_text(json.dumps(dict(os.environ)))\n"})
+    study = make_study(
+        tmp_path,
+        project(action("env", "analysis/dump_env.py", {"highly_sensitive": {"env": "output/env.json"}})),
+        scripts={
+            "dump_env": "import json, os, pathlib\npathlib.Path('output').mkdir()\n"
+            "pathlib.Path('output/env.json').write_text(json.dumps(dict(os.environ)))\n"
+        },
+    )
     outcome, _ = run(study)
     assert outcome.results["env"].status_code is StatusCode.SUCCEEDED
     seen = json.loads((tmp_path / "workspace" / "output" / "env.json").read_text())

@@ -98,7 +98,10 @@ def test_an_action_already_running_is_waited_on_not_duplicated(running_from):
 def test_cancelled_actions_and_their_dependents_are_cancelled():
     plan = plan_actions(PROJECT, state(), "run_all", cancelled_actions=["b"])
     assert decisions(plan) == {
-        "a": Decision.RUN, "b": Decision.CANCEL, "c": Decision.CANCEL, "d": Decision.RUN,
+        "a": Decision.RUN,
+        "b": Decision.CANCEL,
+        "c": Decision.CANCEL,
+        "d": Decision.RUN,
     }
     assert plan.actions["c"].reason == "needs b, which is cancelled"
 
@@ -125,9 +128,7 @@ def test_job_ids_are_deterministic_per_workspace_request_and_action():
     first = plan_actions(PROJECT, state(), ["c"], request_id="req-1")
     again = plan_actions(PROJECT, state(a=(State.SUCCEEDED, True)), ["c"], request_id="req-1")
     other_request = plan_actions(PROJECT, state(), ["c"], request_id="req-2")
-    other_workspace = plan_actions(
-        PROJECT, WorkspaceState("other", MappingProxyType({})), ["c"], request_id="req-1"
-    )
+    other_workspace = plan_actions(PROJECT, WorkspaceState("other", MappingProxyType({})), ["c"], request_id="req-1")
     ids = {name: planned.job_id for name, planned in first.actions.items()}
     assert ids == {name: planned.job_id for name, planned in again.actions.items()}
     assert len(set(ids.values())) == 3

@@ -143,9 +143,7 @@ def test_parse_project_raises_project_error_listing_every_problem():
 
 def test_load_project_from_a_file_or_its_directory(tmp_path):
     (tmp_path / "project.yaml").write_text(STUDY)
-    assert (
-        load_project(tmp_path).action_names == load_project(tmp_path / "project.yaml").action_names
-    )
+    assert load_project(tmp_path).action_names == load_project(tmp_path / "project.yaml").action_names
 
 
 def test_load_project_without_a_file(tmp_path):

@@ -119,9 +119,7 @@ RULE_CASES = [
         "MISSING_POPULATION_SIZE",
         None,
         "expectations.population_size",
-        action_a(
-            "run: python:v2 a.py\n" + GOOD_OUTPUTS, version="3", preamble="expectations: {}\n"
-        ),
+        action_a("run: python:v2 a.py\n" + GOOD_OUTPUTS, version="3", preamble="expectations: {}\n"),
     ),
     (
         "BAD_POPULATION_SIZE",
@@ -158,15 +156,13 @@ RULE_CASES = [
         "BAD_ACTION_NAME",
         "-a",
         None,
-        "version: 4\nactions:\n  -a:\n    run: python:v2 a.py\n"
-        + textwrap.indent(GOOD_OUTPUTS, "    "),
+        "version: 4\nactions:\n  -a:\n    run: python:v2 a.py\n" + textwrap.indent(GOOD_OUTPUTS, "    "),
     ),
     (
         "BAD_ACTION_NAME",
         "a/b",
         None,
-        "version: 4\nactions:\n  a/b:\n    run: python:v2 a.py\n"
-        + textwrap.indent(GOOD_OUTPUTS, "    "),
+        "version: 4\nactions:\n  a/b:\n    run: python:v2 a.py\n" + textwrap.indent(GOOD_OUTPUTS, "    "),
     ),
     (
         "RESERVED_ACTION_NAME",
@@ -238,9 +234,7 @@ RULE_CASES = [
         "BAD_TYPE",
         "a",
         "outputs.moderately_sensitive.t",
-        with_outputs(
-            "python:v2 a.py", "outputs:\n  moderately_sensitive:\n    t: [output/t.csv]\n"
-        ),
+        with_outputs("python:v2 a.py", "outputs:\n  moderately_sensitive:\n    t: [output/t.csv]\n"),
     ),
     ("PATTERN_EMPTY", "a", "outputs.moderately_sensitive.table", pattern_case("")),
     (
@@ -446,18 +440,14 @@ def test_each_rule_case_has_only_its_own_defect(code, action, field, yaml_text):
 @pytest.mark.parametrize(
     "yaml_text",
     [
-        pytest.param(
-            action_a("run: python:latest a.py\n" + GOOD_OUTPUTS, version="4"), id="latest-before-v5"
-        ),
+        pytest.param(action_a("run: python:latest a.py\n" + GOOD_OUTPUTS, version="4"), id="latest-before-v5"),
         pytest.param(action_a("run: python:dev a.py\n" + GOOD_OUTPUTS, version="5"), id="dev-tag"),
         pytest.param(
             action_a("run: python:v1.2-pre a.py\n" + GOOD_OUTPUTS, version="5"),
             id="pre-release-tag",
         ),
         pytest.param(two_actions(version="1", out_b="output/a.csv"), id="shared-output-in-v1"),
-        pytest.param(
-            pattern_case("output/model.rds", "highly_sensitive"), id="any-type-highly-sensitive"
-        ),
+        pytest.param(pattern_case("output/model.rds", "highly_sensitive"), id="any-type-highly-sensitive"),
         pytest.param(pattern_case("output/figure_*.svgz"), id="level4-glob"),
         pytest.param(
             with_outputs(
@@ -534,8 +524,4 @@ def test_unknown_need_suggests_a_close_name():
 def test_problems_carry_the_line_of_their_action():
     problems = problems_in(two_actions(needs_b="missing"))
     assert problems[0].line == 9
-    assert (
-        problems[0]
-        .describe("project.yaml")
-        .startswith("project.yaml:9: action 'b', field 'needs': ")
-    )
+    assert problems[0].describe("project.yaml").startswith("project.yaml:9: action 'b', field 'needs': ")

@@ -46,10 +46,13 @@ def test_no_actions_is_a_usage_error(tmp_path):
 
 
 def test_a_failure_shows_the_end_of_its_log_and_exits_1(tmp_path):
-    study = make_study(tmp_path, project(
-        action("broken", "analysis/fail.py"),
-        action("after", "analysis/write.py output/after.csv", needs=["broken"]),
-    ))
+    study = make_study(
+        tmp_path,
+        project(
+            action("broken", "analysis/fail.py"),
+            action("after", "analysis/write.py output/after.csv", needs=["broken"]),
+        ),
+    )
     result = invoke("run_all", "--project-dir", study, "--workspace-dir", tmp_path / "ws")
     assert result.exit_code == 1
     output = result.output
@@ -63,12 +66,14 @@ def test_a_failure_shows_the_end_of_its_log_and_exits_1(tmp_path):
 
 
 def test_success_exits_0_and_lists_outputs_by_level(tmp_path):
-    study = make_study(tmp_path, project(
-        action("a", "analysis/write.py output/a.csv", {"highly_sensitive": {"t": "output/a.csv"}}),
-        action("b", "analysis/write.py output/b.csv"),
-    ))
-    result = invoke("run_all", "--project-dir", study, "--concurrency", 2, "--timeout", 60,
-                    "--memory-limit", "2G")
+    study = make_study(
+        tmp_path,
+        project(
+            action("a", "analysis/write.py output/a.csv", {"highly_sensitive": {"t": "output/a.csv"}}),
+            action("b", "analysis/write.py output/b.csv"),
+        ),
+    )
+    result = invoke("run_all", "--project-dir", study, "--concurrency", 2, "--timeout", 60, "--memory-limit", "2G")
     assert result.exit_code == 0, result.output
     assert "highly_sensitive:\n    output/a.csv" in result.output
     assert "moderately_sensitive:\n    output/b.csv" in result.output
@@ -76,8 +81,9 @@ def test_success_exits_0_and_lists_outputs_by_level(tmp_path):
 
 def test_a_bad_image_map_is_a_clear_error(tmp_path):
     study = make_study(tmp_path, project(action("a", "analysis/write.py output/a.csv")))
-    result = CliRunner().invoke(run_command, ["a", "--project-dir", str(study)],
-                                env={"ORCHESTRATOR_IMAGE_MAP": "{not json"})
+    result = CliRunner().invoke(
+        run_command, ["a", "--project-dir", str(study)], env={"ORCHESTRATOR_IMAGE_MAP": "{not json"}
+    )
     assert result.exit_code == 1 and "ORCHESTRATOR_IMAGE_MAP is not valid JSON" in result.output
 
 
@@ -85,7 +91,9 @@ def test_it_runs_as_a_module_without_a_tty(tmp_path):
     study = make_study(tmp_path, project(action("a", "analysis/write.py output/a.csv")))
     proc = subprocess.run(
         [sys.executable, "-m", "orchestrator.pipeline.cli", "a", "--project-dir", str(study)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "succeeded a  SUCCEEDED" in proc.stdout and "\x1b[" not in proc.stdout
@@ -104,7 +112,9 @@ def test_ctrl_c_kills_running_actions_and_reports_them_cancelled(tmp_path):
     study = make_study(tmp_path, project(action("long", "analysis/sleep.py 120 output/long.csv")))
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator.pipeline.cli", "long", "--project-dir", str(study)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert "Workspace:" in proc.stdout.readline()

@@ -24,8 +24,5 @@ def test_a_10000_action_chain_closed_into_a_cycle_is_one_problem():
 
 def test_thousands_of_duplicate_outputs_are_each_reported():
     text = chain_project(5_000).replace("output/step_", "output/same").replace("_{i}", "")
-    text = "\n".join(
-        line if "table:" not in line else "        table: output/same.csv"
-        for line in text.splitlines()
-    )
+    text = "\n".join(line if "table:" not in line else "        table: output/same.csv" for line in text.splitlines())
     assert codes_in(text) == ["DUPLICATE_OUTPUT"] * 4_999

@@ -11,7 +11,7 @@ from orchestrator.pipeline import State, StatusCode, Workspace
 def _add_keys(path: str, worker: int, count: int) -> None:
     workspace = Workspace(path)
     for i in range(count):
-        workspace.update_manifest(lambda m: m["actions"].__setitem__(f"w{worker}_{i}", {"state": "succeeded"}))
+        workspace.update_manifest(lambda m, key=f"w{worker}_{i}": m["actions"].__setitem__(key, {"state": "succeeded"}))
 
 
 def test_concurrent_processes_never_lose_or_tear_manifest_updates(tmp_path):
@@ -34,6 +34,7 @@ def test_a_run_whose_process_died_reads_as_failed_not_running(tmp_path):
 
     def pretend_dead(manifest):
         manifest["actions"]["a"]["pid"] = 2**22 + 12345  # above pid_max: no such process
+
     workspace.update_manifest(pretend_dead)
     state = workspace.state()
     assert state.running == frozenset()

@@ -45,25 +45,16 @@ def test_top_level_must_be_a_mapping(text):
 
 
 def test_duplicate_action_names():
-    text = (
-        VALID
-        + "  a:\n    run: python:v2 other.py\n    outputs:\n      highly_sensitive:\n        t: output/o.csv\n"
-    )
+    text = VALID + "  a:\n    run: python:v2 other.py\n    outputs:\n      highly_sensitive:\n        t: output/o.csv\n"
     problems = problems_in(text)
-    assert [(p.code, p.action, p.field, p.line) for p in problems] == [
-        ("DUPLICATE_ACTION", "a", None, 8)
-    ]
+    assert [(p.code, p.action, p.field, p.line) for p in problems] == [("DUPLICATE_ACTION", "a", None, 8)]
     assert "lines 3 and 8" in problems[0].message
 
 
 def test_duplicate_key_inside_an_action():
-    text = VALID.replace(
-        "    run: python:v2 a.py\n", "    run: python:v2 a.py\n    run: python:v2 b.py\n"
-    )
+    text = VALID.replace("    run: python:v2 a.py\n", "    run: python:v2 a.py\n    run: python:v2 b.py\n")
     problems = problems_in(text)
-    assert [(p.code, p.action, p.field, p.line) for p in problems] == [
-        ("DUPLICATE_KEY", "a", "run", 5)
-    ]
+    assert [(p.code, p.action, p.field, p.line) for p in problems] == [("DUPLICATE_KEY", "a", "run", 5)]
     assert "'run'" in problems[0].message and "lines 4 and 5" in problems[0].message
 
 
@@ -112,9 +103,7 @@ def test_anchors_and_merge_keys_are_not_duplicates():
 
 
 def test_tabs_are_reported_with_their_lines():
-    text = VALID.replace(
-        "      moderately_sensitive:\n        table", "      moderately_sensitive:\n\ttable"
-    )
+    text = VALID.replace("      moderately_sensitive:\n        table", "      moderately_sensitive:\n\ttable")
     problems = problems_in(text)
     assert [(p.code, p.line) for p in problems] == [("YAML_TAB", 7)]
     assert "line(s) 7" in problems[0].message and "spaces" in problems[0].message
@@ -172,9 +161,7 @@ def test_folded_run_block_is_joined_into_one_command():
 
 
 def test_yes_no_on_off_stay_strings_as_in_yaml_1_2():
-    project = valid_project(
-        VALID.replace("    run:", "    config: {flag: on, answer: no, real: true}\n    run:")
-    )
+    project = valid_project(VALID.replace("    run:", "    config: {flag: on, answer: no, real: true}\n    run:"))
     assert dict(project.actions["a"].config) == {"flag": "on", "answer": "no", "real": True}
     assert load_yaml("on: yes\n").data == {"on": "yes"}
 
@@ -190,9 +177,7 @@ def test_unicode_action_names_and_paths_load():
     assert [(p.code, p.action) for p in problems] == [("BAD_ACTION_NAME", "analyse_é")]
 
 
-@pytest.mark.parametrize(
-    "value", ["!!timestamp 2020", "!!int abc", "!!float x", "!!python/object:os.system ls"]
-)
+@pytest.mark.parametrize("value", ["!!timestamp 2020", "!!int abc", "!!float x", "!!python/object:os.system ls"])
 def test_explicit_tags_with_bad_values_are_problems(value):
     problems = problems_in(VALID.replace("    run:", f"    config: {{when: {value}}}\n    run:"))
     assert [p.code for p in problems] == ["YAML_SYNTAX"]

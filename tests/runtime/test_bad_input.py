@@ -1,5 +1,6 @@
 """Bad input over HTTP: every error is JSON {code, message, details} with its 4xx status (never
 5xx), and a refused request leaves every table and list endpoint exactly as it was."""
+
 import hashlib
 import json
 import random
@@ -11,6 +12,7 @@ from orchestrator.runtime.client import Credentials, RuntimeClient
 from tests.utils.api import JSON, LISTS, assert_error, call, db_rows, error_fields, is_error_body, snapshot
 
 # ---- malformed and invalid bodies
+
 
 def test_malformed_json_is_400(world, store):
     admin, site, op = world["admin"], world["site"], world["op"]
@@ -41,10 +43,27 @@ def test_wrong_field_types_are_422_naming_the_field(world, store):
         (admin, "POST", "/jobs", {"workflow_id": "wf", "max_attempts": "many"}, "max_attempts"),
         (admin, "POST", "/jobs", {"workflow_id": "wf", "config": []}, "config"),
         (admin, "PUT", "/object_types/doc", {"id": "doc", "name": ["Document"]}, "name"),
-        (admin, "PUT", "/workflows/wf", {"id": "wf", "name": "W", "dagster_job": "j", "capability_ids": "py"}, "capability_ids"),
-        (admin, "PUT", "/triggers/doc-wf", {"id": "doc-wf", "object_type_id": "doc", "workflow_id": "wf", "config": "x"}, "config"),
-        (admin, "POST", "/objects", {"name": "a", "types": ["doc"], "size": "big",
-                                     "checksums": [{"type": "sha256", "checksum": "0" * 64}]}, "size"),
+        (
+            admin,
+            "PUT",
+            "/workflows/wf",
+            {"id": "wf", "name": "W", "dagster_job": "j", "capability_ids": "py"},
+            "capability_ids",
+        ),
+        (
+            admin,
+            "PUT",
+            "/triggers/doc-wf",
+            {"id": "doc-wf", "object_type_id": "doc", "workflow_id": "wf", "config": "x"},
+            "config",
+        ),
+        (
+            admin,
+            "POST",
+            "/objects",
+            {"name": "a", "types": ["doc"], "size": "big", "checksums": [{"type": "sha256", "checksum": "0" * 64}]},
+            "size",
+        ),
         (admin, "POST", "/sites", {"id": "site-b", "capability_ids": [1, 2]}, "capability_ids"),
         (site, "PATCH", f"/operations/{op_id}", {"done": "maybe"}, "done"),
         (site, "PATCH", f"/operations/{op_id}", {"metadata": "50%"}, "metadata"),
@@ -65,12 +84,35 @@ def test_unknown_fields_are_422(world, store):
         (admin, "POST", "/jobs", {"workflow_id": "wf", "priority": 1}, "priority"),
         (admin, "PUT", "/object_types/doc", {"id": "doc", "name": "Document", "colour": "red"}, "colour"),
         (admin, "PUT", "/workflows/wf", {"id": "wf", "name": "W", "dagster_job": "j", "owner": "me"}, "owner"),
-        (admin, "PUT", "/triggers/doc-wf", {"id": "doc-wf", "object_type_id": "doc", "workflow_id": "wf", "when": "now"}, "when"),
+        (
+            admin,
+            "PUT",
+            "/triggers/doc-wf",
+            {"id": "doc-wf", "object_type_id": "doc", "workflow_id": "wf", "when": "now"},
+            "when",
+        ),
         (admin, "POST", "/sites", {"id": "site-b", "capabilities": ["py"]}, "capabilities"),
-        (admin, "POST", "/objects", {"name": "a", "types": ["doc"], "size": 1, "sha256": "0" * 64,
-                                     "checksums": [{"type": "sha256", "checksum": "0" * 64}]}, "sha256"),
+        (
+            admin,
+            "POST",
+            "/objects",
+            {
+                "name": "a",
+                "types": ["doc"],
+                "size": 1,
+                "sha256": "0" * 64,
+                "checksums": [{"type": "sha256", "checksum": "0" * 64}],
+            },
+            "sha256",
+        ),
         (site, "PATCH", f"/operations/{op['id']}", {"status": "succeeded"}, "status"),
-        (site, "PATCH", f"/operations/{op['id']}", {"done": True, "error": {"code": "X", "message": "m", "trace": "t"}}, "trace"),
+        (
+            site,
+            "PATCH",
+            f"/operations/{op['id']}",
+            {"done": True, "error": {"code": "X", "message": "m", "trace": "t"}},
+            "trace",
+        ),
     ]
     for client, method, path, body, field in cases:
         error = assert_error(call(client, method, path, json=body), 422, "INVALID_ARGUMENT")
@@ -88,7 +130,12 @@ def test_missing_required_fields_are_422(world, store):
         ("PUT", "/workflows/x", {"id": "x", "name": "X"}, {"dagster_job"}),
         ("PUT", "/triggers/x", {"id": "x", "object_type_id": "doc"}, {"workflow_id"}),
         ("POST", "/objects", {"name": "a"}, {"types", "size", "checksums"}),
-        ("POST", "/objects", {"name": "a", "types": ["doc"], "size": 1, "checksums": [{"type": "md5", "checksum": "ab"}]}, {"checksums"}),
+        (
+            "POST",
+            "/objects",
+            {"name": "a", "types": ["doc"], "size": 1, "checksums": [{"type": "md5", "checksum": "ab"}]},
+            {"checksums"},
+        ),
         ("POST", "/sites", {"capability_ids": []}, {"id"}),
         ("POST", "/operations:heartbeat", {}, {"operation_ids"}),
     ]
@@ -102,6 +149,7 @@ def test_missing_required_fields_are_422(world, store):
 
 
 # ---- unknown ids
+
 
 def test_unknown_ids_in_paths_are_404(world, store):
     admin, site = world["admin"], world["site"]
@@ -143,27 +191,37 @@ def test_unknown_ids_in_bodies_are_422_and_create_nothing(world, store):
     # POST /jobs
     error = assert_error(call(admin, "POST", "/jobs", json={"workflow_id": "nope"}), 422, "UNKNOWN_WORKFLOW")
     assert "nope" in error["message"]
-    error = assert_error(call(admin, "POST", "/jobs", json={"workflow_id": "wf", "inputs": [world["object"]["id"], "obj-nope"]}),
-                         422, "UNKNOWN_OBJECT")
+    error = assert_error(
+        call(admin, "POST", "/jobs", json={"workflow_id": "wf", "inputs": [world["object"]["id"], "obj-nope"]}),
+        422,
+        "UNKNOWN_OBJECT",
+    )
     assert error["details"]["missing"] == ["obj-nope"]
     assert_error(call(admin, "POST", "/jobs", json={"id": "explicit", "workflow_id": "nope"}), 422, "UNKNOWN_WORKFLOW")
     assert_error(call(admin, "GET", "/jobs/explicit"), 404, "JOB_NOT_FOUND")
     # PUT /triggers: a new one, and replacing an existing one with a dangling reference keeps the old one
     for trigger_id in ("t2", "doc-wf"):
-        for body, code in (({"object_type_id": "nope", "workflow_id": "wf"}, "UNKNOWN_OBJECT_TYPE"),
-                           ({"object_type_id": "doc", "workflow_id": "nope"}, "UNKNOWN_WORKFLOW")):
+        for body, code in (
+            ({"object_type_id": "nope", "workflow_id": "wf"}, "UNKNOWN_OBJECT_TYPE"),
+            ({"object_type_id": "doc", "workflow_id": "nope"}, "UNKNOWN_WORKFLOW"),
+        ):
             assert_error(call(admin, "PUT", f"/triggers/{trigger_id}", json={"id": trigger_id, **body}), 422, code)
     assert_error(call(admin, "GET", "/triggers/t2"), 404, "TRIGGER_NOT_FOUND")
     assert call(admin, "GET", "/triggers/doc-wf").json()["workflow_id"] == "wf"
     # POST /objects: no upload reservation either (the uploads table is in the snapshot)
-    body = {"name": "a", "types": ["doc", "nope"], "size": 5,
-            "checksums": [{"type": "sha256", "checksum": hashlib.sha256(b"hello").hexdigest()}]}
+    body = {
+        "name": "a",
+        "types": ["doc", "nope"],
+        "size": 5,
+        "checksums": [{"type": "sha256", "checksum": hashlib.sha256(b"hello").hexdigest()}],
+    }
     error = assert_error(call(admin, "POST", "/objects", json=body), 422, "UNKNOWN_OBJECT_TYPE")
     assert error["details"]["missing"] == ["nope"]
     assert snapshot(admin, store) == before
 
 
 # ---- duplicates and idempotency
+
 
 def test_duplicate_ids(catalog, store):
     """A second site with the same id is 409; a job re-posted with its explicit id is 200 if identical, else 409."""
@@ -172,7 +230,9 @@ def test_duplicate_ids(catalog, store):
     first = call(catalog, "POST", "/jobs", json=spec)
     assert first.status_code == 201
     before = snapshot(catalog, store)
-    error = assert_error(call(catalog, "POST", "/sites", json={"id": "site-b", "capability_ids": ["r"]}), 409, "ALREADY_EXISTS")
+    error = assert_error(
+        call(catalog, "POST", "/sites", json={"id": "site-b", "capability_ids": ["r"]}), 409, "ALREADY_EXISTS"
+    )
     assert error["details"] == {"id": "site-b"}
     assert call(catalog, "GET", "/sites/site-b").json()["capability_ids"] == ["py"]
     for same in (spec, {**spec, "inputs": [], "max_attempts": 3}):  # also with the defaults spelled out
@@ -193,7 +253,10 @@ def test_trigger_made_job_has_a_deterministic_id(world, store):
     before = snapshot(admin, store)
     second = call(admin, "POST", "/jobs", json=body)
     assert second.status_code == 200 and second.json() == first.json()
-    assert world["open_job"]["id"] == call(admin, "POST", "/jobs", json={"workflow_id": "wf", "inputs": [obj["id"]]}).json()["id"]
+    assert (
+        world["open_job"]["id"]
+        == call(admin, "POST", "/jobs", json={"workflow_id": "wf", "inputs": [obj["id"]]}).json()["id"]
+    )
     # the id is derived from the sorted inputs, so the same inputs in another order are the same job
     swapped = call(admin, "POST", "/jobs", json={"workflow_id": "wf", "inputs": [other["id"], obj["id"]]})
     assert swapped.status_code == 200, swapped.text
@@ -203,35 +266,54 @@ def test_trigger_made_job_has_a_deterministic_id(world, store):
 
 def test_put_with_mismatched_id_is_422(catalog, store):
     before = snapshot(catalog, store)
-    for path, body in (("/object_types/x", {"id": "y", "name": "Y"}),
-                       ("/workflows/x", {"id": "y", "name": "Y", "dagster_job": "j"}),
-                       ("/triggers/x", {"id": "y", "object_type_id": "doc", "workflow_id": "wf"}),
-                       ("/object_types/doc", {"id": "other", "name": "Renamed"})):
+    for path, body in (
+        ("/object_types/x", {"id": "y", "name": "Y"}),
+        ("/workflows/x", {"id": "y", "name": "Y", "dagster_job": "j"}),
+        ("/triggers/x", {"id": "y", "object_type_id": "doc", "workflow_id": "wf"}),
+        ("/object_types/doc", {"id": "other", "name": "Renamed"}),
+    ):
         assert_error(call(catalog, "PUT", path, json=body), 422, "ID_MISMATCH")
     assert snapshot(catalog, store) == before
 
 
 # ---- who may do what
 
+
 def test_missing_garbage_or_revoked_token_is_401(admin, store, server):
     before = snapshot(admin, store)
-    for headers, code in (({}, "MISSING_TOKEN"), ({"Authorization": "Basic YWRtaW46cHc="}, "MISSING_TOKEN"),
-                          ({"Authorization": "Bearer"}, "MISSING_TOKEN"), ({"Authorization": "Bearer garbage"}, "INVALID_TOKEN")):
-        for method, path in (("GET", "/jobs"), ("POST", "/jobs"), ("PUT", "/object_types/x"), ("GET", "/ga4gh/drs/v1/objects/x")):
+    for headers, code in (
+        ({}, "MISSING_TOKEN"),
+        ({"Authorization": "Basic YWRtaW46cHc="}, "MISSING_TOKEN"),
+        ({"Authorization": "Bearer"}, "MISSING_TOKEN"),
+        ({"Authorization": "Bearer garbage"}, "INVALID_TOKEN"),
+    ):
+        for method, path in (
+            ("GET", "/jobs"),
+            ("POST", "/jobs"),
+            ("PUT", "/object_types/x"),
+            ("GET", "/ga4gh/drs/v1/objects/x"),
+        ):
             response = requests.request(method, server + path, headers=headers, json={"workflow_id": "wf"}, timeout=30)
             assert_error(response, 401, code)
             assert response.headers["WWW-Authenticate"] == "Bearer"
     store.create_user("bob", "pw")
-    token = requests.post(server + "/token", data={"grant_type": "password", "username": "bob", "password": "pw"}, timeout=30).json()["access_token"]
+    token = requests.post(
+        server + "/token", data={"grant_type": "password", "username": "bob", "password": "pw"}, timeout=30
+    ).json()["access_token"]
     assert call(admin, "GET", "/jobs", token=token).status_code == 200
     assert call(admin, "POST", "/token:revoke", json={"token": token}, token=token).status_code == 200
     assert_error(call(admin, "GET", "/jobs", token=token), 401, "TOKEN_REVOKED")
     assert_error(call(admin, "POST", "/jobs", json={"workflow_id": "wf"}, token=token), 401, "TOKEN_REVOKED")
-    bad_login = requests.post(server + "/token", data={"grant_type": "password", "username": "bob", "password": "wrong"}, timeout=30)
+    bad_login = requests.post(
+        server + "/token", data={"grant_type": "password", "username": "bob", "password": "wrong"}, timeout=30
+    )
     assert_error(bad_login, 401, "INVALID_CREDENTIALS")
     after = db_rows(store)
     assert len(after["login_failures"]) == 3  # the failed login counts for bob here, this address, and bob anywhere
-    before[1]["users"], before[1]["login_failures"] = after["users"], after["login_failures"]  # bob is the only other change
+    before[1]["users"], before[1]["login_failures"] = (
+        after["users"],
+        after["login_failures"],
+    )  # bob is the only other change
     assert snapshot(admin, store) == before
 
 
@@ -245,14 +327,20 @@ def test_non_admin_cannot_change_the_catalog_or_sites(world, store, server):
             ("PUT", "/workflows/wf", {"id": "wf", "name": "Hijacked", "dagster_job": "evil"}),
             ("PUT", "/workflows/new", {"id": "new", "name": "New", "dagster_job": "j"}),
             ("PUT", "/object_types/doc", {"id": "doc", "name": "Hijacked"}),
-            ("PUT", "/triggers/doc-wf", {"id": "doc-wf", "object_type_id": "doc", "workflow_id": "wf", "config": {"x": 1}}),
+            (
+                "PUT",
+                "/triggers/doc-wf",
+                {"id": "doc-wf", "object_type_id": "doc", "workflow_id": "wf", "config": {"x": 1}},
+            ),
             ("POST", "/sites", {"id": "site-evil", "capability_ids": ["py"]}),
         ):
             assert_error(call(client, method, path, json=body), 403, "ADMIN_ONLY")
     for client in (bob, site):  # a site's one-hour token must not mint itself permanent credentials
         assert_error(call(client, "POST", "/sites/site-a:generateCredentials"), 403, "ADMIN_ONLY")
         assert_error(call(client, "GET", "/sites/site-a/credentials"), 403, "ADMIN_ONLY")
-        assert_error(call(client, "DELETE", f"/sites/site-a/credentials/{site.credentials.client_id}"), 403, "ADMIN_ONLY")
+        assert_error(
+            call(client, "DELETE", f"/sites/site-a/credentials/{site.credentials.client_id}"), 403, "ADMIN_ONLY"
+        )
     assert_error(call(bob, "POST", f"/jobs/{world['open_job']['id']}:claim"), 403, "SITE_ONLY")
     assert_error(call(bob, "PATCH", f"/operations/{world['op']['id']}", json={"metadata": {"x": 1}}), 403, "SITE_ONLY")
     assert snapshot(admin, store) == before
@@ -263,8 +351,12 @@ def test_site_cannot_touch_another_sites_operation(world, make_site, store):
     admin, op, job = world["admin"], world["op"], world["claimed_job"]
     intruder = make_site("site-b", ["py"])
     before = snapshot(admin, store)
-    for patch in ({"metadata": {"progress": 99}}, {"done": True, "result": {"stolen": True}},
-                  {"done": True, "error": {"code": "X", "message": "sabotage"}}, {"lease_seconds": 1}):
+    for patch in (
+        {"metadata": {"progress": 99}},
+        {"done": True, "result": {"stolen": True}},
+        {"done": True, "error": {"code": "X", "message": "sabotage"}},
+        {"lease_seconds": 1},
+    ):
         assert_error(call(intruder, "PATCH", f"/operations/{op['id']}", json=patch), 403, "NOT_OWNER")
     assert_error(call(intruder, "POST", f"/jobs/{job['id']}:release"), 403, "NOT_OWNER")
     assert snapshot(admin, store) == before
@@ -272,6 +364,7 @@ def test_site_cannot_touch_another_sites_operation(world, make_site, store):
 
 
 # ---- state machine
+
 
 def test_invalid_job_transitions_are_409(world, store):
     admin, site, op = world["admin"], world["site"], world["op"]
@@ -293,33 +386,61 @@ def test_invalid_reports_are_refused(world, store):
     path = f"/operations/{op['id']}"
     before = snapshot(admin, store)
     error = {"code": "BOOM", "message": "it broke"}
-    for patch in ({"done": True, "result": {"ok": 1}, "error": error}, {"done": True}, {"done": True, "metadata": {"p": 1}},
-                  {"result": {"ok": 1}}, {"done": False, "result": {"ok": 1}}, {"error": error}):
+    for patch in (
+        {"done": True, "result": {"ok": 1}, "error": error},
+        {"done": True},
+        {"done": True, "metadata": {"p": 1}},
+        {"result": {"ok": 1}},
+        {"done": False, "result": {"ok": 1}},
+        {"error": error},
+    ):
         assert_error(call(site, "PATCH", path, json=patch), 422, "INVALID_REPORT")
     assert snapshot(admin, store) == before
     assert call(site, "PATCH", path, json={"done": True, "result": {"ok": 1}}).status_code == 200
     before = snapshot(admin, store)
-    for patch in ({"done": False}, {"done": False, "metadata": {"progress": 10}}, {"metadata": {"progress": 10}},
-                  {"done": True, "result": {"ok": 2}}, {"done": True, "error": error}):
+    for patch in (
+        {"done": False},
+        {"done": False, "metadata": {"progress": 10}},
+        {"metadata": {"progress": 10}},
+        {"done": True, "result": {"ok": 2}},
+        {"done": True, "error": error},
+    ):
         assert_error(call(site, "PATCH", path, json=patch), 409, "OPERATION_DONE")
-    assert call(site, "PATCH", path, json={"done": True, "result": {"ok": 1}}).status_code == 200  # same report: idempotent
+    assert (
+        call(site, "PATCH", path, json={"done": True, "result": {"ok": 1}}).status_code == 200
+    )  # same report: idempotent
     assert snapshot(admin, store) == before
 
 
 # ---- routing, query parameters, odd bodies
 
+
 def test_unknown_route_and_wrong_method_are_json(server):
     for path in ("/nope", "/jobs/a/b/c", "/ga4gh/drs/v1/nope", "/objects/x/contents"):
-        assert_error(requests.get(server + path, headers={"Authorization": "Bearer whatever"}, timeout=30), 404, "NOT_FOUND")
-    for method, path in (("DELETE", "/jobs"), ("PUT", "/jobs"), ("PATCH", "/sites"), ("DELETE", "/object_types/doc"),
-                         ("GET", "/token"), ("POST", "/healthz"), ("GET", "/operations:heartbeat"), ("POST", "/objects/x")):
+        assert_error(
+            requests.get(server + path, headers={"Authorization": "Bearer whatever"}, timeout=30), 404, "NOT_FOUND"
+        )
+    for method, path in (
+        ("DELETE", "/jobs"),
+        ("PUT", "/jobs"),
+        ("PATCH", "/sites"),
+        ("DELETE", "/object_types/doc"),
+        ("GET", "/token"),
+        ("POST", "/healthz"),
+        ("GET", "/operations:heartbeat"),
+        ("POST", "/objects/x"),
+    ):
         assert_error(requests.request(method, server + path, json={}, timeout=30), 405, "METHOD_NOT_ALLOWED")
 
 
 def test_wrong_method_names_the_allowed_ones(server):
     """RFC 9110 (15.5.6): a 405 response MUST carry an Allow header naming supported methods."""
-    for method, path, supported in (("DELETE", "/jobs", {"GET", "POST"}), ("POST", "/healthz", {"GET"}),
-                                    ("DELETE", "/object_types/doc", {"GET", "PUT"}), ("GET", "/token", {"POST"})):
+    for method, path, supported in (
+        ("DELETE", "/jobs", {"GET", "POST"}),
+        ("POST", "/healthz", {"GET"}),
+        ("DELETE", "/object_types/doc", {"GET", "PUT"}),
+        ("GET", "/token", {"POST"}),
+    ):
         response = requests.request(method, server + path, timeout=30)
         assert_error(response, 405, "METHOD_NOT_ALLOWED")
         allowed = {m.strip() for m in response.headers.get("Allow", "").split(",") if m.strip()}
@@ -328,12 +449,25 @@ def test_wrong_method_names_the_allowed_ones(server):
 
 def test_bad_query_params_are_422(catalog, store):
     before = snapshot(catalog, store)
-    cases = [(path, params, field) for path in LISTS for params, field in (
-        ({"limit": "abc"}, "limit"), ({"limit": 0}, "limit"), ({"limit": 5000}, "limit"), ({"limit": -1}, "limit"),
-        ({"limit": "1.5"}, "limit"), ({"after_seq": -1}, "after_seq"), ({"after_seq": "abc"}, "after_seq"),
-        ({"after_seq": "1e3"}, "after_seq"))]
-    cases += [("/jobs", {"status": "bogus"}, "status"), ("/operations", {"done": "maybe"}, "done"),
-              ("/objects", {"types": "doc", "limit": "all"}, "limit")]
+    cases = [
+        (path, params, field)
+        for path in LISTS
+        for params, field in (
+            ({"limit": "abc"}, "limit"),
+            ({"limit": 0}, "limit"),
+            ({"limit": 5000}, "limit"),
+            ({"limit": -1}, "limit"),
+            ({"limit": "1.5"}, "limit"),
+            ({"after_seq": -1}, "after_seq"),
+            ({"after_seq": "abc"}, "after_seq"),
+            ({"after_seq": "1e3"}, "after_seq"),
+        )
+    ]
+    cases += [
+        ("/jobs", {"status": "bogus"}, "status"),
+        ("/operations", {"done": "maybe"}, "done"),
+        ("/objects", {"types": "doc", "limit": "all"}, "limit"),
+    ]
     for path, params, field in cases:
         error = assert_error(call(catalog, "GET", path, params=params), 422, "INVALID_ARGUMENT")
         assert error_fields(error) == {field} and field in error["message"], (path, params, error)
@@ -375,10 +509,24 @@ def test_nul_characters_are_not_server_errors(world, store, server):
         ("GET", "/jobs", {"params": {"workflow_id": "a\x00b"}}),
         ("GET", "/objects", {"params": {"types": "a\x00b"}}),
         ("PUT", "/object_types/doc", {"json": {"id": "doc", "name": "Doc", "description": "a\x00b"}}),
-        ("PUT", "/triggers/doc-wf", {"json": {"id": "doc-wf", "object_type_id": "doc", "workflow_id": "wf", "config": {"k": "a\x00b"}}}),
+        (
+            "PUT",
+            "/triggers/doc-wf",
+            {"json": {"id": "doc-wf", "object_type_id": "doc", "workflow_id": "wf", "config": {"k": "a\x00b"}}},
+        ),
         ("POST", "/jobs", {"json": {"workflow_id": "wf", "config": {"a\x00b": 1}}}),
-        ("POST", "/objects", {"json": {"name": "a\x00b", "types": ["doc"], "size": 1,
-                                       "checksums": [{"type": "sha256", "checksum": "0" * 64}]}}),
+        (
+            "POST",
+            "/objects",
+            {
+                "json": {
+                    "name": "a\x00b",
+                    "types": ["doc"],
+                    "size": 1,
+                    "checksums": [{"type": "sha256", "checksum": "0" * 64}],
+                }
+            },
+        ),
     ]
     statuses = {}
     for method, path, kwargs in cases:
@@ -388,7 +536,9 @@ def test_nul_characters_are_not_server_errors(world, store, server):
             assert_error(response, response.status_code)
     response = call(site, "PATCH", f"/operations/{world['op']['id']}", json={"metadata": {"log": "a\x00b"}})
     statuses["PATCH operation"] = response.status_code
-    response = requests.post(server + "/token", data={"grant_type": "password", "username": "a\x00b", "password": "x"}, timeout=30)
+    response = requests.post(
+        server + "/token", data={"grant_type": "password", "username": "a\x00b", "password": "x"}, timeout=30
+    )
     statuses["POST /token"] = response.status_code
     assert not {k: v for k, v in statuses.items() if v >= 500}, statuses
     if store.writer.dialect.name == "postgresql":
@@ -399,10 +549,19 @@ def test_garbage_bodies_are_4xx(world, store):
     admin, site = world["admin"], world["site"]
     before = snapshot(admin, store)
     garbage = random.Random(7).randbytes(1 << 16) * 16  # 1 MiB of binary
-    for client, method, path in ((admin, "POST", "/jobs"), (admin, "POST", "/objects"), (admin, "PUT", "/object_types/doc"),
-                                 (site, "PATCH", f"/operations/{world['op']['id']}")):
-        for data, headers in ((garbage, JSON), (garbage, {"Content-Type": "application/octet-stream"}), (garbage, {}),
-                              (b"[" * 100_000, JSON), (b"{" + b" " * (1 << 20), JSON)):
+    for client, method, path in (
+        (admin, "POST", "/jobs"),
+        (admin, "POST", "/objects"),
+        (admin, "PUT", "/object_types/doc"),
+        (site, "PATCH", f"/operations/{world['op']['id']}"),
+    ):
+        for data, headers in (
+            (garbage, JSON),
+            (garbage, {"Content-Type": "application/octet-stream"}),
+            (garbage, {}),
+            (b"[" * 100_000, JSON),
+            (b"{" + b" " * (1 << 20), JSON),
+        ):
             response = call(client, method, path, data=data, headers=headers)
             assert 400 <= response.status_code < 500, (path, response.status_code, response.text[:200])
             assert_error(response, response.status_code)
@@ -419,8 +578,15 @@ def test_huge_json_body_is_413(catalog, store):
 
 # ---- fuzz every documented route
 
-FUZZ_BODIES = [(b"", {}), (b"[]", JSON), (b'"x"', JSON), (b'{"id": 5}', JSON), (random.Random(1).randbytes(256), JSON),
-               (random.Random(2).randbytes(256), {"Content-Type": "application/octet-stream"}), ('{"id": "é"}'.encode("latin-1"), JSON)]
+FUZZ_BODIES = [
+    (b"", {}),
+    (b"[]", JSON),
+    (b'"x"', JSON),
+    (b'{"id": 5}', JSON),
+    (random.Random(1).randbytes(256), JSON),
+    (random.Random(2).randbytes(256), {"Content-Type": "application/octet-stream"}),
+    ('{"id": "é"}'.encode("latin-1"), JSON),
+]
 
 
 SITE_ONLY = (":claim", "/operations/{operation_id}", "/operations:heartbeat")
@@ -428,8 +594,15 @@ SITE_ONLY = (":claim", "/operations/{operation_id}", "/operations:heartbeat")
 
 def test_fuzz_every_route_never_5xx(world, server):
     admin, site = world["admin"], world["site"]
-    real = {"job_id": world["open_job"]["id"], "operation_id": world["op"]["id"], "object_id": world["object"]["id"],
-            "site_id": "site-a", "item_id": "doc", "access_id": "content", "client_id": site.credentials.client_id}
+    real = {
+        "job_id": world["open_job"]["id"],
+        "operation_id": world["op"]["id"],
+        "object_id": world["object"]["id"],
+        "site_id": "site-a",
+        "item_id": "doc",
+        "access_id": "content",
+        "client_id": site.credentials.client_id,
+    }
     spec = requests.get(server + "/openapi.json", timeout=30).json()
     assert len(spec["paths"]) >= 20
     problems, sent = [], 0
@@ -451,6 +624,8 @@ def test_fuzz_every_route_never_5xx(world, server):
                     if response.status_code >= 500:
                         problems.append(f"{where}: {response.status_code} {response.text[:120]}")
                     elif response.status_code >= 400 and not is_error_body(response):
-                        problems.append(f"{where}: {response.status_code} without a JSON error body: {response.text[:120]}")
+                        problems.append(
+                            f"{where}: {response.status_code} without a JSON error body: {response.text[:120]}"
+                        )
     assert sent > 300
     assert not problems, "\n".join(problems)

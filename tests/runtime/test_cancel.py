@@ -1,5 +1,6 @@
 """Invariant 4: cancelling an open job cancels it at once; a claimed one keeps its claim and gets
 `cancel_requested` until the site reports CANCELLED. Finished jobs cannot be cancelled; repeats are 200."""
+
 import threading
 from datetime import timedelta
 
@@ -15,8 +16,9 @@ from tests.utils.api import expect_error
 
 
 def cancel(client, job_id: str) -> requests.Response:
-    return requests.post(f"{client.base_url}/jobs/{job_id}:cancel",
-                         headers={"Authorization": f"Bearer {client.token()}"}, timeout=30)
+    return requests.post(
+        f"{client.base_url}/jobs/{job_id}:cancel", headers={"Authorization": f"Bearer {client.token()}"}, timeout=30
+    )
 
 
 def test_open_job_is_cancelled_at_once(catalog, make_site):
@@ -102,8 +104,11 @@ def test_cancel_is_not_lost_when_the_operation_closes_concurrently(store, closer
     op = store.claim_job(job_id, site)
     if closer == "lease_expiry":
         with store.write() as conn:
-            conn.execute(update(s.operations).where(s.operations.c.id == op.id)
-                         .values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+            conn.execute(
+                update(s.operations)
+                .where(s.operations.c.id == op.id)
+                .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+            )
     close = (lambda: store.release_job(job_id, site)) if closer == "release" else store.expire_leases
     errors = []
 

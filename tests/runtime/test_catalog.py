@@ -1,16 +1,29 @@
 """The catalog over HTTP: object types, workflows and triggers are PUT by id (201 created, 200
 replaced), read back by GET, and listed in cursor pages."""
+
 import pytest
 import requests
 
 # resource -> (a new item with this id, the same item with its values changed)
 RESOURCES = {
-    "object_types": (lambda i: {"id": i, "name": f"Type {i}", "description": "first"},
-                     lambda body: {**body, "name": body["name"] + " v2", "description": "second"}),
-    "workflows": (lambda i: {"id": i, "name": f"Workflow {i}", "description": "", "dagster_job": "job_a", "capability_ids": ["py"]},
-                  lambda body: {**body, "dagster_job": "job_b", "capability_ids": ["py", "gpu"]}),
-    "triggers": (lambda i: {"id": i, "object_type_id": "doc", "workflow_id": "wf", "config": {"n": 1}},
-                 lambda body: {**body, "workflow_id": "wf2", "config": {"n": 2, "deep": {"x": [1, 2]}}}),
+    "object_types": (
+        lambda i: {"id": i, "name": f"Type {i}", "description": "first"},
+        lambda body: {**body, "name": body["name"] + " v2", "description": "second"},
+    ),
+    "workflows": (
+        lambda i: {
+            "id": i,
+            "name": f"Workflow {i}",
+            "description": "",
+            "dagster_job": "job_a",
+            "capability_ids": ["py"],
+        },
+        lambda body: {**body, "dagster_job": "job_b", "capability_ids": ["py", "gpu"]},
+    ),
+    "triggers": (
+        lambda i: {"id": i, "object_type_id": "doc", "workflow_id": "wf", "config": {"n": 1}},
+        lambda body: {**body, "workflow_id": "wf2", "config": {"n": 2, "deep": {"x": [1, 2]}}},
+    ),
 }
 
 
@@ -50,10 +63,24 @@ def test_put_creates_then_replaces(admin_catalog):
         assert [i["id"] for i in items] == before, resource  # replaced in place: no second row, same position
         assert [i for i in items if i["id"] == "item-1"] == [replacement]
     # omitted optional fields come back with their defaults
-    assert call(admin_catalog, "PUT", "/object_types/t", json={"id": "t", "name": "T"}).json() == {"id": "t", "name": "T", "description": ""}
-    assert call(admin_catalog, "GET", "/workflows/wf2").json() == \
-        {"id": "wf2", "name": "Workflow 2", "description": "", "dagster_job": "wf2_job", "capability_ids": []}
-    assert call(admin_catalog, "GET", "/triggers/doc-wf").json() == {"id": "doc-wf", "object_type_id": "doc", "workflow_id": "wf", "config": {}}
+    assert call(admin_catalog, "PUT", "/object_types/t", json={"id": "t", "name": "T"}).json() == {
+        "id": "t",
+        "name": "T",
+        "description": "",
+    }
+    assert call(admin_catalog, "GET", "/workflows/wf2").json() == {
+        "id": "wf2",
+        "name": "Workflow 2",
+        "description": "",
+        "dagster_job": "wf2_job",
+        "capability_ids": [],
+    }
+    assert call(admin_catalog, "GET", "/triggers/doc-wf").json() == {
+        "id": "doc-wf",
+        "object_type_id": "doc",
+        "workflow_id": "wf",
+        "config": {},
+    }
 
 
 def test_list_pages(admin_catalog):

@@ -1,5 +1,6 @@
 """Invariant 1: a claim is atomic. Of many concurrent claims on an open job (threads and processes,
 over HTTP against the live server) exactly one gets an operation (201), the others 409; 403/404 rules."""
+
 import json
 import subprocess
 import sys
@@ -14,7 +15,6 @@ from tests.utils.api import expect_error
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLAIMERS = 16
-
 
 
 def claimers(make_site, sites: int, per_site: int) -> list[RuntimeClient]:
@@ -111,10 +111,23 @@ def test_concurrent_claims_processes_exactly_one_winner(catalog, make_site):
     children = []
     for p in range(processes):
         creds = sites[p % 2].credentials
-        cfg = {"url": catalog.base_url, "jobs": jobs, "threads": threads_each, "step": 0.1,
-               "credentials": {"client_id": creds.client_id, "client_secret": creds.client_secret}}
-        children.append(subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(cfg)], cwd=REPO_ROOT, text=True,
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        cfg = {
+            "url": catalog.base_url,
+            "jobs": jobs,
+            "threads": threads_each,
+            "step": 0.1,
+            "credentials": {"client_id": creds.client_id, "client_secret": creds.client_secret},
+        }
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-c", CHILD, json.dumps(cfg)],
+                cwd=REPO_ROOT,
+                text=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        )
     try:
         for child in children:
             assert child.stdout.readline().strip() == "ready", child.stderr.read()
@@ -154,7 +167,9 @@ def test_claim_of_claimed_or_finished_job_is_409(catalog, make_site):
 
 
 def test_claim_refused_without_capability_site_token_or_job(catalog, make_site):
-    catalog.put("/workflows/wf2", {"id": "wf2", "name": "Two caps", "dagster_job": "j", "capability_ids": ["py", "gpu"]})
+    catalog.put(
+        "/workflows/wf2", {"id": "wf2", "name": "Two caps", "dagster_job": "j", "capability_ids": ["py", "gpu"]}
+    )
     no_caps, py_only, both = make_site("bare"), make_site("py-only", ["py"]), make_site("both", ["gpu", "py", "extra"])
     job = catalog.create_job("wf", [], id="needs-py")
     job2 = catalog.create_job("wf2", [], id="needs-py-gpu")
@@ -211,7 +226,11 @@ def test_claim_next_rules(catalog, make_site):
     expect_error(403, "MISSING_CAPABILITY", weak.claim_next, "wf")
     expect_error(404, "WORKFLOW_NOT_FOUND", site.claim_next, "no-such-workflow")
     expect_error(403, "SITE_ONLY", catalog.post, "/jobs:claimNext", {"workflow_id": "wf"})
-    for bad in ({"workflow_id": "wf", "max_jobs": 0}, {"workflow_id": "wf", "max_jobs": 101}, {"workflow_id": "wf", "claim_token": "x"}):
+    for bad in (
+        {"workflow_id": "wf", "max_jobs": 0},
+        {"workflow_id": "wf", "max_jobs": 101},
+        {"workflow_id": "wf", "claim_token": "x"},
+    ):
         expect_error(422, "INVALID_ARGUMENT", site.post, "/jobs:claimNext", bad)
     assert [catalog.get(f"/jobs/{j}")["status"] for j in (first, second)] == ["open", "open"]
     # the same idempotency key again returns what it claimed, and claims nothing more

@@ -1,5 +1,6 @@
 """RuntimeClient retries connection errors, 5xx and 429 with backoff, never other 4xx, and
 fetches a new token when the runtime says its token expired or was revoked."""
+
 import json
 import socket
 import threading
@@ -20,7 +21,9 @@ class ScriptedRuntime:
         class Handler(BaseHTTPRequestHandler):
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                owner.requests.append((self.command, self.path, self.headers.get("Authorization"), self.rfile.read(length)))
+                owner.requests.append(
+                    (self.command, self.path, self.headers.get("Authorization"), self.rfile.read(length))
+                )
                 if self.path == "/token":
                     status, body, headers = 200, {"access_token": f"tok{len(owner.requests)}", "expires_in": 3600}, {}
                 else:

@@ -1,5 +1,6 @@
 """A database that goes away is an outage, not a bug: 503 DATABASE_UNAVAILABLE with Retry-After, the
 client's keep-alive connection stays open, and the next request after the database is back succeeds."""
+
 import http.client
 import json
 import socket
@@ -70,8 +71,12 @@ def test_terminated_database_connections_are_replaced_on_the_next_request(store,
     try:
         for _ in range(3):
             with admin.connect() as conn:
-                killed = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+                killed = conn.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalar()
             assert killed >= 1
             status, headers, body = connection.get("/jobs")
             assert status == 200, (status, body)

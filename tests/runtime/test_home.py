@@ -1,4 +1,5 @@
 """/ on the API's port: a small page for a browser, pointing to the docs; not part of the API's schema."""
+
 import requests
 
 

@@ -1,5 +1,6 @@
 """The framework stays at the edge: the store imports no web framework, and routers use only the store's
 methods (never its engines, transactions or blob directory)."""
+
 import ast
 
 from tests.conftest import REPO_ROOT
@@ -28,7 +29,11 @@ def test_routers_do_not_reach_into_the_store():
     found = []
     for path, tree in _trees(RUNTIME / "api" / "routers").items():
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and node.attr in STORE_INTERNALS and isinstance(node.value, ast.Name)
-                    and node.value.id == "store"):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in STORE_INTERNALS
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "store"
+            ):
                 found.append(f"{path}:{node.lineno}: store.{node.attr}")
     assert found == []

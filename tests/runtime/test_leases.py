@@ -1,5 +1,6 @@
 """Invariant 2: a job has at most one live operation. Lease expiry (sweeper or on the spot) and
 release return it to `open` (attempts + 1), fence the old operation, and fail it after max_attempts."""
+
 import threading
 import time
 from datetime import datetime, timedelta
@@ -86,7 +87,9 @@ def test_release_by_owner_reopens_job(catalog, make_site):
     expect_error(409, "INVALID_TRANSITION", site_a.post, f"/jobs/{job['id']}:release")  # open: nothing to release
     op = site_a.claim_job(job["id"])
     expect_error(403, "NOT_OWNER", site_b.post, f"/jobs/{job['id']}:release")
-    assert catalog.get(f"/jobs/{job['id']}")["status"] == "claimed" and not catalog.get(f"/operations/{op['id']}")["done"]
+    assert (
+        catalog.get(f"/jobs/{job['id']}")["status"] == "claimed" and not catalog.get(f"/operations/{op['id']}")["done"]
+    )
     released = site_a.post(f"/jobs/{job['id']}:release")
     assert (released["status"], released["attempts"]) == ("open", 1)
     closed = catalog.get(f"/operations/{op['id']}")
@@ -109,9 +112,14 @@ def test_release_naming_a_stale_operation_leaves_the_new_claim_alone(catalog, ma
     old = site.claim_job(job["id"])
     site.post(f"/jobs/{job['id']}:release", {"operation_id": old["id"]})
     new = site.claim_job(job["id"])
-    error = expect_error(409, "OPERATION_MISMATCH", site.post, f"/jobs/{job['id']}:release", {"operation_id": old["id"]})
+    error = expect_error(
+        409, "OPERATION_MISMATCH", site.post, f"/jobs/{job['id']}:release", {"operation_id": old["id"]}
+    )
     assert error.details == {"operation_id": new["id"]}
-    assert catalog.get(f"/jobs/{job['id']}")["operation_id"] == new["id"] and not catalog.get(f"/operations/{new['id']}")["done"]
+    assert (
+        catalog.get(f"/jobs/{job['id']}")["operation_id"] == new["id"]
+        and not catalog.get(f"/operations/{new['id']}")["done"]
+    )
     assert site.post(f"/jobs/{job['id']}:release", {"operation_id": new["id"]})["status"] == "open"
 
 

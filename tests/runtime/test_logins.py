@@ -1,5 +1,6 @@
 """POST /token under attack: an unknown id costs what a wrong secret costs, failed logins are limited per
 id and address (429 with Retry-After), and a failed login leaves nothing of itself behind."""
+
 import dataclasses
 import statistics
 import time
@@ -19,8 +20,15 @@ from tests.utils.api import assert_error
 def limited(settings):
     """A store and server whose login limits are small enough to reach in a test: 3 failures per id from one
     address, 5 per address, 6 per id overall, in a 900 s window."""
-    store = Store.open(dataclasses.replace(settings, login_max_failures=3, login_max_failures_per_address=5,
-                                           login_max_failures_per_id=6, login_failure_window_seconds=900))
+    store = Store.open(
+        dataclasses.replace(
+            settings,
+            login_max_failures=3,
+            login_max_failures_per_address=5,
+            login_max_failures_per_id=6,
+            login_failure_window_seconds=900,
+        )
+    )
     store.create_user("bob", "right")
     with LiveServer(store) as url:
         yield store, url
@@ -28,7 +36,9 @@ def limited(settings):
 
 
 def login(url: str, username: str, password: str) -> requests.Response:
-    return requests.post(url + "/token", data={"grant_type": "password", "username": username, "password": password}, timeout=30)
+    return requests.post(
+        url + "/token", data={"grant_type": "password", "username": username, "password": password}, timeout=30
+    )
 
 
 def test_failed_logins_per_id_and_address_end_in_429_with_retry_after(limited):
@@ -62,8 +72,9 @@ def test_one_address_spraying_many_ids_is_limited(limited):
     for n in range(5):
         assert_error(login(url, f"user{n}", "pw"), 401, "INVALID_CREDENTIALS")
     assert_error(login(url, "bob", "right"), 429, "TOO_MANY_ATTEMPTS")
-    client = requests.post(url + "/token", data={"grant_type": "client_credentials", "client_id": "c", "client_secret": "s"},
-                           timeout=30)
+    client = requests.post(
+        url + "/token", data={"grant_type": "client_credentials", "client_id": "c", "client_secret": "s"}, timeout=30
+    )
     assert_error(client, 429, "TOO_MANY_ATTEMPTS")
     store.token_for_user("bob", "right", address="10.0.0.2")
 
@@ -99,8 +110,11 @@ def test_the_window_ends_and_old_counters_are_dropped(settings):
 
 def test_unknown_ids_cost_what_wrong_secrets_cost(settings):
     """Before: ~57 ms for a wrong password, ~5 ms for an unknown user, so replies told which users exist."""
-    store = Store.open(dataclasses.replace(settings, login_max_failures=1000, login_max_failures_per_address=1000,
-                                           login_max_failures_per_id=1000))
+    store = Store.open(
+        dataclasses.replace(
+            settings, login_max_failures=1000, login_max_failures_per_address=1000, login_max_failures_per_id=1000
+        )
+    )
     store.create_user("bob", "right")
     with LiveServer(store) as url:
         login(url, "warm-up", "x")
@@ -112,15 +126,20 @@ def test_unknown_ids_cost_what_wrong_secrets_cost(settings):
                 timings.append(time.perf_counter() - start)
     store.dispose()
     ratio = statistics.median(unknown) / statistics.median(wrong)
-    print(f"median wrong password {statistics.median(wrong) * 1000:.1f} ms, unknown user {statistics.median(unknown) * 1000:.1f} ms")
+    print(
+        f"median wrong password {statistics.median(wrong) * 1000:.1f} ms, unknown user {statistics.median(unknown) * 1000:.1f} ms"
+    )
     assert 0.5 < ratio < 2, (wrong, unknown)  # before the fix: ~0.08
 
 
 def test_failed_logins_do_not_reuse_one_exception(settings):
     """Re-raising one shared exception grows its traceback with every raise and keeps each attempt's
     frames (and the secrets in them) reachable."""
-    store = Store.open(dataclasses.replace(settings, login_max_failures=1000, login_max_failures_per_address=1000,
-                                           login_max_failures_per_id=1000))
+    store = Store.open(
+        dataclasses.replace(
+            settings, login_max_failures=1000, login_max_failures_per_address=1000, login_max_failures_per_id=1000
+        )
+    )
     try:
         store.create_user("bob", "right")
         errors = []

@@ -1,4 +1,5 @@
 """Alembic migrations build exactly the schema the code declares, on both backends."""
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -34,7 +35,10 @@ def test_a_database_at_0001_with_rows_upgrades_to_head(store):
     creds = store.generate_credentials("site-a")
     token = store._issue("site", "site-a", creds.client_id).access_token  # POST /token needs 0002 already
     with store.read() as conn:
-        before = {t: conn.execute(select(func.count()).select_from(table(t))).scalar() for t in ("users", "sites", "site_clients", "tokens")}
+        before = {
+            t: conn.execute(select(func.count()).select_from(table(t))).scalar()
+            for t in ("users", "sites", "site_clients", "tokens")
+        }
     migrate.upgrade(store.writer)
     with store.writer.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == "0002"

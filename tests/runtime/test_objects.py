@@ -1,5 +1,6 @@
 """Objects over HTTP: register, upload and verify bytes, content-addressed dedup, the GA4GH DRS 1.2
 view, and concurrent uploads; a refused upload leaves no object, no row and no file behind."""
+
 import hashlib
 import threading
 
@@ -15,10 +16,15 @@ def call(client, method, path, **kwargs) -> requests.Response:
     return requests.request(method, client.base_url + path, headers=headers, timeout=60, **kwargs)
 
 
-
 def spec(content: bytes, name="a.bin", types=("doc",), **overrides) -> dict:
-    return {"name": name, "types": list(types), "size": len(content), "mime_type": "application/octet-stream",
-            "checksums": [{"type": "sha256", "checksum": hashlib.sha256(content).hexdigest()}], **overrides}
+    return {
+        "name": name,
+        "types": list(types),
+        "size": len(content),
+        "mime_type": "application/octet-stream",
+        "checksums": [{"type": "sha256", "checksum": hashlib.sha256(content).hexdigest()}],
+        **overrides,
+    }
 
 
 def register(client, content: bytes, **kwargs) -> dict:
@@ -28,8 +34,14 @@ def register(client, content: bytes, **kwargs) -> dict:
 
 
 def upload(client, object_id: str, data, **kwargs) -> requests.Response:
-    return call(client, "PUT", f"/objects/{object_id}/content", data=data,
-                headers={"Content-Type": "application/octet-stream"}, **kwargs)
+    return call(
+        client,
+        "PUT",
+        f"/objects/{object_id}/content",
+        data=data,
+        headers={"Content-Type": "application/octet-stream"},
+        **kwargs,
+    )
 
 
 def blob_tree(settings) -> list[str]:
@@ -149,9 +161,17 @@ def test_same_bytes_twice_are_deduplicated(catalog, settings):
 def test_types_filter(catalog):
     for type_id in ("a", "b", "c"):
         catalog.put(f"/object_types/{type_id}", {"id": type_id, "name": type_id})
-    objs = {name: catalog.create_object(name.encode(), name=name, types=types)
-            for name, types in (("only-a", ["a"]), ("only-b", ["b"]), ("only-c", ["c"]), ("a-and-b", ["a", "b"]),
-                                ("a-twice", ["a", "a"]), ("doc", ["doc"]))}
+    objs = {
+        name: catalog.create_object(name.encode(), name=name, types=types)
+        for name, types in (
+            ("only-a", ["a"]),
+            ("only-b", ["b"]),
+            ("only-c", ["c"]),
+            ("a-and-b", ["a", "b"]),
+            ("a-twice", ["a", "a"]),
+            ("doc", ["doc"]),
+        )
+    }
     ids = {name: o["id"] for name, o in objs.items()}
     response = call(catalog, "GET", "/objects?types=a&types=b")
     assert response.status_code == 200
@@ -161,8 +181,12 @@ def test_types_filter(catalog):
     assert len(listed_ids(catalog)) == 6
     # the filter pages by cursor like the unfiltered list
     page = call(catalog, "GET", "/objects", params={"types": ["a", "b"], "limit": 2}).json()
-    assert [o["id"] for o in page["items"]] == [ids["only-a"], ids["only-b"]] and page["next_after_seq"] == objs["only-b"]["seq"]
-    rest = call(catalog, "GET", "/objects", params={"types": ["a", "b"], "limit": 2, "after_seq": page["next_after_seq"]}).json()
+    assert [o["id"] for o in page["items"]] == [ids["only-a"], ids["only-b"]] and page["next_after_seq"] == objs[
+        "only-b"
+    ]["seq"]
+    rest = call(
+        catalog, "GET", "/objects", params={"types": ["a", "b"], "limit": 2, "after_seq": page["next_after_seq"]}
+    ).json()
     assert [o["id"] for o in rest["items"]] == [ids["a-and-b"], ids["a-twice"]] and rest["next_after_seq"] is None
 
 
@@ -190,9 +214,11 @@ def test_drs_object_and_access(catalog, server):
 
 def test_drs_errors(catalog):
     obj = catalog.create_object(b"drs", name="x", types=["doc"])
-    for path, status, code in ((f"/ga4gh/drs/v1/objects/{obj['id']}/access/nope", 404, "ACCESS_ID_NOT_FOUND"),
-                               ("/ga4gh/drs/v1/objects/nope", 404, "OBJECT_NOT_FOUND"),
-                               ("/ga4gh/drs/v1/objects/nope/access/content", 404, "OBJECT_NOT_FOUND")):
+    for path, status, code in (
+        (f"/ga4gh/drs/v1/objects/{obj['id']}/access/nope", 404, "ACCESS_ID_NOT_FOUND"),
+        ("/ga4gh/drs/v1/objects/nope", 404, "OBJECT_NOT_FOUND"),
+        ("/ga4gh/drs/v1/objects/nope/access/content", 404, "OBJECT_NOT_FOUND"),
+    ):
         body = assert_error(call(catalog, "GET", path), status, code)
         assert body["status_code"] == status and isinstance(body["msg"], str) and body["msg"]
     unauthenticated = requests.get(catalog.base_url + f"/ga4gh/drs/v1/objects/{obj['id']}", timeout=30)
@@ -217,10 +243,16 @@ def test_concurrent_uploads_get_unique_ordered_seqs(catalog, settings):
         try:
             headers = {"Authorization": f"Bearer {token}"}
             barrier.wait(10)
-            obj = requests.post(catalog.base_url + "/objects", json=spec(contents[i], name=f"o{i}"), headers=headers, timeout=60)
+            obj = requests.post(
+                catalog.base_url + "/objects", json=spec(contents[i], name=f"o{i}"), headers=headers, timeout=60
+            )
             assert obj.status_code == 201, obj.text
-            done = requests.put(f"{catalog.base_url}/objects/{obj.json()['id']}/content", data=contents[i],
-                                headers={**headers, "Content-Type": "application/octet-stream"}, timeout=60)
+            done = requests.put(
+                f"{catalog.base_url}/objects/{obj.json()['id']}/content",
+                data=contents[i],
+                headers={**headers, "Content-Type": "application/octet-stream"},
+                timeout=60,
+            )
             assert done.status_code == 200, done.text
             results[i] = done.json()
         except Exception as exc:  # reported below

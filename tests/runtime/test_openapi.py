@@ -1,5 +1,6 @@
 """/openapi.json documents every error reply with the error schema {code, message, details}, and what
 /token needs."""
+
 import requests
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -16,7 +17,11 @@ def test_every_error_response_is_documented_with_the_error_schema(server):
             statuses = {int(status) for status in operation["responses"] if status[0] in "45"}
             documented[(method.upper(), path)] = statuses
             for status in statuses:
-                assert operation["responses"][str(status)]["content"]["application/json"]["schema"] == ERROR_REF, (method, path, status)
+                assert operation["responses"][str(status)]["content"]["application/json"]["schema"] == ERROR_REF, (
+                    method,
+                    path,
+                    status,
+                )
             assert {422, 503} <= statuses, (method, path, statuses)
             if path != "/token" and path != "/healthz" and not path.endswith("service-info"):
                 assert 401 in statuses, (method, path, statuses)

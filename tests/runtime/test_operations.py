@@ -1,5 +1,6 @@
 """Invariant 3: an operation becomes done exactly once. The same final report again is 200, any other
 report after done is 409, only the owning site may update it, and the job follows its outcome."""
+
 import threading
 from datetime import datetime
 
@@ -10,8 +11,12 @@ from tests.utils.api import expect_error
 
 
 def raw_patch(client, op_id: str, body: dict) -> requests.Response:
-    return requests.patch(f"{client.base_url}/operations/{op_id}", json=body,
-                          headers={"Authorization": f"Bearer {client.token()}"}, timeout=30)
+    return requests.patch(
+        f"{client.base_url}/operations/{op_id}",
+        json=body,
+        headers={"Authorization": f"Bearer {client.token()}"},
+        timeout=30,
+    )
 
 
 @pytest.fixture
@@ -28,8 +33,10 @@ def claimed(catalog, make_site):
 
 def test_same_final_report_twice_is_idempotent(catalog, make_site, claimed):
     site = make_site("site-a", ["py"])
-    for report in ({"done": True, "result": {"rows": 3}},
-                   {"done": True, "error": {"code": "BOOM", "message": "failed", "details": {"line": 7}}}):
+    for report in (
+        {"done": True, "result": {"rows": 3}},
+        {"done": True, "error": {"code": "BOOM", "message": "failed", "details": {"line": 7}}},
+    ):
         op = claimed(site)
         first, second = raw_patch(site, op["id"], report), raw_patch(site, op["id"], report)
         assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
@@ -41,10 +48,12 @@ def test_any_other_report_after_done_is_409(catalog, make_site, claimed):
     site = make_site("site-a", ["py"])
     op = claimed(site)
     done = site.update_operation(op["id"], done=True, result={"a": 1}, metadata={"progress": 100})
-    for patch in ({"done": True, "result": {"a": 2}},
-                  {"done": True, "error": {"code": "BOOM", "message": "late"}},
-                  {"metadata": {"progress": 5}},
-                  {"lease_seconds": 60}):
+    for patch in (
+        {"done": True, "result": {"a": 2}},
+        {"done": True, "error": {"code": "BOOM", "message": "late"}},
+        {"metadata": {"progress": 5}},
+        {"lease_seconds": 60},
+    ):
         response = raw_patch(site, op["id"], patch)
         assert (response.status_code, response.json()["code"]) == (409, "OPERATION_DONE"), (patch, response.text)
     assert catalog.get(f"/operations/{op['id']}") == done
@@ -73,11 +82,11 @@ def test_concurrent_final_reports_one_outcome(catalog, make_site, claimed):
         op = claimed(site)
         barrier, responses = threading.Barrier(len(reports)), [None] * len(reports)
 
-        def report(i: int) -> None:
+        def report(i: int, barrier: threading.Barrier, responses: list, op_id: str) -> None:
             barrier.wait(timeout=30)
-            responses[i] = raw_patch(site, op["id"], reports[i])
+            responses[i] = raw_patch(site, op_id, reports[i])
 
-        threads = [threading.Thread(target=report, args=(i,)) for i in range(len(reports))]
+        threads = [threading.Thread(target=report, args=(i, barrier, responses, op["id"])) for i in range(len(reports))]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -85,7 +94,7 @@ def test_concurrent_final_reports_one_outcome(catalog, make_site, claimed):
         final = catalog.get(f"/operations/{op['id']}")
         assert final["done"] and (final["result"] is None) != (final["error"] is None)
         outcome = result_a if final["result"] is not None else error_b
-        for sent, response in zip(reports, responses):
+        for sent, response in zip(reports, responses, strict=True):
             if sent is outcome:
                 assert response.status_code == 200 and response.json() == final, response.text
             else:
@@ -96,9 +105,11 @@ def test_concurrent_final_reports_one_outcome(catalog, make_site, claimed):
 
 def test_job_status_follows_outcome(catalog, make_site, claimed):
     site = make_site("site-a", ["py"])
-    cases = [({"result": {"ok": True}}, "succeeded"),
-             ({"error": {"code": "TASK_FAILED", "message": "x"}}, "failed"),
-             ({"error": {"code": "CANCELLED", "message": "stopped"}}, "cancelled")]
+    cases = [
+        ({"result": {"ok": True}}, "succeeded"),
+        ({"error": {"code": "TASK_FAILED", "message": "x"}}, "failed"),
+        ({"error": {"code": "CANCELLED", "message": "stopped"}}, "cancelled"),
+    ]
     for outcome, status in cases:
         op = claimed(site, max_attempts=3)
         site.update_operation(op["id"], metadata={"progress": 10})
@@ -125,19 +136,26 @@ def test_progress_reports_merge_metadata_and_renew_the_lease(catalog, make_site)
     site = make_site("site-a", ["py"])
     job = catalog.create_job("wf", [], id="progress")
     op = site.claim_job(job["id"], lease_seconds=1)
-    for bad in ({"done": True},
-                {"done": True, "result": {"a": 1}, "error": {"code": "X", "message": "y"}},
-                {"result": {"a": 1}},
-                {"error": {"code": "X", "message": "y"}}):
+    for bad in (
+        {"done": True},
+        {"done": True, "result": {"a": 1}, "error": {"code": "X", "message": "y"}},
+        {"result": {"a": 1}},
+        {"error": {"code": "X", "message": "y"}},
+    ):
         response = raw_patch(site, op["id"], bad)
         assert (response.status_code, response.json()["code"]) == (422, "INVALID_REPORT"), (bad, response.text)
     assert raw_patch(site, op["id"], {"progres": 1}).status_code == 422  # unknown field
-    site.update_operation(op["id"], metadata={"progress": 10, "dagster_run_id": "run-1", "actions": {"fetch": "done"}},
-                          lease_seconds=600)
+    site.update_operation(
+        op["id"], metadata={"progress": 10, "dagster_run_id": "run-1", "actions": {"fetch": "done"}}, lease_seconds=600
+    )
     site.update_operation(op["id"], metadata={"progress": 50, "status_message": "halfway"})
     merged = site.update_operation(op["id"], metadata={"actions": {"parse": "running"}})
-    assert merged["metadata"] == {"progress": 50, "dagster_run_id": "run-1", "status_message": "halfway",
-                                  "actions": {"parse": "running"}}  # top-level keys replace, no deep merge
+    assert merged["metadata"] == {
+        "progress": 50,
+        "dagster_run_id": "run-1",
+        "status_message": "halfway",
+        "actions": {"parse": "running"},
+    }  # top-level keys replace, no deep merge
     assert not merged["done"] and catalog.get(f"/jobs/{job['id']}")["status"] == "claimed"
     # a progress report renews the lease: by the lease_seconds it names, and later ones by that same length
     assert (op["lease_seconds"], merged["lease_seconds"]) == (1, 600)

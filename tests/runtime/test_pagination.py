@@ -1,5 +1,6 @@
 """Invariant 5: every list endpoint pages by cursor (after_seq, limit) and returns each item once in
 seq order; the SQL behind a page is bounded by `seq >` and LIMIT and uses an index, never a history scan."""
+
 import math
 import re
 from contextlib import contextmanager
@@ -24,8 +25,10 @@ def populated(catalog, make_site, store):
         catalog.put(f"/workflows/w{i}", {"id": f"w{i}", "name": f"W{i}", "dagster_job": "j"})
         catalog.put(f"/triggers/tr{i}", {"id": f"tr{i}", "object_type_id": f"t{i}", "workflow_id": f"w{i}"})
         store.create_site(SiteCreate(id=f"site-{i}"))
-    objects = [catalog.create_object(f"obj {i}".encode(), name=f"o{i}", types=["doc", "t1"] if i % 2 else ["doc"])["id"]
-               for i in range(N)]
+    objects = [
+        catalog.create_object(f"obj {i}".encode(), name=f"o{i}", types=["doc", "t1"] if i % 2 else ["doc"])["id"]
+        for i in range(N)
+    ]
     jobs = [catalog.create_job("wf", [], id=f"job-{i}")["id"] for i in range(N + 3)]
     operations = [site.claim_job(job_id)["id"] for job_id in jobs[:N]]
     return {
@@ -69,7 +72,9 @@ def check_paging(client, path: str, expected: list[str], **params) -> None:
     assert [item["id"] for item in client.iterate(path, page_size=2, **params)] == expected, (path, params)
     if has_seq:  # a cursor in the middle returns exactly what follows it
         middle = full["items"][n // 2]["seq"]
-        assert [i["id"] for i in client.get(path, after_seq=middle, limit=1000, **params)["items"]] == expected[n // 2 + 1:]
+        assert [i["id"] for i in client.get(path, after_seq=middle, limit=1000, **params)["items"]] == expected[
+            n // 2 + 1 :
+        ]
         assert client.get(path, after_seq=full["items"][-1]["seq"], **params) == {"items": [], "next_after_seq": None}
 
 
@@ -113,19 +118,30 @@ def captured_sql(store):
 def page_queries(statements, table: str) -> list[tuple[str, object]]:
     """The list query of a request: a SELECT from `table` ordered by seq (auth lookups and the lease sweeper are not)."""
     from_table = re.compile(rf"\bFROM {table}\b")
-    return [(sql, params) for sql, params in statements
-            if sql.lstrip().upper().startswith("SELECT") and from_table.search(sql) and "ORDER BY" in sql]
+    return [
+        (sql, params)
+        for sql, params in statements
+        if sql.lstrip().upper().startswith("SELECT") and from_table.search(sql) and "ORDER BY" in sql
+    ]
 
 
-LIST_TABLES = {"/objects": "objects", "/jobs": "jobs", "/operations": "operations", "/object_types": "object_types",
-               "/workflows": "workflows", "/triggers": "triggers", "/sites": "sites"}
+LIST_TABLES = {
+    "/objects": "objects",
+    "/jobs": "jobs",
+    "/operations": "operations",
+    "/object_types": "object_types",
+    "/workflows": "workflows",
+    "/triggers": "triggers",
+    "/sites": "sites",
+}
 
 
 def test_list_queries_are_bounded_by_cursor_and_limit(catalog, populated, store):
     requests_ = [(path, table, {}) for path, table in LIST_TABLES.items()] + [
         ("/jobs", "jobs", {"status": "open", "workflow_id": "wf"}),
         ("/operations", "operations", {"site_id": "site-0", "done": False}),
-        ("/objects", "object_type_links", {"types": ["t1"]})]
+        ("/objects", "object_type_links", {"types": ["t1"]}),
+    ]
     for path, table, params in requests_:
         with captured_sql(store) as statements:
             catalog.get(path, after_seq=2, limit=2, **params)
@@ -145,10 +161,22 @@ def history(catalog, store):
     jobs are bulk-0, bulk-40, ...; the rest are finished. Statistics are refreshed."""
     catalog.put("/workflows/wf-other", {"id": "wf-other", "name": "Other", "dagster_job": "j"})
     now = utcnow()
-    rows = [{"id": f"bulk-{i}", "workflow_id": "wf" if i // 20 % 2 == 0 else "wf-other", "inputs": [], "config": {},
-             "status": "open" if i % 20 == 0 else "succeeded", "attempts": 0, "max_attempts": 3,
-             "operation_id": None, "created_by": "user:admin", "created_at": now, "updated_at": now}
-            for i in range(2000)]
+    rows = [
+        {
+            "id": f"bulk-{i}",
+            "workflow_id": "wf" if i // 20 % 2 == 0 else "wf-other",
+            "inputs": [],
+            "config": {},
+            "status": "open" if i % 20 == 0 else "succeeded",
+            "attempts": 0,
+            "max_attempts": 3,
+            "operation_id": None,
+            "created_by": "user:admin",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(2000)
+    ]
     with store.write() as conn:
         conn.execute(insert(s.jobs), rows)
     with store.writer.connect() as conn:
@@ -172,7 +200,7 @@ def test_open_jobs_page_uses_an_index(catalog, store, history):
     with captured_sql(store) as statements:
         page = catalog.get("/jobs", status="open", workflow_id="wf", after_seq=1000, limit=20)
     assert [job["id"] for job in page["items"]] == [f"bulk-{i}" for i in range(1000, 1800, 40)]
-    (sql, params), = page_queries(statements, "jobs")
+    ((sql, params),) = page_queries(statements, "jobs")
     plan = plan_of(store, sql, params)
     # the index must answer the filters (an Index Cond on them), not merely walk seq order and filter rows
     if is_postgres(store):
@@ -180,5 +208,6 @@ def test_open_jobs_page_uses_an_index(catalog, store, history):
         assert re.search(r"Index Cond: .*status.*workflow_id.*seq > ", plan), plan
     else:
         assert not re.search(r"\bSCAN jobs\b", plan), plan
-        assert re.search(r"SEARCH jobs USING (COVERING )?INDEX \w+ \(status=\? AND workflow_id=\? AND seq>\?\)", plan), plan
-
+        assert re.search(
+            r"SEARCH jobs USING (COVERING )?INDEX \w+ \(status=\? AND workflow_id=\? AND seq>\?\)", plan
+        ), plan

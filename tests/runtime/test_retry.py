@@ -1,5 +1,6 @@
 """POST /jobs/{id}:retry: a person opens a failed or cancelled job again, with attempts counted afresh
 and its old operations kept; any other status is 409 JOB_NOT_RETRYABLE; a site may not retry."""
+
 import pytest
 
 from orchestrator.runtime.client import Credentials, RuntimeClient

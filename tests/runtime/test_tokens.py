@@ -1,5 +1,6 @@
 """Invariant 6: secrets and tokens are stored hashed; tokens are opaque, expire and can be revoked,
 and RuntimeClient fetches a new one by itself; each authentication failure has its own 401 code."""
+
 import dataclasses
 import time
 from datetime import timedelta
@@ -25,8 +26,12 @@ def assert_401(response: requests.Response, code: str) -> None:
 
 def test_secrets_and_tokens_are_stored_hashed(store, admin, make_site):
     site = make_site("site-a", ["py"])
-    plaintexts = {"site secret": site.credentials.client_secret, "admin password": admin.credentials.password,
-                  "site token": site.token(), "admin token": admin.token()}
+    plaintexts = {
+        "site secret": site.credentials.client_secret,
+        "admin password": admin.credentials.password,
+        "site token": site.token(),
+        "admin token": admin.token(),
+    }
     with store.reader.connect() as conn:
         for table in s.metadata.sorted_tables:  # nowhere in the database, in any column
             for row in conn.execute(select(table)):
@@ -50,8 +55,11 @@ def test_expired_token_is_401_and_client_renews_it(store, make_site, settings):
     old = site.token()
     assert get(site.base_url, "/jobs", old).status_code == 200
     with store.write() as conn:
-        conn.execute(update(s.tokens).where(s.tokens.c.token_hash == security.token_digest(old))
-                     .values(expires_at=utcnow() - timedelta(seconds=1)))
+        conn.execute(
+            update(s.tokens)
+            .where(s.tokens.c.token_hash == security.token_digest(old))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     assert_401(get(site.base_url, "/jobs", old), "TOKEN_EXPIRED")
     assert site.get("/jobs")["items"] == []  # the client fetched a new token by itself
     assert site.token() != old and get(site.base_url, "/jobs", site.token()).status_code == 200
@@ -88,7 +96,9 @@ def test_missing_or_garbage_token_is_401(server, admin):
     assert_401(get(server, "/jobs", None), "MISSING_TOKEN")
     assert_401(get(server, "/jobs", "not-a-token"), "INVALID_TOKEN")
     assert_401(get(server, "/jobs", admin.token() + "x"), "INVALID_TOKEN")
-    assert_401(get(server, "/jobs", security.token_digest(admin.token())), "INVALID_TOKEN")  # the stored hash is no token
+    assert_401(
+        get(server, "/jobs", security.token_digest(admin.token())), "INVALID_TOKEN"
+    )  # the stored hash is no token
     basic = requests.get(server + "/jobs", headers={"Authorization": "Basic YWRtaW46eA=="}, timeout=30)
     assert_401(basic, "MISSING_TOKEN")
 
@@ -96,7 +106,11 @@ def test_missing_or_garbage_token_is_401(server, admin):
 def test_token_endpoint_form_and_json_and_bad_credentials(server, admin, make_site):
     site = make_site("site-a", ["py"])
     creds = site.credentials
-    site_grant = {"grant_type": "client_credentials", "client_id": creds.client_id, "client_secret": creds.client_secret}
+    site_grant = {
+        "grant_type": "client_credentials",
+        "client_id": creds.client_id,
+        "client_secret": creds.client_secret,
+    }
     user_grant = {"grant_type": "password", "username": "admin", "password": admin.credentials.password}
     for grant, who in ((site_grant, "site-a"), (user_grant, None)):
         for body in ({"data": grant}, {"json": grant}):  # form-encoded, then JSON
@@ -107,12 +121,17 @@ def test_token_endpoint_form_and_json_and_bad_credentials(server, admin, make_si
             assert get(server, "/jobs", token["access_token"]).status_code == 200
             if who:
                 assert get(server, f"/sites/{who}", token["access_token"]).json()["id"] == who
-    for bad in ({**site_grant, "client_secret": creds.client_secret + "x"}, {**site_grant, "client_id": "client-nope"},
-                {**user_grant, "password": "wrong"}, {**user_grant, "username": "nobody"}):
+    for bad in (
+        {**site_grant, "client_secret": creds.client_secret + "x"},
+        {**site_grant, "client_id": "client-nope"},
+        {**user_grant, "password": "wrong"},
+        {**user_grant, "username": "nobody"},
+    ):
         for body in ({"data": bad}, {"json": bad}):
             assert_401(requests.post(server + "/token", timeout=30, **body), "INVALID_CREDENTIALS")
     bad_grant = requests.post(server + "/token", data={"grant_type": "implicit"}, timeout=30)
     assert (bad_grant.status_code, bad_grant.json()["code"]) == (422, "UNSUPPORTED_GRANT_TYPE")
-    missing = requests.post(server + "/token", json={"grant_type": "client_credentials", "client_id": creds.client_id},
-                            timeout=30)
+    missing = requests.post(
+        server + "/token", json={"grant_type": "client_credentials", "client_id": creds.client_id}, timeout=30
+    )
     assert (missing.status_code, missing.json()["details"]) == (422, {"missing": ["client_secret"]})

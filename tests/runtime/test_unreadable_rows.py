@@ -1,5 +1,6 @@
 """Rows written straight into the database (or before a validation existed) that the API cannot send
 as stored: each is listed with the bad field replaced by a marker, never a 500 for the whole list."""
+
 import hashlib
 import json
 import logging
@@ -17,9 +18,13 @@ def insert_job(store, job_id: str, config: str) -> None:
     """A job row with `config` as raw JSON text, past every check the API makes."""
     cast = "CAST(:config AS jsonb)" if store.writer.dialect.name == "postgresql" else ":config"
     with store.write() as conn:
-        conn.execute(text(f"INSERT INTO jobs (id, workflow_id, inputs, config, status, attempts, max_attempts, created_by, "
-                          f"created_at, updated_at) VALUES (:id, 'wf', '[]', {cast}, 'open', 0, 3, 'user:admin', :now, :now)"),
-                     {"id": job_id, "config": config, "now": utcnow().replace(tzinfo=None)})
+        conn.execute(
+            text(
+                f"INSERT INTO jobs (id, workflow_id, inputs, config, status, attempts, max_attempts, created_by, "
+                f"created_at, updated_at) VALUES (:id, 'wf', '[]', {cast}, 'open', 0, 3, 'user:admin', :now, :now)"
+            ),
+            {"id": job_id, "config": config, "now": utcnow().replace(tzinfo=None)},
+        )
 
 
 def bad_configs(store) -> dict[str, str]:
@@ -39,7 +44,9 @@ def test_unreadable_job_rows_do_not_fail_lists_or_gets(world, store, caplog):
         assert listed.status_code == 200, listed.text[:300]
         jobs = {job["id"]: job for job in listed.json()["items"]}
         assert set(configs) <= set(jobs)
-        assert jobs[world["open_job"]["id"]] == world["open_job"] | {"updated_at": jobs[world["open_job"]["id"]]["updated_at"]}
+        assert jobs[world["open_job"]["id"]] == world["open_job"] | {
+            "updated_at": jobs[world["open_job"]["id"]]["updated_at"]
+        }
         for job_id in configs:
             assert set(jobs[job_id]["config"]) == {"_unreadable"}, jobs[job_id]
             one = call(admin, "GET", f"/jobs/{job_id}")
@@ -53,8 +60,10 @@ def test_unreadable_operation_rows_do_not_fail_lists_or_gets(world, store):
     admin, op = world["admin"], world["op"]
     column = "CAST(:v AS jsonb)" if store.writer.dialect.name == "postgresql" else ":v"
     with store.write() as conn:
-        conn.execute(text(f"UPDATE operations SET metadata = {column}, result = {column} WHERE id = :id"),
-                     {"v": f'{{"progress": {DEEP}}}', "id": op["id"]})
+        conn.execute(
+            text(f"UPDATE operations SET metadata = {column}, result = {column} WHERE id = :id"),
+            {"v": f'{{"progress": {DEEP}}}', "id": op["id"]},
+        )
     listed = call(admin, "GET", "/operations")
     assert listed.status_code == 200, listed.text[:300]
     stored = next(item for item in listed.json()["items"] if item["id"] == op["id"])
@@ -81,12 +90,22 @@ def test_a_stored_mime_type_that_cannot_be_a_header_is_served_as_octet_stream(wo
 def test_a_pending_upload_stored_with_a_bad_mime_type_can_still_be_uploaded(world, store):
     admin = world["admin"]
     content = b"late bytes"
-    spec = {"name": "late.bin", "description": "", "types": ["doc"], "size": len(content), "mime_type": "bad\nvalue",
-            "checksums": [{"type": "sha256", "checksum": hashlib.sha256(content).hexdigest()}]}
+    spec = {
+        "name": "late.bin",
+        "description": "",
+        "types": ["doc"],
+        "size": len(content),
+        "mime_type": "bad\nvalue",
+        "checksums": [{"type": "sha256", "checksum": hashlib.sha256(content).hexdigest()}],
+    }
     column = "CAST(:spec AS jsonb)" if store.writer.dialect.name == "postgresql" else ":spec"
     with store.write() as conn:
-        conn.execute(text(f"INSERT INTO uploads (id, spec, created_by, created_at) VALUES ('obj-old', {column}, 'user:admin', :now)"),
-                     {"spec": json.dumps(spec), "now": utcnow().replace(tzinfo=None)})
+        conn.execute(
+            text(
+                f"INSERT INTO uploads (id, spec, created_by, created_at) VALUES ('obj-old', {column}, 'user:admin', :now)"
+            ),
+            {"spec": json.dumps(spec), "now": utcnow().replace(tzinfo=None)},
+        )
     assert call(admin, "GET", "/objects/obj-old").json()["mime_type"] == "application/octet-stream"
     uploaded = call(admin, "PUT", "/objects/obj-old/content", data=content)
     assert uploaded.status_code == 200 and uploaded.json()["status"] == "ready", uploaded.text[:300]

@@ -1,5 +1,6 @@
 """What the site's sensor and workflow tests share: a fresh Dagster instance per test (copied from one
 migrated template, as migrating a new one costs ~2 s), a registered site with its resources, helpers."""
+
 import atexit
 import copy
 import functools
@@ -22,14 +23,21 @@ from orchestrator.workflows.triggers import load_triggers
 
 METADATA_IN = WORKFLOWS["metadata-in-1.0.0"]
 # Where the daemon would load the job from; Dagster requires one for a QUEUED run.
-ORIGIN = RemoteJobOrigin(RemoteRepositoryOrigin(InProcessCodeLocationOrigin(LoadableTargetOrigin(
-    module_name="orchestrator.definitions")), "__repository__"), METADATA_IN.job.name)
+ORIGIN = RemoteJobOrigin(
+    RemoteRepositoryOrigin(
+        InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="orchestrator.definitions")), "__repository__"
+    ),
+    METADATA_IN.job.name,
+)
 
 
 def _instance(home: Path):
     # One event-log database for all runs: the default makes (and migrates) one per run, ~1 s each.
-    events = {"module": "dagster._core.storage.event_log", "class": "ConsolidatedSqliteEventLogStorage",
-              "config": {"base_dir": str(home / "events")}}
+    events = {
+        "module": "dagster._core.storage.event_log",
+        "class": "ConsolidatedSqliteEventLogStorage",
+        "config": {"base_dir": str(home / "events")},
+    }
     return dg.instance_for_test(overrides={"event_log_storage": events}, temp_dir=str(home))
 
 
@@ -91,8 +99,10 @@ def tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, site: Site, 
 
 
 def submit(client: RuntimeClient, n: int, object_type: str = "metadata-in", tag: str = "doc") -> list[dict]:
-    return [client.create_object(f'{{"{tag}": {i}}}'.encode(), name=f"{tag}-{i}.json", types=[object_type])
-            for i in range(n)]
+    return [
+        client.create_object(f'{{"{tag}": {i}}}'.encode(), name=f"{tag}-{i}.json", types=[object_type])
+        for i in range(n)
+    ]
 
 
 class RequestLog:
@@ -118,8 +128,10 @@ class RequestLog:
 
 def open_jobs(admin: RuntimeClient, n: int, workflow_id: str = METADATA_IN.id) -> list[str]:
     """`n` open jobs of `workflow_id`, each on its own new metadata-in object; their ids in creation order."""
-    return [admin.create_job(workflow_id, [obj["id"]], config={"schema": "study-metadata"})["id"]
-            for obj in submit(admin, n, tag=f"input-{workflow_id}")]
+    return [
+        admin.create_job(workflow_id, [obj["id"]], config={"schema": "study-metadata"})["id"]
+        for obj in submit(admin, n, tag=f"input-{workflow_id}")
+    ]
 
 
 def add_run(instance: dg.DagsterInstance, tags: dict, status: dg.DagsterRunStatus) -> dg.DagsterRun:

@@ -1,5 +1,6 @@
 """The claim sensor of a workflow against a live runtime: it claims no more open jobs than the site
 has free run slots, launches one run per claim keyed by the operation id, and never raises on a lost race."""
+
 from datetime import datetime
 
 import dagster as dg
@@ -32,10 +33,15 @@ def test_claims_only_as_many_jobs_as_free_slots(sensor, instance, site, admin):
     jobs = open_jobs(admin, 5)
     result = tick(sensor, instance, site, max_runs_per_workflow=2, lease_seconds=900)
     assert len(result.run_requests) == 2
-    for request, job_id in zip(result.run_requests, jobs[:2]):
+    for request, job_id in zip(result.run_requests, jobs[:2], strict=True):
         claimed = job(admin, job_id)
         assert claimed["status"] == "claimed" and request.run_key == claimed["operation_id"]
-        assert request.tags == {JOB_TAG: job_id, OPERATION_TAG: request.run_key, WORKFLOW_TAG: METADATA_IN.id, SITE_TAG: site.id}
+        assert request.tags == {
+            JOB_TAG: job_id,
+            OPERATION_TAG: request.run_key,
+            WORKFLOW_TAG: METADATA_IN.id,
+            SITE_TAG: site.id,
+        }
         op = admin.get(f"/operations/{request.run_key}")
         assert op["site_id"] == site.id and op["job_id"] == job_id and not op["done"]
         lease = datetime.fromisoformat(op["lease_expires_at"]) - datetime.fromisoformat(op["created_at"])
@@ -55,8 +61,14 @@ def test_busy_slots_claim_nothing(sensor, instance, site, admin):
 
 def test_only_this_sites_live_runs_of_this_workflow_take_slots(sensor, instance, site, admin):
     jobs = open_jobs(admin, 3)
-    add_runs(instance, {WORKFLOW_TAG: METADATA_IN.id, SITE_TAG: site.id}, dg.DagsterRunStatus.STARTED,
-             dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+    add_runs(
+        instance,
+        {WORKFLOW_TAG: METADATA_IN.id, SITE_TAG: site.id},
+        dg.DagsterRunStatus.STARTED,
+        dg.DagsterRunStatus.SUCCESS,
+        dg.DagsterRunStatus.FAILURE,
+        dg.DagsterRunStatus.CANCELED,
+    )
     add_runs(instance, {WORKFLOW_TAG: METADATA_IN.id, SITE_TAG: "site-b"}, dg.DagsterRunStatus.STARTED)
     add_runs(instance, {WORKFLOW_TAG: "other-1.0.0", SITE_TAG: site.id}, dg.DagsterRunStatus.STARTED)
     result = tick(sensor, instance, site, max_runs_per_workflow=3)
@@ -142,7 +154,10 @@ def test_a_pending_claim_whose_operations_ended_launches_nothing(sensor, instanc
 
 def test_a_site_without_the_workflows_capability_skips(instance, registered, admin, make_site, server):
     spec = WorkflowSpec(id="needs-gpu-1.0.0", name="Needs a GPU", job=METADATA_IN.job, capability_ids=("gpu",))
-    admin.put(f"/workflows/{spec.id}", {"id": spec.id, "name": spec.name, "dagster_job": spec.job.name, "capability_ids": ["gpu"]})
+    admin.put(
+        f"/workflows/{spec.id}",
+        {"id": spec.id, "name": spec.name, "dagster_job": spec.job.name, "capability_ids": ["gpu"]},
+    )
     (job_id,) = open_jobs(admin, 1, workflow_id=spec.id)
     sensor = make_claim_sensor(spec)
 

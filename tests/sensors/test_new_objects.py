@@ -1,5 +1,6 @@
 """The new-objects sensor against a live runtime: each object of a triggered type becomes one job
 (deterministic id, idempotent), the cursor moves only past what a bounded tick handled, cost O(new)."""
+
 import re
 
 import pytest
@@ -22,13 +23,33 @@ def sensor():
 def add_history(store, n: int) -> int:
     """`n` metadata-in objects inserted in one transaction (as published ones are); returns the last seq."""
     with store.write() as conn:
-        last = conn.execute(update(s.counters).where(s.counters.c.name == "objects").values(value=s.counters.c.value + n)
-                            .returning(s.counters.c.value)).scalar_one()
+        last = conn.execute(
+            update(s.counters)
+            .where(s.counters.c.name == "objects")
+            .values(value=s.counters.c.value + n)
+            .returning(s.counters.c.value)
+        ).scalar_one()
         seqs = range(last - n + 1, last + 1)
-        conn.execute(insert(s.objects), [
-            {"seq": seq, "id": f"obj-old-{seq}", "name": "old.json", "description": "", "types": ["metadata-in"], "size": 2,
-             "sha256": "0" * 64, "checksums": [{"type": "sha256", "checksum": "0" * 64}], "mime_type": "application/json",
-             "site_id": None, "created_by": "user:admin", "created_time": utcnow()} for seq in seqs])
+        conn.execute(
+            insert(s.objects),
+            [
+                {
+                    "seq": seq,
+                    "id": f"obj-old-{seq}",
+                    "name": "old.json",
+                    "description": "",
+                    "types": ["metadata-in"],
+                    "size": 2,
+                    "sha256": "0" * 64,
+                    "checksums": [{"type": "sha256", "checksum": "0" * 64}],
+                    "mime_type": "application/json",
+                    "site_id": None,
+                    "created_by": "user:admin",
+                    "created_time": utcnow(),
+                }
+                for seq in seqs
+            ],
+        )
         conn.execute(insert(s.object_type_links), [{"type_id": "metadata-in", "object_seq": seq} for seq in seqs])
     return last
 
@@ -57,8 +78,12 @@ def test_objects_of_a_triggered_type_become_one_job_each(sensor, instance, site)
     assert result.cursor == str(submitted[-1]["seq"])
     jobs = jobs_of(site.client)
     assert {job["id"] for job in jobs} == expected_jobs(submitted)
-    assert all(job["status"] == "open" and job["workflow_id"] == METADATA_IN.id
-               and job["config"] == {"schema": "study-metadata"} for job in jobs)
+    assert all(
+        job["status"] == "open"
+        and job["workflow_id"] == METADATA_IN.id
+        and job["config"] == {"schema": "study-metadata"}
+        for job in jobs
+    )
     assert sorted(job["inputs"][0] for job in jobs) == sorted(obj["id"] for obj in submitted)
 
     again = tick(sensor, instance, site, result.cursor)
@@ -106,7 +131,9 @@ def test_a_tick_reads_only_objects_after_the_cursor(sensor, instance, site, stor
     listing = [sql for sql in statements if re.search(r"\bFROM (objects|object_type_links)\b", sql)]
     assert listing, statements
     for sql in listing:
-        assert re.search(r"\b(objects\.seq|object_type_links\.object_seq) (>|IN)", sql), f"unbounded object query:\n{sql}"
+        assert re.search(r"\b(objects\.seq|object_type_links\.object_seq) (>|IN)", sql), (
+            f"unbounded object query:\n{sql}"
+        )
     assert any(re.search(r"object_seq > .*\bLIMIT\b", sql, re.S) for sql in listing), listing
     near_end = tick(sensor, instance, site, str(last_seq - 2))  # the history is there for a cursor before it
     assert near_end.skip_reason.skip_message == "2 new object(s): 2 job(s) created, 0 already existed."
@@ -119,7 +146,8 @@ def test_an_object_whose_job_is_refused_does_not_stall_the_ones_after_it(sensor,
     result = tick(sensor, instance, site)
     assert result.cursor == str(last["seq"])
     assert result.skip_reason.skip_message == (
-        f"3 new object(s): 2 job(s) created, 0 already existed. Refused: {refused['id']} (ALREADY_EXISTS).")
+        f"3 new object(s): 2 job(s) created, 0 already existed. Refused: {refused['id']} (ALREADY_EXISTS)."
+    )
     assert expected_jobs([first, last]) <= {job["id"] for job in jobs_of(site.client)}
 
 

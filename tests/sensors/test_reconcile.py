@@ -1,5 +1,6 @@
 """The lease/reconcile sensor against a live runtime, with runs in a test instance tagged with real
 operations: one heartbeat for all live runs, stops cancelled or lost runs, settles runs that ended silently."""
+
 import os
 import socket
 import subprocess
@@ -32,7 +33,9 @@ def run_for(instance, site, op: dict, status=S.STARTED, **tags) -> dg.DagsterRun
 
 def end(instance, run: dg.DagsterRun, event: dg.DagsterEventType) -> None:
     """The run ends as its worker (or the UI) would end it: by a run event, which moves its update time."""
-    instance.report_dagster_event(dg.DagsterEvent(event_type_value=event.value, job_name=run.job_name), run_id=run.run_id)
+    instance.report_dagster_event(
+        dg.DagsterEvent(event_type_value=event.value, job_name=run.job_name), run_id=run.run_id
+    )
 
 
 def status_of(instance, run: dg.DagsterRun) -> dg.DagsterRunStatus:
@@ -49,8 +52,12 @@ def lease_end(admin, op: dict) -> datetime:
 
 def test_live_runs_are_renewed_in_one_heartbeat(sensor, instance, site, admin, monkeypatch):
     ops = claimed(admin, site, 3, lease_seconds=30)
-    runs = [run_for(instance, site, op, status) for op, status in zip(ops, [S.STARTED, S.QUEUED, S.STARTING])]
-    run_for(instance, site, ops[0] | {"id": "op-of-another-site"}, **{SITE_TAG: "site-b"})  # another site's run: not ours to renew
+    runs = [
+        run_for(instance, site, op, status) for op, status in zip(ops, [S.STARTED, S.QUEUED, S.STARTING], strict=True)
+    ]
+    run_for(
+        instance, site, ops[0] | {"id": "op-of-another-site"}, **{SITE_TAG: "site-b"}
+    )  # another site's run: not ours to renew
     before = [lease_end(admin, op) for op in ops]
     log = RequestLog(site.client, monkeypatch)
 
@@ -59,7 +66,7 @@ def test_live_runs_are_renewed_in_one_heartbeat(sensor, instance, site, admin, m
     (beat,) = log.to(*HEARTBEAT)
     assert sorted(beat["operation_ids"]) == sorted(op["id"] for op in ops) and beat["lease_seconds"] == 900
     assert log.writes() == [HEARTBEAT]
-    assert all((lease_end(admin, op) - old).total_seconds() > 800 for op, old in zip(ops, before))
+    assert all((lease_end(admin, op) - old).total_seconds() > 800 for op, old in zip(ops, before, strict=True))
     assert [status_of(instance, run) for run in runs] == [S.STARTED, S.QUEUED, S.STARTING]
     assert result.skip_reason.skip_message == "renewed 3 lease(s)"
     assert [get(admin, "jobs", op["job_id"])["status"] for op in ops] == ["claimed"] * 3
@@ -78,7 +85,11 @@ def test_runs_the_runtime_no_longer_wants_are_stopped(sensor, instance, site, ad
     assert f"stopping run {runs[0].run_id}: cancel requested" in first.skip_reason.skip_message
     assert f"stopping run {runs[1].run_id}: operation closed (RELEASED)" in first.skip_reason.skip_message
     reported = get(admin, "operations", cancelled["id"])  # the same tick settles the cancelled run
-    assert reported["error"] == {"code": "CANCELLED", "message": "The run was cancelled.", "details": {"dagster_run_id": runs[0].run_id}}
+    assert reported["error"] == {
+        "code": "CANCELLED",
+        "message": "The run was cancelled.",
+        "details": {"dagster_run_id": runs[0].run_id},
+    }
     assert get(admin, "jobs", cancelled["job_id"])["status"] == "cancelled"
     assert get(admin, "operations", lost["id"])["error"]["code"] == "RELEASED"  # not overwritten: someone else's now
     assert get(admin, "jobs", lost["job_id"])["status"] == "open"
@@ -133,9 +144,19 @@ def test_runs_that_ended_without_reporting_are_settled_once(sensor, instance, si
     assert silent_op["error"]["code"] == "RUN_ENDED_WITHOUT_REPORT"
     assert silent_op["error"]["details"] == {"dagster_run_id": runs[silent["id"]].run_id}
     assert get(admin, "jobs", silent["job_id"])["status"] == "failed"
-    assert get(admin, "operations", reported["id"])["error"] == {"code": "VALIDATION_FAILED", "message": "bad", "details": {}}
-    assert sorted(log.writes()) == sorted([HEARTBEAT, ("POST", f"/jobs/{crashed['job_id']}:release"),
-                                           ("PATCH", f"/operations/{cancelled['id']}"), ("PATCH", f"/operations/{silent['id']}")])
+    assert get(admin, "operations", reported["id"])["error"] == {
+        "code": "VALIDATION_FAILED",
+        "message": "bad",
+        "details": {},
+    }
+    assert sorted(log.writes()) == sorted(
+        [
+            HEARTBEAT,
+            ("POST", f"/jobs/{crashed['job_id']}:release"),
+            ("PATCH", f"/operations/{cancelled['id']}"),
+            ("PATCH", f"/operations/{silent['id']}"),
+        ]
+    )
     ended = instance.get_run_records(dg.RunsFilter(statuses=[S.SUCCESS, S.FAILURE, S.CANCELED]))
     assert float(first.cursor) == max(record.update_timestamp.timestamp() for record in ended)
 

@@ -1,5 +1,6 @@
 """Real site processes for end-to-end tests: a copy of the repository (optionally with the README's
 "add a workflow" guide applied) and a `dagster-daemon` running its sensors against a live runtime."""
+
 import os
 import re
 import shutil
@@ -30,8 +31,9 @@ def make_site_copy(target: Path, with_echo_workflow: bool = True) -> Path:
         module, registry_line = readme_blocks("python")
         (target / "orchestrator" / "workflows" / "echo.py").write_text(module)
         registry = target / "orchestrator" / "workflows" / "__init__.py"
-        text = registry.read_text().replace("from orchestrator.workflows import metadata_in",
-                                            "from orchestrator.workflows import echo, metadata_in")
+        text = registry.read_text().replace(
+            "from orchestrator.workflows import metadata_in", "from orchestrator.workflows import echo, metadata_in"
+        )
         text = text.replace("    for spec in [\n", "    for spec in [\n" + registry_line, 1)
         registry.write_text(text)
         (target / "triggers" / "note.yaml").write_text(readme_blocks("yaml")[0])
@@ -41,9 +43,17 @@ def make_site_copy(target: Path, with_echo_workflow: bool = True) -> Path:
 def site_env(repo: Path, dagster_home: Path, runtime_url: str, site_id: str, creds: dict, **extra: str) -> dict:
     dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(repo / "dagster.yaml", dagster_home / "dagster.yaml")
-    return {**os.environ, "PYTHONPATH": str(repo), "DAGSTER_HOME": str(dagster_home), "ORCHESTRATOR_URL": runtime_url,
-            "ORCHESTRATOR_SITE_ID": site_id, "ORCHESTRATOR_CLIENT_ID": creds["client_id"],
-            "ORCHESTRATOR_CLIENT_SECRET": creds["client_secret"], "ORCHESTRATOR_SENSOR_INTERVAL_SECONDS": "1", **extra}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(repo),
+        "DAGSTER_HOME": str(dagster_home),
+        "ORCHESTRATOR_URL": runtime_url,
+        "ORCHESTRATOR_SITE_ID": site_id,
+        "ORCHESTRATOR_CLIENT_ID": creds["client_id"],
+        "ORCHESTRATOR_CLIENT_SECRET": creds["client_secret"],
+        "ORCHESTRATOR_SENSOR_INTERVAL_SECONDS": "1",
+        **extra,
+    }
 
 
 class SiteDaemon:
@@ -55,9 +65,14 @@ class SiteDaemon:
 
     def start(self) -> "SiteDaemon":
         self.log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(self.repo / "workspace.yaml")],
-                                        cwd=self.repo, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            [str(BIN / "dagster-daemon"), "run", "-w", str(self.repo / "workspace.yaml")],
+            cwd=self.repo,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
     def kill(self, sig: int = signal.SIGKILL, whole_group: bool = True) -> None:

@@ -1,5 +1,6 @@
 """The README's "add a workflow" guide, followed literally in a copy of the repository: the new
 workflow is registered, triggered by a submitted object, run by a real dagster-daemon, and reported."""
+
 import subprocess
 import sys
 
@@ -12,19 +13,36 @@ def test_guide_workflow_runs_end_to_end(store, server, admin, tmp_path):
     store.create_site(SiteCreate(id="guide-site"))
     creds = store.generate_credentials("guide-site").model_dump()
     env = site_env(repo, tmp_path / "dagster", server, "guide-site", creds)
-    admin_env = {**env, "ORCHESTRATOR_USERNAME": "admin", "ORCHESTRATOR_PASSWORD": admin.credentials.password,
-                 "ORCHESTRATOR_CLIENT_ID": "", "ORCHESTRATOR_CLIENT_SECRET": ""}
-    registered = subprocess.run([sys.executable, "-m", "orchestrator.cli", "register"], cwd=repo, env=admin_env,
-                                capture_output=True, text=True, timeout=120)
+    admin_env = {
+        **env,
+        "ORCHESTRATOR_USERNAME": "admin",
+        "ORCHESTRATOR_PASSWORD": admin.credentials.password,
+        "ORCHESTRATOR_CLIENT_ID": "",
+        "ORCHESTRATOR_CLIENT_SECRET": "",
+    }
+    registered = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "register"],
+        cwd=repo,
+        env=admin_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert registered.returncode == 0, registered.stderr
     assert admin.get("/triggers/note")["workflow_id"] == "echo-1.0.0"
 
     daemon = SiteDaemon(repo, env, tmp_path / "daemon.log").start()
     try:
         note = admin.create_object(b"remember the milk", name="todo.txt", types=["note"])
-        job_id = wait_for(lambda: next((j["id"] for j in admin.get("/jobs", workflow_id="echo-1.0.0")["items"]
-                                        if note["id"] in j["inputs"]), None), 90, "the trigger to create the job",
-                          on_timeout=daemon.output)
+        job_id = wait_for(
+            lambda: next(
+                (j["id"] for j in admin.get("/jobs", workflow_id="echo-1.0.0")["items"] if note["id"] in j["inputs"]),
+                None,
+            ),
+            90,
+            "the trigger to create the job",
+            on_timeout=daemon.output,
+        )
         wait_for(lambda: job_status(admin, job_id) == "succeeded", 120, "the job to succeed", on_timeout=daemon.output)
         op = admin.get(f"/operations/{admin.get(f'/jobs/{job_id}')['operation_id']}")
         assert op["result"] == {"echo": ["todo.txt"]}

@@ -2,6 +2,7 @@
 PostgreSQL (dagster-postgres). The test uncomments that block (and nothing else), points DAGSTER_PG_*
 at a fresh database on the test server, and runs a submitted object through a real site daemon on
 that instance, with the runtime on the same server (its own database), as the design describes."""
+
 import secrets
 import subprocess
 import sys
@@ -39,9 +40,12 @@ def test_documented_block_is_the_whole_storage_config():
     assert set(config["storage"]) == {"postgres"}
     db = config["storage"]["postgres"]["postgres_db"]
     assert {k: db[k] for k in ("hostname", "port", "username", "password", "db_name")} == {
-        "hostname": {"env": "DAGSTER_PG_HOST"}, "port": {"env": "DAGSTER_PG_PORT"},
-        "username": {"env": "DAGSTER_PG_USERNAME"}, "password": {"env": "DAGSTER_PG_PASSWORD"},
-        "db_name": {"env": "DAGSTER_PG_DB"}}
+        "hostname": {"env": "DAGSTER_PG_HOST"},
+        "port": {"env": "DAGSTER_PG_PORT"},
+        "username": {"env": "DAGSTER_PG_USERNAME"},
+        "password": {"env": "DAGSTER_PG_PASSWORD"},
+        "db_name": {"env": "DAGSTER_PG_DB"},
+    }
     # the rest of the file is kept: the run queue and run monitoring settings still apply
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator" and config["run_monitoring"]["enabled"]
 
@@ -61,9 +65,13 @@ def dagster_db():
 
 def pg_env(db_name: str) -> dict:
     url = make_url(POSTGRES_URL)
-    return {"DAGSTER_PG_HOST": url.host or "127.0.0.1", "DAGSTER_PG_PORT": str(url.port or 5432),
-            "DAGSTER_PG_USERNAME": url.username or "postgres", "DAGSTER_PG_PASSWORD": url.password or "",
-            "DAGSTER_PG_DB": db_name}
+    return {
+        "DAGSTER_PG_HOST": url.host or "127.0.0.1",
+        "DAGSTER_PG_PORT": str(url.port or 5432),
+        "DAGSTER_PG_USERNAME": url.username or "postgres",
+        "DAGSTER_PG_PASSWORD": url.password or "",
+        "DAGSTER_PG_DB": db_name,
+    }
 
 
 @pytest.mark.timeout(420)
@@ -91,10 +99,21 @@ def test_site_runs_a_job_on_the_documented_postgres_storage(store, server, admin
     finally:
         instance.dispose()
 
-    admin_env = {**env, "ORCHESTRATOR_USERNAME": "admin", "ORCHESTRATOR_PASSWORD": admin.credentials.password,
-                 "ORCHESTRATOR_CLIENT_ID": "", "ORCHESTRATOR_CLIENT_SECRET": ""}
-    registered = subprocess.run([sys.executable, "-m", "orchestrator.cli", "register"], cwd=repo, env=admin_env,
-                                capture_output=True, text=True, timeout=180)
+    admin_env = {
+        **env,
+        "ORCHESTRATOR_USERNAME": "admin",
+        "ORCHESTRATOR_PASSWORD": admin.credentials.password,
+        "ORCHESTRATOR_CLIENT_ID": "",
+        "ORCHESTRATOR_CLIENT_SECRET": "",
+    }
+    registered = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "register"],
+        cwd=repo,
+        env=admin_env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert registered.returncode == 0, registered.stderr
 
     daemon = SiteDaemon(repo, env, tmp_path / "daemon.log").start()
@@ -117,23 +136,37 @@ def test_site_runs_a_job_on_the_documented_postgres_storage(store, server, admin
         # The run lives in PostgreSQL: the `runs` table of the database we made, tagged with its operation.
         engine = create_engine(normalize_url(_with_database(POSTGRES_URL, dagster_db)))
         try:
+
             def run_row():
                 with engine.connect() as conn:
-                    return conn.execute(text("SELECT status, pipeline_name FROM runs WHERE run_id = :id"), {"id": run_id}).first()
+                    return conn.execute(
+                        text("SELECT status, pipeline_name FROM runs WHERE run_id = :id"), {"id": run_id}
+                    ).first()
 
-            row = wait_for(lambda: (lambda r: r if r and r.status in ("SUCCESS", "FAILURE", "CANCELED") else None)(run_row()),
-                           90, "the run to end", every=1, on_timeout=daemon.output)
+            row = wait_for(
+                lambda: (lambda r: r if r and r.status in ("SUCCESS", "FAILURE", "CANCELED") else None)(run_row()),
+                90,
+                "the run to end",
+                every=1,
+                on_timeout=daemon.output,
+            )
             assert (row.status, row.pipeline_name) == ("SUCCESS", "echo"), (row, daemon.output())
             with engine.connect() as conn:
-                tags = dict(conn.execute(text("SELECT key, value FROM run_tags WHERE run_id = :id"), {"id": run_id}).all())
-                events = conn.execute(text("SELECT count(*) FROM event_logs WHERE run_id = :id"), {"id": run_id}).scalar()
+                tags = dict(
+                    conn.execute(text("SELECT key, value FROM run_tags WHERE run_id = :id"), {"id": run_id}).all()
+                )
+                events = conn.execute(
+                    text("SELECT count(*) FROM event_logs WHERE run_id = :id"), {"id": run_id}
+                ).scalar()
                 ticks = conn.execute(text("SELECT count(*) FROM job_ticks")).scalar()
         finally:
             engine.dispose()
         assert tags[OPERATION_TAG] == op["id"] and tags[SITE_TAG] == "pg-site"
         assert events > 0 and ticks > 0  # event log and sensor ticks (schedule storage) are in postgres too
         # ... and nothing in the SQLite files the embedded default would have used.
-        assert not (home / "history").exists() and not (home / "schedules").exists(), sorted(p.name for p in home.iterdir())
+        assert not (home / "history").exists() and not (home / "schedules").exists(), sorted(
+            p.name for p in home.iterdir()
+        )
     finally:
         daemon.stop()
     print(f"[dagster postgres] total: {time.monotonic() - started:.1f} s")

@@ -4,6 +4,7 @@ Each test runs on one backend only (a daemon costs seconds of CPU per run): SQLi
 single-site tests, PostgreSQL for the two-site test, where two Dagster instances share one runtime.
 Wall times are printed (run pytest with -s to see them).
 """
+
 import json
 import os
 import signal
@@ -36,10 +37,21 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 
 def register_catalog(repo: Path, env: dict, admin: RuntimeClient) -> None:
     """`orchestrator register` in the site copy, as the admin (what `make run` does at start)."""
-    admin_env = {**env, "ORCHESTRATOR_USERNAME": "admin", "ORCHESTRATOR_PASSWORD": admin.credentials.password,
-                 "ORCHESTRATOR_CLIENT_ID": "", "ORCHESTRATOR_CLIENT_SECRET": ""}
-    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "register"], cwd=repo, env=admin_env,
-                          capture_output=True, text=True, timeout=180)
+    admin_env = {
+        **env,
+        "ORCHESTRATOR_USERNAME": "admin",
+        "ORCHESTRATOR_PASSWORD": admin.credentials.password,
+        "ORCHESTRATOR_CLIENT_ID": "",
+        "ORCHESTRATOR_CLIENT_SECRET": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "register"],
+        cwd=repo,
+        env=admin_env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -59,8 +71,13 @@ class Site:
         store.create_site(SiteCreate(id=site_id))
         creds = store.generate_credentials(site_id).model_dump()
         home = tmp_path / f"dagster-{site_id}"
-        return cls(site_id, repo, home, site_env(repo, home, server, site_id, creds, **extra_env),
-                   tmp_path / f"daemon-{site_id}.log")
+        return cls(
+            site_id,
+            repo,
+            home,
+            site_env(repo, home, server, site_id, creds, **extra_env),
+            tmp_path / f"daemon-{site_id}.log",
+        )
 
     @property
     def daemon(self) -> SiteDaemon:
@@ -96,21 +113,28 @@ def operations_of(admin: RuntimeClient, job_id: str) -> list[dict]:
 
 def reconcile_notes(*sites: Site) -> list[str]:
     """What the lease/reconcile sensor did beyond renewing leases (stops, releases, settled runs)."""
-    return [f"{s.id}: {line.split('skipped: ', 1)[-1]}" for s in sites for line in s.log.read_text(errors="replace").splitlines()
-            if "lease_reconcile skipped" in line and not line.endswith("lease(s)")]
+    return [
+        f"{s.id}: {line.split('skipped: ', 1)[-1]}"
+        for s in sites
+        for line in s.log.read_text(errors="replace").splitlines()
+        if "lease_reconcile skipped" in line and not line.endswith("lease(s)")
+    ]
 
 
 def only_operation(admin: RuntimeClient, job_id: str, *sites: Site) -> dict:
     """The job ran once: one claim, one operation (a second one means it was released or expired)."""
     ops = operations_of(admin, job_id)
-    assert len(ops) == 1, (f"job {job_id} has {len(ops)} operations, not 1: "
-                           f"{[(o['id'], o['site_id'], o['error'], o['result']) for o in ops]}\n"
-                           f"reconcile notes: {reconcile_notes(*sites)}")
+    assert len(ops) == 1, (
+        f"job {job_id} has {len(ops)} operations, not 1: "
+        f"{[(o['id'], o['site_id'], o['error'], o['result']) for o in ops]}\n"
+        f"reconcile notes: {reconcile_notes(*sites)}"
+    )
     return ops[0]
 
 
 def wait_status(admin: RuntimeClient, job_id: str, wanted: str, timeout: float, *sites: Site) -> dict:
     """Wait until the job reaches `wanted`; a different final status fails at once with the logs."""
+
     def check():
         try:
             job = admin.get(f"/jobs/{job_id}")
@@ -119,9 +143,11 @@ def wait_status(admin: RuntimeClient, job_id: str, wanted: str, timeout: float, 
                 return None
             raise
         if job["status"] in TERMINAL and job["status"] != wanted:
-            raise AssertionError(f"job {job_id} ended {job['status']}, not {wanted}: {job}\n"
-                                 f"operations: {json.dumps(operations_of(admin, job_id), indent=1, default=str)}\n"
-                                 + "\n".join(s.output() for s in sites))
+            raise AssertionError(
+                f"job {job_id} ended {job['status']}, not {wanted}: {job}\n"
+                f"operations: {json.dumps(operations_of(admin, job_id), indent=1, default=str)}\n"
+                + "\n".join(s.output() for s in sites)
+            )
         return job if job["status"] == wanted else None
 
     return wait_for(check, timeout, f"job {job_id} to be {wanted}", on_timeout=lambda: logs(admin, job_id, *sites))
@@ -132,14 +158,20 @@ def logs(admin: RuntimeClient, job_id: str, *sites: Site) -> str:
         job = admin.get(f"/jobs/{job_id}")
     except RuntimeClientError as exc:
         job = str(exc)
-    return (f"job: {job}\noperations: {json.dumps(operations_of(admin, job_id), indent=1, default=str)}\n"
-            + "\n".join(s.output() for s in sites))
+    return f"job: {job}\noperations: {json.dumps(operations_of(admin, job_id), indent=1, default=str)}\n" + "\n".join(
+        s.output() for s in sites
+    )
 
 
 def wait_run_ended(site: Site, run_id: str, timeout: float) -> dg.DagsterRun:
     ended = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
-    return wait_for(lambda: (lambda r: r if r and r.status in ended else None)(run_of(site, run_id)), timeout,
-                    f"Dagster run {run_id} to end", every=1, on_timeout=site.output)
+    return wait_for(
+        lambda: (lambda r: r if r and r.status in ended else None)(run_of(site, run_id)),
+        timeout,
+        f"Dagster run {run_id} to end",
+        every=1,
+        on_timeout=site.output,
+    )
 
 
 def ended_runs(site: Site) -> list[dg.DagsterRun] | None:
@@ -217,9 +249,12 @@ def test_metadata_in_rejects_invalid_and_registers_valid(store, server, admin, r
     site = Site.create(store, server, repo, tmp_path, "site-1")
     register_catalog(repo, site.env, admin)
     sites.append(site.start())
-    invalid = admin.create_object(EXAMPLES / "invalid-study.json", name="invalid-study.json", types=["metadata-in"],
-                                  mime_type="application/json")
-    valid = admin.create_object(EXAMPLES / "study.json", name="study.json", types=["metadata-in"], mime_type="application/json")
+    invalid = admin.create_object(
+        EXAMPLES / "invalid-study.json", name="invalid-study.json", types=["metadata-in"], mime_type="application/json"
+    )
+    valid = admin.create_object(
+        EXAMPLES / "study.json", name="study.json", types=["metadata-in"], mime_type="application/json"
+    )
     bad_job, good_job = job_id_for(METADATA_IN, [invalid["id"]]), job_id_for(METADATA_IN, [valid["id"]])
 
     wait_status(admin, bad_job, "failed", 240, site)
@@ -333,13 +368,17 @@ KILL_LEASE = "8"  # seconds: short, so a dead site's claims come back quickly; a
 
 def wait_lease_expired(admin: RuntimeClient, op_id: str, died_at: float) -> dict:
     """The operation of a dead site is closed LEASE_EXPIRED about one site lease after its last renewal."""
-    closed = wait_for(lambda: (lambda o: o if o["done"] else None)(admin.get(f"/operations/{op_id}")), 120,
-                      f"operation {op_id} to be closed")
+    closed = wait_for(
+        lambda: (lambda o: o if o["done"] else None)(admin.get(f"/operations/{op_id}")),
+        120,
+        f"operation {op_id} to be closed",
+    )
     took = time.monotonic() - died_at
     print(f"[lease] operation closed {took:.1f} s after the site died (site lease {KILL_LEASE} s)")
     assert (closed["error"] or {}).get("code") == "LEASE_EXPIRED" and took <= int(KILL_LEASE) + 20, (
         f"{took:.0f} s after its site died, with a site lease of {KILL_LEASE} s, operation {op_id} was closed with "
-        f"error={closed['error']} result={closed['result']}: its lease was not the site's")
+        f"error={closed['error']} result={closed['result']}: its lease was not the site's"
+    )
     return closed
 
 
@@ -439,9 +478,17 @@ def test_two_sites_share_fifty_jobs_without_running_any_twice(store, server, adm
             clock.lap(f"{done}/{JOBS} succeeded, {sum(j['status'] == 'claimed' for j in jobs.values())} claimed")
         return done == JOBS
 
-    wait_for(all_succeeded, 900, f"all {JOBS} jobs to succeed", every=3,
-             on_timeout=lambda: f"{[(j['id'], j['status'], j['attempts']) for j in admin.iterate('/jobs', workflow_id=ECHO)]}\n"
-                                + site_a.output() + site_b.output())
+    wait_for(
+        all_succeeded,
+        900,
+        f"all {JOBS} jobs to succeed",
+        every=3,
+        on_timeout=lambda: (
+            f"{[(j['id'], j['status'], j['attempts']) for j in admin.iterate('/jobs', workflow_id=ECHO)]}\n"
+            + site_a.output()
+            + site_b.output()
+        ),
+    )
     clock.lap(f"all {JOBS} succeeded")
 
     ops = list(admin.iterate("/operations"))
@@ -449,8 +496,11 @@ def test_two_sites_share_fifty_jobs_without_running_any_twice(store, server, adm
     for op in ops:
         by_job.setdefault(op["job_id"], []).append(op)
     assert set(by_job) == set(job_ids), "operations for jobs nobody submitted, or jobs never claimed"
-    twice = {job_id: [(o["site_id"], (o["error"] or {}).get("code")) for o in job_ops]
-             for job_id, job_ops in by_job.items() if len(job_ops) != 1}
+    twice = {
+        job_id: [(o["site_id"], (o["error"] or {}).get("code")) for o in job_ops]
+        for job_id, job_ops in by_job.items()
+        if len(job_ops) != 1
+    }
     assert not twice, f"jobs claimed more than once: {twice}"
     for job_id, [op] in by_job.items():
         assert op["done"] and op["error"] is None and op["result"] == {"echo": [job_ids[job_id]]}, op
@@ -460,11 +510,15 @@ def test_two_sites_share_fifty_jobs_without_running_any_twice(store, server, adm
 
     # Each site's Dagster instance holds exactly the runs of its own operations, one run per operation.
     for site in (site_a, site_b):
-        runs = wait_for(lambda: ended_runs(site), 120, f"{site.id}'s runs to end", every=1)
+        runs = wait_for(lambda site=site: ended_runs(site), 120, f"{site.id}'s runs to end", every=1)
         mine = {op["id"] for op in ops if op["site_id"] == site.id}
         assert sorted(r.tags[OPERATION_TAG] for r in runs) == sorted(mine), site.id
         assert all(r.tags[SITE_TAG] == site.id for r in runs)
-        bad = [(r.run_id, r.tags[OPERATION_TAG], r.status.value) for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
-        assert not bad, (f"{site.id}: runs whose operation succeeded but which did not end SUCCESS: {bad}\n"
-                         f"reconcile notes: {reconcile_notes(site)}")
+        bad = [
+            (r.run_id, r.tags[OPERATION_TAG], r.status.value) for r in runs if r.status != dg.DagsterRunStatus.SUCCESS
+        ]
+        assert not bad, (
+            f"{site.id}: runs whose operation succeeded but which did not end SUCCESS: {bad}\n"
+            f"reconcile notes: {reconcile_notes(site)}"
+        )
     clock.lap("total")

@@ -40,8 +40,14 @@ def is_error_body(response) -> bool:
         body = response.json()
     except ValueError:
         return False
-    return (isinstance(body, dict) and isinstance(body.get("code"), str) and bool(body["code"])
-            and isinstance(body.get("message"), str) and bool(body["message"].strip()) and isinstance(body.get("details"), dict))
+    return (
+        isinstance(body, dict)
+        and isinstance(body.get("code"), str)
+        and bool(body["code"])
+        and isinstance(body.get("message"), str)
+        and bool(body["message"].strip())
+        and isinstance(body.get("details"), dict)
+    )
 
 
 def error_fields(body) -> set[str]:
@@ -52,8 +58,11 @@ def error_fields(body) -> set[str]:
 def db_rows(store) -> dict:
     """Every row of every table but tokens (which each login adds to)."""
     with store.read() as conn:
-        return {t.name: [tuple(r) for r in conn.execute(select(t).order_by(*t.primary_key.columns))]
-                for t in schema.metadata.sorted_tables if t.name != "tokens"}
+        return {
+            t.name: [tuple(r) for r in conn.execute(select(t).order_by(*t.primary_key.columns))]
+            for t in schema.metadata.sorted_tables
+            if t.name != "tokens"
+        }
 
 
 def snapshot(client, store) -> tuple:

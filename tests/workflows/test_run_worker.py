@@ -1,6 +1,7 @@
 """The run-worker pid that load_input tags a run with: under the multiprocess executor each op runs in
 a short-lived child, so the tag must name the run worker, or the reconcile sensor would take every
 finished op for a crashed run and release a healthy job."""
+
 import os
 
 import dagster as dg
@@ -10,7 +11,9 @@ from orchestrator.workflows.common import run_worker_pid
 
 @dg.op
 def record_pids(context: dg.OpExecutionContext) -> None:
-    context.instance.add_run_tags(context.run_id, {"op_pid": str(os.getpid()), "worker_pid": str(run_worker_pid(context))})
+    context.instance.add_run_tags(
+        context.run_id, {"op_pid": str(os.getpid()), "worker_pid": str(run_worker_pid(context))}
+    )
 
 
 @dg.job(executor_def=dg.multiprocess_executor)

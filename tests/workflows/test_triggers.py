@@ -1,5 +1,6 @@
 """Trigger files: the real triggers/ directory loads, and each kind of bad file is a startup error
 (TriggerFileError) that names the file and says what to fix."""
+
 from pathlib import Path
 
 import pytest
@@ -44,19 +45,30 @@ def test_id_defaults_to_the_file_name(tmp_path):
     assert (trigger.id, trigger.object_type_id, trigger.path) == ("sheets", "sample-sheet", tmp_path / "sheets.yaml")
 
 
-@pytest.mark.parametrize("text, problem", [
-    (VALID.replace("metadata-in-1.0.0", "no-such-workflow"), "unknown workflow 'no-such-workflow'"),
-    ("object_type: no-such-type\nworkflow: metadata-in-1.0.0\nconfig: {schema: study-metadata}\n",
-     "unknown object type 'no-such-type'"),
-    ("object_type: [unclosed\n", "not valid YAML"),
-    ("- object_type: sample-sheet\n", "must be a mapping"),
-    ("just a string\n", "must be a mapping"),
-    (VALID + "worklow: typo\n", "unknown key(s) ['worklow']"),
-    (VALID.replace("study-metadata", "no-such-schema"), "config for workflow 'metadata-in-1.0.0': No JSON Schema named 'no-such-schema'"),
-    (VALID.replace("config: {schema: study-metadata}", "config: [study-metadata]"), "config must be a mapping"),
-    (VALID.replace("{id: sample-sheet, name: Sample sheet}", "{id: sample-sheet}"), "object_type needs an id and a name"),
-    ("workflow: metadata-in-1.0.0\n", "object_type must be"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        (VALID.replace("metadata-in-1.0.0", "no-such-workflow"), "unknown workflow 'no-such-workflow'"),
+        (
+            "object_type: no-such-type\nworkflow: metadata-in-1.0.0\nconfig: {schema: study-metadata}\n",
+            "unknown object type 'no-such-type'",
+        ),
+        ("object_type: [unclosed\n", "not valid YAML"),
+        ("- object_type: sample-sheet\n", "must be a mapping"),
+        ("just a string\n", "must be a mapping"),
+        (VALID + "worklow: typo\n", "unknown key(s) ['worklow']"),
+        (
+            VALID.replace("study-metadata", "no-such-schema"),
+            "config for workflow 'metadata-in-1.0.0': No JSON Schema named 'no-such-schema'",
+        ),
+        (VALID.replace("config: {schema: study-metadata}", "config: [study-metadata]"), "config must be a mapping"),
+        (
+            VALID.replace("{id: sample-sheet, name: Sample sheet}", "{id: sample-sheet}"),
+            "object_type needs an id and a name",
+        ),
+        ("workflow: metadata-in-1.0.0\n", "object_type must be"),
+    ],
+)
 def test_bad_file_is_an_error_naming_the_file(tmp_path, text, problem):
     write(tmp_path, "a-good.yaml", VALID.replace("sample-sheet", "other-sheet"))
     bad = write(tmp_path, "b-bad.yaml", text)
@@ -80,25 +92,36 @@ def test_two_triggers_of_one_workflow_on_one_type_are_rejected(tmp_path):
     """Both would make the same job (its id is workflow + inputs) with different configs: the runtime
     answers 409 to the second, and the new-objects sensor would fail on that object every tick."""
     write(tmp_path, "a.yaml", VALID)
-    second = write(tmp_path, "b.yaml", "object_type: sample-sheet\nworkflow: metadata-in-1.0.0\n"
-                                       "config: {schema: study-metadata, strict: true}\n")
+    second = write(
+        tmp_path,
+        "b.yaml",
+        "object_type: sample-sheet\nworkflow: metadata-in-1.0.0\nconfig: {schema: study-metadata, strict: true}\n",
+    )
     message = load_error(tmp_path)
     assert str(second) in message and "metadata-in-1.0.0" in message and "sample-sheet" in message, message
 
 
 def test_object_type_may_be_one_a_workflow_produces(tmp_path):
-    write(tmp_path, "chain.yaml", "object_type: metadata-validated\nworkflow: metadata-in-1.0.0\nconfig: {schema: study-metadata}\n")
+    write(
+        tmp_path,
+        "chain.yaml",
+        "object_type: metadata-validated\nworkflow: metadata-in-1.0.0\nconfig: {schema: study-metadata}\n",
+    )
     (trigger,) = load_triggers(tmp_path).triggers
     assert (trigger.id, trigger.object_type_id) == ("chain", "metadata-validated")
 
 
 def test_object_type_may_be_defined_in_another_file(tmp_path, monkeypatch):
-    monkeypatch.setitem(WORKFLOWS, "other-1.0.0", WorkflowSpec(id="other-1.0.0", name="Other", job=WORKFLOWS["metadata-in-1.0.0"].job))
+    monkeypatch.setitem(
+        WORKFLOWS, "other-1.0.0", WorkflowSpec(id="other-1.0.0", name="Other", job=WORKFLOWS["metadata-in-1.0.0"].job)
+    )
     write(tmp_path, "a.yaml", "object_type: sample-sheet\nworkflow: other-1.0.0\n")
     write(tmp_path, "b.yaml", VALID)
     triggers = load_triggers(tmp_path)
     assert [(t.object_type_id, t.workflow_id) for t in triggers.triggers] == [
-        ("sample-sheet", "other-1.0.0"), ("sample-sheet", "metadata-in-1.0.0")]
+        ("sample-sheet", "other-1.0.0"),
+        ("sample-sheet", "metadata-in-1.0.0"),
+    ]
     assert [t.name for t in triggers.object_types if t.id == "sample-sheet"] == ["Sample sheet"]
 
 

@@ -19,7 +19,7 @@ def main() -> None:
         f'<text x="{WIDTH / 2}" y="20" text-anchor="middle" font-size="14">Patients by age band</text>',
         f'<line x1="{MARGIN}" y1="{HEIGHT - MARGIN}" x2="{WIDTH - MARGIN}" y2="{HEIGHT - MARGIN}" stroke="black"/>',
     ]
-    for index, ((band, count), value) in enumerate(zip(rows, values)):
+    for index, ((band, count), value) in enumerate(zip(rows, values, strict=True)):
         height = (HEIGHT - 2 * MARGIN - 20) * value / top
         x = MARGIN + BAR_GAP / 2 + index * (bar_width + BAR_GAP)
         y = HEIGHT - MARGIN - height

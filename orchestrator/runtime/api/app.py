@@ -3,6 +3,7 @@
 The sweeper closes operations whose lease ran out, so a site that died returns its jobs to the
 queue even if nobody touches them; claims and reports also expire overdue leases on the spot.
 """
+
 import asyncio
 import logging
 from contextlib import asynccontextmanager, suppress
@@ -14,8 +15,19 @@ from orchestrator import __version__
 from orchestrator.runtime.api.errors import install_error_handlers
 from orchestrator.runtime.api.guard import RequestGuard
 from orchestrator.runtime.api.openapi import install_openapi
-from orchestrator.runtime.api.routers import (drs, health, home, jobs, object_types, objects, operations, sites,
-                                              tokens, triggers, workflows)
+from orchestrator.runtime.api.routers import (
+    drs,
+    health,
+    home,
+    jobs,
+    object_types,
+    objects,
+    operations,
+    sites,
+    tokens,
+    triggers,
+    workflows,
+)
 from orchestrator.runtime.store import Store
 
 log = logging.getLogger(__name__)
@@ -42,8 +54,12 @@ def create_app(store: Store) -> FastAPIOffline:
         with suppress(asyncio.CancelledError):
             await sweeper
 
-    app = FastAPIOffline(title="Orchestrator runtime", version=__version__, lifespan=lifespan,
-                         description="Objects, triggers, jobs, atomic claims and leased operations.")
+    app = FastAPIOffline(
+        title="Orchestrator runtime",
+        version=__version__,
+        lifespan=lifespan,
+        description="Objects, triggers, jobs, atomic claims and leased operations.",
+    )
     app.state.store = store
     install_error_handlers(app)
     app.add_middleware(RequestGuard, max_body_bytes=store.settings.max_request_bytes)

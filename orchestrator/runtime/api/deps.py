@@ -1,4 +1,5 @@
 """Dependencies the routers inject: the store, the caller (site or user) and pagination."""
+
 from typing import Annotated
 
 from fastapi import Depends, Query, Request

@@ -1,4 +1,5 @@
 """Every error leaves the API as JSON {code, message, details} with its 4xx status; 5xx is a bug."""
+
 import logging
 import re
 
@@ -17,8 +18,9 @@ DATABASE_RETRY_AFTER_SECONDS = 2
 _HTTP_CODES = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
-def error_response(status: int, code: str, message: str, details: dict | None = None, headers=None,
-                   request: Request | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: dict | None = None, headers=None, request: Request | None = None
+) -> JSONResponse:
     body = {"code": code, "message": message, "details": details or {}}
     if request is not None and request.url.path.startswith("/ga4gh/"):
         body.update(msg=message, status_code=status)  # GA4GH DRS clients read these two fields
@@ -44,11 +46,21 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     if exc.status_code == 400 and "json" in request.headers.get("content-type", ""):
         # FastAPI raises a bare 400 for bodies json cannot even decode (bytes that are not UTF-8, nesting
         # deeper than the parser's recursion limit): to a client that is malformed JSON like any other.
-        return error_response(400, "MALFORMED_JSON", "The request body is not valid JSON (it must be UTF-8).",
-                              {"reason": str(exc.detail)}, request=request)
+        return error_response(
+            400,
+            "MALFORMED_JSON",
+            "The request body is not valid JSON (it must be UTF-8).",
+            {"reason": str(exc.detail)},
+            request=request,
+        )
     headers = {"Allow": ", ".join(_allowed_methods(request))} if exc.status_code == 405 else None
-    return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "HTTP_ERROR"), str(exc.detail),
-                          headers=headers, request=request)
+    return error_response(
+        exc.status_code,
+        _HTTP_CODES.get(exc.status_code, "HTTP_ERROR"),
+        str(exc.detail),
+        headers=headers,
+        request=request,
+    )
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -64,18 +76,27 @@ def _allowed_methods(request: Request) -> list[str]:
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """A lost or unreachable database (or a lock it gave up waiting for) is an outage to retry, not a bug.
     Handled here rather than by the catch-all, which re-raises and so closes the client's keep-alive connection."""
-    outage = isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)) or getattr(exc, "connection_invalidated", False)
+    outage = isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)) or getattr(
+        exc, "connection_invalidated", False
+    )
     if not outage:
         return await _unexpected(request, exc)
     log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    return error_response(503, "DATABASE_UNAVAILABLE", "The runtime's database is unavailable; retry shortly.",
-                          {"retry_after_seconds": DATABASE_RETRY_AFTER_SECONDS},
-                          {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}, request)
+    return error_response(
+        503,
+        "DATABASE_UNAVAILABLE",
+        "The runtime's database is unavailable; retry shortly.",
+        {"retry_after_seconds": DATABASE_RETRY_AFTER_SECONDS},
+        {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        request,
+    )
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error")
-    return error_response(500, "INTERNAL", "An internal error occurred; it has been logged. This is a bug in the runtime.")
+    return error_response(
+        500, "INTERNAL", "An internal error occurred; it has been logged. This is a bug in the runtime."
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,6 +1,7 @@
 """Refuses requests the store must never see, before any router runs: request bodies over the size
 limit (413; object bytes have their own limit and stream past this guard), NUL characters in the
 path or query, and bodies or queries no database can store or no client read back (422, jsonsafe)."""
+
 import json
 import re
 from urllib.parse import parse_qsl
@@ -25,19 +26,31 @@ class RequestGuard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if "\x00" in scope["path"] or b"%00" in scope["query_string"].lower() or b"\x00" in scope["query_string"]:
-            response = error_response(422, "INVALID_ARGUMENT", "NUL characters are not allowed in the path or query.",
-                                      {"location": "path" if "\x00" in scope["path"] else "query"})
+            response = error_response(
+                422,
+                "INVALID_ARGUMENT",
+                "NUL characters are not allowed in the path or query.",
+                {"location": "path" if "\x00" in scope["path"] else "query"},
+            )
             return await response(scope, receive, send)
         if not _is_utf8_form(scope["query_string"]):
-            return await _refuse(Problem("INVALID_ENCODING", "The query string must be UTF-8 (percent-encoded).", ["query"]),
-                                 scope, receive, send)
+            return await _refuse(
+                Problem("INVALID_ENCODING", "The query string must be UTF-8 (percent-encoded).", ["query"]),
+                scope,
+                receive,
+                send,
+            )
         if scope["method"] == "PUT" and _CONTENT_UPLOAD.match(scope["path"]):
             return await self.app(scope, receive, send)
         body = await self._read_body(receive)
         if body is None:
-            response = error_response(413, "REQUEST_TOO_LARGE", f"The request body exceeds {self.max_body_bytes} bytes; "
-                                      "put large data in an object (POST /objects) and pass its id.",
-                                      {"max_bytes": self.max_body_bytes})
+            response = error_response(
+                413,
+                "REQUEST_TOO_LARGE",
+                f"The request body exceeds {self.max_body_bytes} bytes; "
+                "put large data in an object (POST /objects) and pass its id.",
+                {"max_bytes": self.max_body_bytes},
+            )
             return await response(scope, receive, send)
         content_type = Headers(scope=scope).get("content-type", "")
         # Parsing and walking a few MiB takes a fraction of a second: not on the event loop, then.
@@ -98,7 +111,9 @@ def _is_utf8_form(data: bytes) -> bool:
 
 
 async def _refuse(problem: Problem, scope: Scope, receive: Receive, send: Send) -> None:
-    response = error_response(422, problem.code, problem.message, {"location": problem.location}, request=Request(scope))
+    response = error_response(
+        422, problem.code, problem.message, {"location": problem.location}, request=Request(scope)
+    )
     await response(scope, receive, send)
 
 

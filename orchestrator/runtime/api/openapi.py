@@ -2,6 +2,7 @@
 message, details}; which errors apply follows from the route's dependencies, path and method (a table,
 not a list per route), so a new route is documented like its kind without anyone remembering to.
 """
+
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -66,10 +67,13 @@ def _calls(dependant: Dependant) -> set:
 def install_openapi(app: FastAPI, routers: list[APIRouter]) -> None:
     """Document the errors of `routers`' routes (their own routes carry full paths; the app's included
     copies of them do not expose theirs)."""
+
     def openapi() -> dict:
         if app.openapi_schema is None:
-            app.openapi_schema = _document_errors(routers, get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes))
+            app.openapi_schema = _document_errors(
+                routers,
+                get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes),
+            )
         return app.openapi_schema
 
     app.openapi = openapi
@@ -88,6 +92,8 @@ def _document_errors(routers: list[APIRouter], schema: dict) -> dict:
             responses = schema["paths"][route.path_format][method.lower()]["responses"]
             for status in sorted(error_statuses(route, method)):
                 documented = responses.get(str(status), {})
-                responses[str(status)] = {"description": documented.get("description", ERROR_DESCRIPTIONS[status]),
-                                          "content": reference}
+                responses[str(status)] = {
+                    "description": documented.get("description", ERROR_DESCRIPTIONS[status]),
+                    "content": reference,
+                }
     return schema

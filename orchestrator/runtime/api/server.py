@@ -1,10 +1,11 @@
 """Serving the API with uvicorn: migrate once in the parent, then start the workers."""
+
 import uvicorn
 
 from orchestrator.runtime import migrate
 from orchestrator.runtime.api.app import create_app
-from orchestrator.settings import Settings
 from orchestrator.runtime.store import Store
+from orchestrator.settings import Settings
 
 
 def app_from_env():
@@ -16,5 +17,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level
     store = Store(Settings())
     migrate.upgrade(store.writer)
     store.dispose()
-    uvicorn.run("orchestrator.runtime.api.server:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level)
+    uvicorn.run(
+        "orchestrator.runtime.api.server:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )

@@ -1,4 +1,5 @@
 """Alembic environment: runs on the connection `migrate.upgrade` hands over (never a URL of its own)."""
+
 from alembic import context
 
 from orchestrator.runtime.schema import metadata

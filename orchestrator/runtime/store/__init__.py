@@ -3,13 +3,14 @@
 Split by resource (catalog, objects, jobs and operations, auth); `Store.open` migrates the
 database to the newest schema first.
 """
+
 from orchestrator.runtime import migrate
 from orchestrator.runtime.blobs import BlobStore
-from orchestrator.settings import Settings
 from orchestrator.runtime.store.auth import AuthStore
 from orchestrator.runtime.store.catalog import CatalogStore
 from orchestrator.runtime.store.jobs import JobStore, job_id_for
 from orchestrator.runtime.store.objects import ObjectStore
+from orchestrator.settings import Settings
 
 
 class Store(CatalogStore, ObjectStore, JobStore, AuthStore):

@@ -1,4 +1,5 @@
 """Principals and tokens: site clients and users exchange secrets for expiring, revocable tokens."""
+
 from datetime import timedelta
 
 from sqlalchemy import delete, insert, select, update
@@ -34,41 +35,66 @@ class AuthStore(LoginLimitStore):
         client_id = security.new_id("client")
         with self.write() as conn:
             _require_site(conn, site_id)
-            conn.execute(insert(s.site_clients).values(
-                client_id=client_id, site_id=site_id, hashed_secret=security.hash_secret(secret), created_at=utcnow()))
+            conn.execute(
+                insert(s.site_clients).values(
+                    client_id=client_id,
+                    site_id=site_id,
+                    hashed_secret=security.hash_secret(secret),
+                    created_at=utcnow(),
+                )
+            )
         return Credentials(site_id=site_id, client_id=client_id, client_secret=secret)
 
     def list_credentials(self, site_id: str, after_seq: int = 0, limit: int = 100) -> Page[SiteClient]:
         with self.read() as conn:
             _require_site(conn, site_id)  # 404 for an unknown site rather than an empty page
         clients = s.site_clients
-        return self.page(clients, lambda row: read_model(SiteClient, dict(row._mapping), "client"), after_seq, limit,
-                         clients.c.site_id == site_id)
+        return self.page(
+            clients,
+            lambda row: read_model(SiteClient, dict(row._mapping), "client"),
+            after_seq,
+            limit,
+            clients.c.site_id == site_id,
+        )
 
     def revoke_credentials(self, site_id: str, client_id: str) -> None:
         """Delete the client and revoke every token it got, in one transaction: nothing it holds works after."""
         with self.write() as conn:
-            gone = conn.execute(delete(s.site_clients).where(s.site_clients.c.site_id == site_id,
-                                                             s.site_clients.c.client_id == client_id)).rowcount
+            gone = conn.execute(
+                delete(s.site_clients).where(
+                    s.site_clients.c.site_id == site_id, s.site_clients.c.client_id == client_id
+                )
+            ).rowcount
             if not gone:
                 raise not_found("client", client_id)
             conn.execute(update(s.tokens).where(s.tokens.c.client_id == client_id).values(revoked=True))
 
     def create_user(self, username: str, password: str, is_admin: bool = False) -> None:
         if not IDENTIFIER.fullmatch(username) or len(username) > 200:
-            raise InvalidArgument("INVALID_ARGUMENT", f"User name {username!r} must be 1-200 letters, digits or ._:- "
-                                  "and start with a letter or digit.", {"username": username})
+            raise InvalidArgument(
+                "INVALID_ARGUMENT",
+                f"User name {username!r} must be 1-200 letters, digits or ._:- and start with a letter or digit.",
+                {"username": username},
+            )
         if not password:
             raise InvalidArgument("INVALID_ARGUMENT", "The password must not be empty.")
         try:
             with self.write() as conn:
-                conn.execute(insert(s.users).values(
-                    id=username, hashed_password=security.hash_secret(password), is_admin=is_admin, created_at=utcnow()))
+                conn.execute(
+                    insert(s.users).values(
+                        id=username,
+                        hashed_password=security.hash_secret(password),
+                        is_admin=is_admin,
+                        created_at=utcnow(),
+                    )
+                )
         except IntegrityError:
             raise Conflict("ALREADY_EXISTS", f"A user named {username!r} already exists.", {"id": username}) from None
 
     def token_for_client(self, client_id: str, client_secret: str, address: str = LOCAL) -> Token:
-        row = self._login("client", client_id, client_secret, address, s.site_clients.c.client_id, s.site_clients.c.hashed_secret)
+        row = self._login(
+            "client", client_id, client_secret, address, s.site_clients.c.client_id, s.site_clients.c.hashed_secret
+        )
         return self._issue("site", row.site_id, client_id)
 
     def token_for_user(self, username: str, password: str, address: str = LOCAL) -> Token:
@@ -93,12 +119,25 @@ class AuthStore(LoginLimitStore):
         ttl = self.settings.token_ttl_seconds
         with self.write() as conn:
             # Locks the client row against a concurrent revoke, which then also revokes this token.
-            if client_id and conn.execute(select(s.site_clients.c.client_id).where(s.site_clients.c.client_id == client_id)
-                                          .with_for_update()).first() is None:
+            if (
+                client_id
+                and conn.execute(
+                    select(s.site_clients.c.client_id).where(s.site_clients.c.client_id == client_id).with_for_update()
+                ).first()
+                is None
+            ):
                 raise _bad_credentials()
-            conn.execute(insert(s.tokens).values(
-                token_hash=security.token_digest(token), principal_kind=kind, principal_id=principal_id,
-                client_id=client_id, expires_at=now + timedelta(seconds=ttl), revoked=False, created_at=now))
+            conn.execute(
+                insert(s.tokens).values(
+                    token_hash=security.token_digest(token),
+                    principal_kind=kind,
+                    principal_id=principal_id,
+                    client_id=client_id,
+                    expires_at=now + timedelta(seconds=ttl),
+                    revoked=False,
+                    created_at=now,
+                )
+            )
         return Token(access_token=token, expires_in=ttl)
 
     def authenticate(self, token: str) -> Principal:
@@ -106,14 +145,22 @@ class AuthStore(LoginLimitStore):
         with self.read() as conn:
             row = conn.execute(select(s.tokens).where(s.tokens.c.token_hash == digest)).first()
             if row is None:
-                raise Unauthenticated("INVALID_TOKEN", "The access token is not valid. Request a new one at POST /token.")
+                raise Unauthenticated(
+                    "INVALID_TOKEN", "The access token is not valid. Request a new one at POST /token."
+                )
             if row.revoked:
-                raise Unauthenticated("TOKEN_REVOKED", "The access token was revoked. Request a new one at POST /token.")
+                raise Unauthenticated(
+                    "TOKEN_REVOKED", "The access token was revoked. Request a new one at POST /token."
+                )
             if row.expires_at <= utcnow():
-                raise Unauthenticated("TOKEN_EXPIRED", "The access token has expired. Request a new one at POST /token.")
+                raise Unauthenticated(
+                    "TOKEN_EXPIRED", "The access token has expired. Request a new one at POST /token."
+                )
             is_admin = False
             if row.principal_kind == "user":
-                is_admin = bool(conn.execute(select(s.users.c.is_admin).where(s.users.c.id == row.principal_id)).scalar())
+                is_admin = bool(
+                    conn.execute(select(s.users.c.is_admin).where(s.users.c.id == row.principal_id)).scalar()
+                )
         return Principal(kind=row.principal_kind, id=row.principal_id, is_admin=is_admin, token_hash=digest)
 
     def revoke_token(self, token: str, by: Principal) -> None:

@@ -1,6 +1,8 @@
 """What every part of the store shares: engines, transactions, row conversion and cursor pages."""
+
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, select, text
 
@@ -57,6 +59,9 @@ def make_page(rows: list, limit: int, to_model: Callable[[Any], T | None]) -> Pa
 def found(item: T | None, kind: str, id_: str) -> T:
     """A single item read by id; None means its stored row cannot be read even with markers (see rows.py)."""
     if item is None:
-        raise Conflict("UNREADABLE_RECORD", f"The stored {kind} {id_!r} cannot be read; an administrator must repair "
-                       "or delete it.", {"id": id_})
+        raise Conflict(
+            "UNREADABLE_RECORD",
+            f"The stored {kind} {id_!r} cannot be read; an administrator must repair or delete it.",
+            {"id": id_},
+        )
     return item

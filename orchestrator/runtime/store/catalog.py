@@ -1,4 +1,5 @@
 """The catalog: object types, workflows, triggers and sites. PUT by id creates or replaces."""
+
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 

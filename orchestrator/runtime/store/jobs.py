@@ -9,6 +9,7 @@ PostgreSQL re-checks the condition after the row lock, SQLite serialises writers
                 open --cancel--> cancelled;  claimed --cancel--> cancel_requested on the operation
                 failed | cancelled --retry--> open   (attempts from 0; its operations stay as history)
 """
+
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, insert, literal, select, update
@@ -17,8 +18,16 @@ from sqlalchemy.exc import IntegrityError
 from orchestrator.runtime import schema as s
 from orchestrator.runtime import security
 from orchestrator.runtime.errors import Conflict, InvalidArgument, PermissionDenied, not_found
-from orchestrator.runtime.models import (Job, JobCreate, LeaseState, Operation, OperationPatch, Page, Principal,
-                                         job_id_for)
+from orchestrator.runtime.models import (
+    Job,
+    JobCreate,
+    LeaseState,
+    Operation,
+    OperationPatch,
+    Page,
+    Principal,
+    job_id_for,
+)
 from orchestrator.runtime.schema import utcnow
 from orchestrator.runtime.store.base import StoreBase, found
 from orchestrator.runtime.store.catalog import _require_ids
@@ -50,7 +59,12 @@ class JobStore(StoreBase):
         """Create the job, or return the identical existing one; (job, created)."""
         job_id = spec.id or (job_id_for(spec.workflow_id, spec.inputs) if spec.inputs else security.new_id("job"))
         now = utcnow()
-        wanted = {"workflow_id": spec.workflow_id, "inputs": spec.inputs, "config": spec.config, "max_attempts": spec.max_attempts}
+        wanted = {
+            "workflow_id": spec.workflow_id,
+            "inputs": spec.inputs,
+            "config": spec.config,
+            "max_attempts": spec.max_attempts,
+        }
         created = False
         try:
             with self.write() as conn:
@@ -59,15 +73,25 @@ class JobStore(StoreBase):
                     _require_ids(conn, s.objects, spec.inputs, "UNKNOWN_OBJECT", "object")
                 existing = conn.execute(select(s.jobs).where(s.jobs.c.id == job_id)).first()
                 if existing is None:
-                    conn.execute(insert(s.jobs).values(
-                        id=job_id, **wanted, status="open", attempts=0, created_by=f"{by.kind}:{by.id}",
-                        created_at=now, updated_at=now))
+                    conn.execute(
+                        insert(s.jobs).values(
+                            id=job_id,
+                            **wanted,
+                            status="open",
+                            attempts=0,
+                            created_by=f"{by.kind}:{by.id}",
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
                     created = True
         except IntegrityError:  # a concurrent create of the same id won the insert
             pass
         job = self.get_job(job_id)
         if not created and _definition(job) != _definition(spec):
-            raise Conflict("ALREADY_EXISTS", f"Job {job_id!r} already exists with a different definition.", {"id": job_id})
+            raise Conflict(
+                "ALREADY_EXISTS", f"Job {job_id!r} already exists with a different definition.", {"id": job_id}
+            )
         return job, created
 
     def get_job(self, job_id: str) -> Job:
@@ -86,7 +110,9 @@ class JobStore(StoreBase):
         with self.write() as conn:
             row = conn.execute(
                 select(s.jobs.c.status, s.jobs.c.operation_id, s.workflows.c.capability_ids)
-                .join(s.workflows, s.workflows.c.id == s.jobs.c.workflow_id).where(s.jobs.c.id == job_id)).first()
+                .join(s.workflows, s.workflows.c.id == s.jobs.c.workflow_id)
+                .where(s.jobs.c.id == job_id)
+            ).first()
             if row is None:
                 raise not_found("job", job_id)
             site_caps = conn.execute(select(s.sites.c.capability_ids).where(s.sites.c.id == site.id)).scalar()
@@ -94,13 +120,26 @@ class JobStore(StoreBase):
             if row.status == "claimed":
                 self._expire_if_due(conn, row.operation_id, now)  # a dead site's lease must not block a new claim
             op_id = security.new_id("op")
-            won = conn.execute(update(s.jobs).where(s.jobs.c.id == job_id, s.jobs.c.status == "open")
-                               .values(status="claimed", operation_id=op_id, updated_at=now)).rowcount
+            won = conn.execute(
+                update(s.jobs)
+                .where(s.jobs.c.id == job_id, s.jobs.c.status == "open")
+                .values(status="claimed", operation_id=op_id, updated_at=now)
+            ).rowcount
             if won:
-                conn.execute(insert(s.operations).values(
-                    id=op_id, job_id=job_id, site_id=site.id, done=False, metadata={},
-                    lease_expires_at=self._lease_end(now, lease_seconds), lease_seconds=lease_seconds,
-                    cancel_requested=False, created_at=now, updated_at=now))
+                conn.execute(
+                    insert(s.operations).values(
+                        id=op_id,
+                        job_id=job_id,
+                        site_id=site.id,
+                        done=False,
+                        metadata={},
+                        lease_expires_at=self._lease_end(now, lease_seconds),
+                        lease_seconds=lease_seconds,
+                        cancel_requested=False,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
         if not won:
             job = self.get_job(job_id)
             details = {"id": job_id}
@@ -113,8 +152,14 @@ class JobStore(StoreBase):
             raise Conflict("JOB_NOT_OPEN", f"Job {job_id!r} is not open (it is {job.status}).", details)
         return self.get_operation(op_id)
 
-    def claim_next(self, workflow_id: str, site: Principal, max_jobs: int = 1, lease_seconds: int | None = None,
-                   claim_token: str | None = None) -> list[Operation]:
+    def claim_next(
+        self,
+        workflow_id: str,
+        site: Principal,
+        max_jobs: int = 1,
+        lease_seconds: int | None = None,
+        claim_token: str | None = None,
+    ) -> list[Operation]:
         """Claim up to `max_jobs` open jobs of `workflow_id`, oldest first; [] when none is open.
 
         One request per claim, with no lost races: PostgreSQL skips the rows other claimers hold
@@ -124,31 +169,61 @@ class JobStore(StoreBase):
         with self.write() as conn:
             # One round trip for what decides whether to claim at all: a replayed request, the capabilities.
             replayed = select(ops.id).where(ops.site_id == site.id, ops.claim_token == claim_token).limit(1).exists()
-            facts = conn.execute(select(
-                replayed if claim_token is not None else literal(False),
-                select(s.workflows.c.capability_ids).where(s.workflows.c.id == workflow_id).scalar_subquery(),
-                select(s.sites.c.capability_ids).where(s.sites.c.id == site.id).scalar_subquery())).one()
+            facts = conn.execute(
+                select(
+                    replayed if claim_token is not None else literal(False),
+                    select(s.workflows.c.capability_ids).where(s.workflows.c.id == workflow_id).scalar_subquery(),
+                    select(s.sites.c.capability_ids).where(s.sites.c.id == site.id).scalar_subquery(),
+                )
+            ).one()
             if facts[0]:
-                replay = conn.execute(select(s.operations).where(ops.site_id == site.id, ops.claim_token == claim_token)
-                                      .order_by(ops.seq)).all()
+                replay = conn.execute(
+                    select(s.operations).where(ops.site_id == site.id, ops.claim_token == claim_token).order_by(ops.seq)
+                ).all()
                 return [op for op in map(_operation, replay) if op is not None]
             if facts[1] is None:
                 raise not_found("workflow", workflow_id)
             _require_capabilities(site.id, facts[1], facts[2])
-            job_ids = conn.execute(select(jobs.id).where(jobs.status == "open", jobs.workflow_id == workflow_id)
-                                   .order_by(jobs.seq).limit(max_jobs).with_for_update(skip_locked=True)).scalars().all()
+            job_ids = (
+                conn.execute(
+                    select(jobs.id)
+                    .where(jobs.status == "open", jobs.workflow_id == workflow_id)
+                    .order_by(jobs.seq)
+                    .limit(max_jobs)
+                    .with_for_update(skip_locked=True)
+                )
+                .scalars()
+                .all()
+            )
             rows = []
             for job_id in job_ids:
                 op_id = security.new_id("op")
-                won = conn.execute(update(s.jobs).where(jobs.id == job_id, jobs.status == "open")
-                                   .values(status="claimed", operation_id=op_id, updated_at=now)).rowcount
+                won = conn.execute(
+                    update(s.jobs)
+                    .where(jobs.id == job_id, jobs.status == "open")
+                    .values(status="claimed", operation_id=op_id, updated_at=now)
+                ).rowcount
                 if won:  # always, as the row is locked (PostgreSQL) or the writer alone (SQLite); checked all the same
-                    rows.append({"id": op_id, "job_id": job_id, "site_id": site.id, "done": False, "metadata": {},
-                                 "lease_expires_at": self._lease_end(now, lease_seconds), "lease_seconds": lease_seconds,
-                                 "cancel_requested": False, "claim_token": claim_token, "created_at": now, "updated_at": now})
+                    rows.append(
+                        {
+                            "id": op_id,
+                            "job_id": job_id,
+                            "site_id": site.id,
+                            "done": False,
+                            "metadata": {},
+                            "lease_expires_at": self._lease_end(now, lease_seconds),
+                            "lease_seconds": lease_seconds,
+                            "cancel_requested": False,
+                            "claim_token": claim_token,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
             if not rows:
                 return []
-            inserted = conn.execute(insert(s.operations).returning(s.operations, sort_by_parameter_order=True), rows).all()
+            inserted = conn.execute(
+                insert(s.operations).returning(s.operations, sort_by_parameter_order=True), rows
+            ).all()
         return [op for op in map(_operation, inserted) if op is not None]
 
     def release_job(self, job_id: str, by: Principal, operation_id: str | None = None) -> Job:
@@ -158,8 +233,11 @@ class JobStore(StoreBase):
         if job.status != "claimed":
             raise Conflict("INVALID_TRANSITION", f"Only a claimed job can be released; {job_id!r} is {job.status}.")
         if operation_id is not None and job.operation_id != operation_id:
-            raise Conflict("OPERATION_MISMATCH", f"Job {job_id!r} is no longer held by operation {operation_id!r}.",
-                           {"operation_id": job.operation_id})
+            raise Conflict(
+                "OPERATION_MISMATCH",
+                f"Job {job_id!r} is no longer held by operation {operation_id!r}.",
+                {"operation_id": job.operation_id},
+            )
         with self.write() as conn:
             op = conn.execute(select(s.operations).where(s.operations.c.id == job.operation_id)).first()
             if not by.is_admin and not (by.kind == "site" and op.site_id == by.id):
@@ -179,16 +257,24 @@ class JobStore(StoreBase):
             if job.status == "cancelled":
                 return job
             if by.kind == "site" and not self._held_by(job, by.id):
-                raise PermissionDenied("NOT_OWNER", f"A site may cancel only a job it holds; {job_id!r} is not held by {by.id!r}.")
+                raise PermissionDenied(
+                    "NOT_OWNER", f"A site may cancel only a job it holds; {job_id!r} is not held by {by.id!r}."
+                )
             if job.status not in ("open", "claimed"):
                 raise Conflict("INVALID_TRANSITION", f"Job {job_id!r} already {job.status}; it cannot be cancelled.")
             with self.write() as conn:
                 if job.status == "open":
-                    hit = conn.execute(update(s.jobs).where(s.jobs.c.id == job_id, s.jobs.c.status == "open")
-                                       .values(status="cancelled", updated_at=utcnow())).rowcount
+                    hit = conn.execute(
+                        update(s.jobs)
+                        .where(s.jobs.c.id == job_id, s.jobs.c.status == "open")
+                        .values(status="cancelled", updated_at=utcnow())
+                    ).rowcount
                 else:
-                    hit = conn.execute(update(s.operations).where(s.operations.c.id == job.operation_id, s.operations.c.done.is_(False))
-                                       .values(cancel_requested=True, updated_at=utcnow())).rowcount
+                    hit = conn.execute(
+                        update(s.operations)
+                        .where(s.operations.c.id == job.operation_id, s.operations.c.done.is_(False))
+                        .values(cancel_requested=True, updated_at=utcnow())
+                    ).rowcount
             if hit:
                 return self.get_job(job_id)
         raise Conflict("CONCURRENT_UPDATE", f"Job {job_id!r} kept changing state; retry the cancel.")
@@ -198,16 +284,26 @@ class JobStore(StoreBase):
         stay (they are done, so a late report on one still gets 409); the next claim makes a new one."""
         retryable = ("failed", "cancelled")
         with self.write() as conn:
-            hit = conn.execute(update(s.jobs).where(s.jobs.c.id == job_id, s.jobs.c.status.in_(retryable))
-                               .values(status="open", attempts=0, updated_at=utcnow())).rowcount
+            hit = conn.execute(
+                update(s.jobs)
+                .where(s.jobs.c.id == job_id, s.jobs.c.status.in_(retryable))
+                .values(status="open", attempts=0, updated_at=utcnow())
+            ).rowcount
         job = self.get_job(job_id)
         if not hit:
-            raise Conflict("JOB_NOT_RETRYABLE", f"Job {job_id!r} is {job.status}; only a failed or cancelled job can be "
-                           "retried.", {"id": job_id, "status": job.status})
+            raise Conflict(
+                "JOB_NOT_RETRYABLE",
+                f"Job {job_id!r} is {job.status}; only a failed or cancelled job can be retried.",
+                {"id": job_id, "status": job.status},
+            )
         return job
 
     def _held_by(self, job: Job, site_id: str) -> bool:
-        return job.status == "claimed" and job.operation_id is not None and self.get_operation(job.operation_id).site_id == site_id
+        return (
+            job.status == "claimed"
+            and job.operation_id is not None
+            and self.get_operation(job.operation_id).site_id == site_id
+        )
 
     # ---- operations
     def get_operation(self, op_id: str) -> Operation:
@@ -217,7 +313,9 @@ class JobStore(StoreBase):
             raise not_found("operation", op_id)
         return found(_operation(row), "operation", op_id)
 
-    def list_operations(self, after_seq=0, limit=100, site_id=None, job_id=None, done: bool | None = None) -> Page[Operation]:
+    def list_operations(
+        self, after_seq=0, limit=100, site_id=None, job_id=None, done: bool | None = None
+    ) -> Page[Operation]:
         ops = s.operations.c
         where = [c == v for c, v in ((ops.site_id, site_id), (ops.job_id, job_id), (ops.done, done)) if v is not None]
         return self.page(s.operations, _operation, after_seq, limit, *where)
@@ -242,28 +340,47 @@ class JobStore(StoreBase):
     def _apply(self, conn, op, patch: OperationPatch, final: bool, now: datetime) -> None:
         # A report from the holder renews its lease by the length it was claimed with (or the one it names now).
         lease_seconds = patch.lease_seconds or op.lease_seconds
-        values = {"updated_at": now, "lease_expires_at": self._lease_end(now, lease_seconds), "lease_seconds": lease_seconds}
+        values = {
+            "updated_at": now,
+            "lease_expires_at": self._lease_end(now, lease_seconds),
+            "lease_seconds": lease_seconds,
+        }
         if patch.metadata:
             values["metadata"] = {**op.metadata, **patch.metadata}
         if final:
             error = patch.error.model_dump() if patch.error else None
             values.update(done=True, result=patch.result, error=error)
             status = "succeeded" if error is None else ("cancelled" if error["code"] == CANCELLED else "failed")
-            conn.execute(update(s.jobs).where(s.jobs.c.id == op.job_id, s.jobs.c.operation_id == op.id)
-                         .values(status=status, updated_at=now))
+            conn.execute(
+                update(s.jobs)
+                .where(s.jobs.c.id == op.job_id, s.jobs.c.operation_id == op.id)
+                .values(status=status, updated_at=now)
+            )
         conn.execute(update(s.operations).where(s.operations.c.id == op.id).values(values))
 
-    def heartbeat(self, site: Principal, op_ids: list[str], lease_seconds: int | None = None) -> tuple[list[LeaseState], list[str]]:
+    def heartbeat(
+        self, site: Principal, op_ids: list[str], lease_seconds: int | None = None
+    ) -> tuple[list[LeaseState], list[str]]:
         """Renew the leases of `site`'s live operations in one statement; report each one's state."""
         now, ops = utcnow(), s.operations.c
         mine = [ops.id.in_(op_ids), ops.site_id == site.id]
         with self.write() as conn:
-            for op_id in conn.execute(select(ops.id).where(*mine, ops.done.is_(False), ops.lease_expires_at <= now)).scalars():
+            for op_id in conn.execute(
+                select(ops.id).where(*mine, ops.done.is_(False), ops.lease_expires_at <= now)
+            ).scalars():
                 self._expire_if_due(conn, op_id, now)
-            conn.execute(update(s.operations).where(*mine, ops.done.is_(False))
-                         .values(lease_expires_at=self._lease_end(now, lease_seconds),
-                                 **({"lease_seconds": lease_seconds} if lease_seconds else {}), updated_at=now))
-            rows = conn.execute(select(ops.id, ops.done, ops.cancel_requested, ops.lease_expires_at, ops.error).where(*mine)).all()
+            conn.execute(
+                update(s.operations)
+                .where(*mine, ops.done.is_(False))
+                .values(
+                    lease_expires_at=self._lease_end(now, lease_seconds),
+                    **({"lease_seconds": lease_seconds} if lease_seconds else {}),
+                    updated_at=now,
+                )
+            )
+            rows = conn.execute(
+                select(ops.id, ops.done, ops.cancel_requested, ops.lease_expires_at, ops.error).where(*mine)
+            ).all()
         states = [state for row in rows if (state := read_model(LeaseState, dict(row._mapping), "operation"))]
         found = {state.id for state in states}
         return states, [op_id for op_id in op_ids if op_id not in found]
@@ -272,7 +389,11 @@ class JobStore(StoreBase):
         """Close operations whose lease ran out and return their jobs to the queue; how many were closed."""
         now, ops = utcnow(), s.operations.c
         with self.write() as conn:
-            due = conn.execute(select(ops.id).where(ops.done.is_(False), ops.lease_expires_at <= now).limit(limit)).scalars().all()
+            due = (
+                conn.execute(select(ops.id).where(ops.done.is_(False), ops.lease_expires_at <= now).limit(limit))
+                .scalars()
+                .all()
+            )
             return sum(self._expire_if_due(conn, op_id, now) for op_id in due)
 
     # ---- internals shared by release, expiry and cancel
@@ -291,21 +412,34 @@ class JobStore(StoreBase):
         ops, jobs = s.operations.c, s.jobs.c
         error = {"code": code, "message": _CLOSE_MESSAGES[code], "details": {}}
         still_due = [ops.lease_expires_at <= now] if code == LEASE_EXPIRED else []  # a renewed lease stays
-        closed = conn.execute(update(s.operations).where(ops.id == op.id, ops.done.is_(False), *still_due)
-                              .values(done=True, error=error, updated_at=now).returning(ops.cancel_requested)).first()
+        closed = conn.execute(
+            update(s.operations)
+            .where(ops.id == op.id, ops.done.is_(False), *still_due)
+            .values(done=True, error=error, updated_at=now)
+            .returning(ops.cancel_requested)
+        ).first()
         if closed:
             exhausted = case((jobs.attempts + 1 >= jobs.max_attempts, "failed"), else_="open")
-            conn.execute(update(s.jobs).where(jobs.id == op.job_id, jobs.operation_id == op.id, jobs.status == "claimed")
-                         .values(status="cancelled" if closed.cancel_requested else exhausted, attempts=jobs.attempts + 1,
-                                 updated_at=now))
+            conn.execute(
+                update(s.jobs)
+                .where(jobs.id == op.job_id, jobs.operation_id == op.id, jobs.status == "claimed")
+                .values(
+                    status="cancelled" if closed.cancel_requested else exhausted,
+                    attempts=jobs.attempts + 1,
+                    updated_at=now,
+                )
+            )
         return closed is not None
 
 
 def _require_capabilities(site_id: str, needed: list[str], offered: list[str] | None) -> None:
     missing = sorted(set(needed) - set(offered or []))
     if missing:
-        raise PermissionDenied("MISSING_CAPABILITY", f"Site {site_id!r} lacks capabilities {missing} this job's workflow needs.",
-                               {"missing": missing})
+        raise PermissionDenied(
+            "MISSING_CAPABILITY",
+            f"Site {site_id!r} lacks capabilities {missing} this job's workflow needs.",
+            {"missing": missing},
+        )
 
 
 def _check_patch(patch: OperationPatch) -> bool:
@@ -324,5 +458,9 @@ def _check_repeat(current: Operation, patch: OperationPatch, final: bool) -> Non
     if final and current.result == patch.result and current.error == error:
         return
     code = (current.error or {}).get("code")
-    raise Conflict("OPERATION_DONE", f"Operation {current.id!r} is already done"
-                   + (f" ({code}); it no longer holds the job." if code in _CLOSE_MESSAGES else "."), {"error": current.error})
+    raise Conflict(
+        "OPERATION_DONE",
+        f"Operation {current.id!r} is already done"
+        + (f" ({code}); it no longer holds the job." if code in _CLOSE_MESSAGES else "."),
+        {"error": current.error},
+    )

@@ -2,6 +2,7 @@
 same count. Each failure counts against three keys: the id from this address, the address over all
 ids, and the id over all addresses; any key at its limit refuses further logins (429) until its window ends.
 """
+
 import hashlib
 import math
 from datetime import datetime, timedelta
@@ -24,9 +25,11 @@ class LoginLimitStore(StoreBase):
     def _login_keys(self, kind: str, id_: str, address: str) -> dict[str, int]:
         """Each counter key of this login with its limit."""
         settings = self.settings
-        return {_key("pair", kind, id_, address): settings.login_max_failures,
-                _key("address", address): settings.login_max_failures_per_address,
-                _key("id", kind, id_): settings.login_max_failures_per_id}
+        return {
+            _key("pair", kind, id_, address): settings.login_max_failures,
+            _key("address", address): settings.login_max_failures_per_address,
+            _key("id", kind, id_): settings.login_max_failures_per_id,
+        }
 
     def check_login_allowed(self, kind: str, id_: str, address: str) -> bool:
         """Raise TooManyAttempts if any counter of this login is at its limit in the current window; else
@@ -34,12 +37,16 @@ class LoginLimitStore(StoreBase):
         keys, now = self._login_keys(kind, id_, address), utcnow()
         table = s.login_failures
         with self.read() as conn:
-            rows = conn.execute(select(table).where(table.c.key.in_(keys), table.c.window_start > self._window_cutoff(now))).all()
+            rows = conn.execute(
+                select(table).where(table.c.key.in_(keys), table.c.window_start > self._window_cutoff(now))
+            ).all()
         blocked = [row for row in rows if row.failures >= keys[row.key]]
         if blocked:
             window = timedelta(seconds=self.settings.login_failure_window_seconds)
             wait = max(math.ceil((row.window_start + window - now).total_seconds()) for row in blocked)
-            raise TooManyAttempts("TOO_MANY_ATTEMPTS", f"Too many failed logins; try again in {wait} seconds.", max(wait, 1))
+            raise TooManyAttempts(
+                "TOO_MANY_ATTEMPTS", f"Too many failed logins; try again in {wait} seconds.", max(wait, 1)
+            )
         return any(row.key == _key("pair", kind, id_, address) for row in rows)
 
     def record_login_failure(self, kind: str, id_: str, address: str) -> None:
@@ -50,8 +57,9 @@ class LoginLimitStore(StoreBase):
                 with self.write() as conn:
                     conn.execute(delete(table).where(table.c.window_start <= cutoff))  # only live windows are kept
                     for key in self._login_keys(kind, id_, address):
-                        counted = conn.execute(update(table).where(table.c.key == key)
-                                               .values(failures=table.c.failures + 1)).rowcount
+                        counted = conn.execute(
+                            update(table).where(table.c.key == key).values(failures=table.c.failures + 1)
+                        ).rowcount
                         if not counted:
                             conn.execute(insert(table).values(key=key, window_start=now, failures=1))
                 return

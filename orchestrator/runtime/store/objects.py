@@ -4,6 +4,7 @@ Object `seq`s are drawn from a counter row inside the inserting transaction. The
 until commit, so objects commit in `seq` order and a sensor's cursor cannot pass a later-committing
 object (the classic skipped-sequence gap).
 """
+
 import asyncio
 from collections.abc import AsyncIterable
 
@@ -27,7 +28,14 @@ def _object(row) -> Object | None:
 
 def _pending(row) -> Object | None:
     spec = row.spec if isinstance(row.spec, dict) else {}
-    values = {**spec, "id": row.id, "created_time": row.created_at, "site_id": row.site_id, "status": "pending", "seq": None}
+    values = {
+        **spec,
+        "id": row.id,
+        "created_time": row.created_at,
+        "site_id": row.site_id,
+        "status": "pending",
+        "seq": None,
+    }
     return read_model(Object, values, "object")
 
 
@@ -41,13 +49,23 @@ class ObjectStore(StoreBase):
             _require_ids(conn, s.object_types, spec.types, "UNKNOWN_OBJECT_TYPE", "object type")
         stored = self.blobs.stored_size(spec.sha256)
         if stored is not None and stored != spec.size:  # these bytes are known: a wrong size can never match them
-            raise InvalidArgument("SIZE_MISMATCH", f"The bytes with this sha256 are {stored} bytes long, not {spec.size}.",
-                                  {"declared_size": spec.size, "stored_size": stored})
+            raise InvalidArgument(
+                "SIZE_MISMATCH",
+                f"The bytes with this sha256 are {stored} bytes long, not {spec.size}.",
+                {"declared_size": spec.size, "stored_size": stored},
+            )
         object_id = security.new_id("obj")
         site_id = by.id if by.kind == "site" else None
         with self.write() as conn:
-            conn.execute(insert(s.uploads).values(
-                id=object_id, spec=spec.model_dump(), created_by=f"{by.kind}:{by.id}", site_id=site_id, created_at=utcnow()))
+            conn.execute(
+                insert(s.uploads).values(
+                    id=object_id,
+                    spec=spec.model_dump(),
+                    created_by=f"{by.kind}:{by.id}",
+                    site_id=site_id,
+                    created_at=utcnow(),
+                )
+            )
         if stored is not None:
             return self._publish(object_id)
         return self.get_object(object_id)
@@ -67,13 +85,28 @@ class ObjectStore(StoreBase):
             row = conn.execute(delete(s.uploads).where(s.uploads.c.id == object_id).returning(s.uploads)).first()
             if row is not None:  # else a concurrent upload of the same bytes published it already
                 seq = conn.execute(
-                    update(s.counters).where(s.counters.c.name == "objects").values(value=s.counters.c.value + 1)
-                    .returning(s.counters.c.value)).scalar_one()
+                    update(s.counters)
+                    .where(s.counters.c.name == "objects")
+                    .values(value=s.counters.c.value + 1)
+                    .returning(s.counters.c.value)
+                ).scalar_one()
                 spec = found(_pending(row), "object", object_id)  # as checked when it was created, or repaired if older
-                conn.execute(insert(s.objects).values(
-                    seq=seq, id=object_id, name=spec.name, description=spec.description, types=spec.types,
-                    size=spec.size, sha256=spec.checksums_sha256(), checksums=[c.model_dump() for c in spec.checksums],
-                    mime_type=spec.mime_type, site_id=row.site_id, created_by=row.created_by, created_time=utcnow()))
+                conn.execute(
+                    insert(s.objects).values(
+                        seq=seq,
+                        id=object_id,
+                        name=spec.name,
+                        description=spec.description,
+                        types=spec.types,
+                        size=spec.size,
+                        sha256=spec.checksums_sha256(),
+                        checksums=[c.model_dump() for c in spec.checksums],
+                        mime_type=spec.mime_type,
+                        site_id=row.site_id,
+                        created_by=row.created_by,
+                        created_time=utcnow(),
+                    )
+                )
                 conn.execute(insert(s.object_type_links), [{"type_id": t, "object_seq": seq} for t in set(spec.types)])
         return self.get_object(object_id)
 
@@ -96,9 +129,16 @@ class ObjectStore(StoreBase):
         limit = max(1, min(limit, MAX_PAGE))
         links = s.object_type_links
         with self.read() as conn:
-            seqs = conn.execute(
-                select(links.c.object_seq).distinct()
-                .where(links.c.type_id.in_(types), links.c.object_seq > after_seq)
-                .order_by(links.c.object_seq).limit(limit + 1)).scalars().all()
+            seqs = (
+                conn.execute(
+                    select(links.c.object_seq)
+                    .distinct()
+                    .where(links.c.type_id.in_(types), links.c.object_seq > after_seq)
+                    .order_by(links.c.object_seq)
+                    .limit(limit + 1)
+                )
+                .scalars()
+                .all()
+            )
             rows = conn.execute(select(s.objects).where(s.objects.c.seq.in_(seqs)).order_by(s.objects.c.seq)).all()
         return make_page(rows, limit, _object)

@@ -2,6 +2,7 @@
 straight into the database) must not fail the list it is in. A value that cannot be sent is replaced
 by a marker, the item is still listed, and the replacement is logged with the row's id.
 """
+
 import logging
 import types
 import typing
@@ -57,9 +58,16 @@ def _stand_in(model: type[BaseModel], name: str) -> Any:
     if not field.is_required():
         return field.get_default(call_default_factory=True)
     annotation = field.annotation
-    options = typing.get_args(annotation) if typing.get_origin(annotation) in (Union, types.UnionType) else (annotation,)
+    options = (
+        typing.get_args(annotation) if typing.get_origin(annotation) in (Union, types.UnionType) else (annotation,)
+    )
     origins = {typing.get_origin(option) or option for option in options}
-    for kind, stand_in in ((dict, {UNREADABLE: "the stored value is not an object"}), (list, []), (str, ""), (type(None), None)):
+    for kind, stand_in in (
+        (dict, {UNREADABLE: "the stored value is not an object"}),
+        (list, []),
+        (str, ""),
+        (type(None), None),
+    ):
         if kind in origins:
             return stand_in
     return _NONE

@@ -1,4 +1,5 @@
 """Shared shape of the catalog routers (object types, workflows, triggers): list, get, PUT by id."""
+
 from collections.abc import Callable
 
 from fastapi import APIRouter, Response
@@ -20,8 +21,12 @@ def catalog_router(path: str, model: type, put: Callable, get: Callable, list_: 
     def get_item(item_id: str, store: StoreDep, _: PrincipalDep):
         return get(store, item_id)
 
-    @router.put("/{item_id}", response_model=model, responses={201: {"model": model}},
-                summary="Create or replace (200 replaced, 201 created)")
+    @router.put(
+        "/{item_id}",
+        response_model=model,
+        responses={201: {"model": model}},
+        summary="Create or replace (200 replaced, 201 created)",
+    )
     def put_item(item_id: str, body: model, store: StoreDep, response: Response, _: AdminDep):
         if body.id != item_id:
             raise InvalidArgument("ID_MISMATCH", f"The body's id {body.id!r} differs from the path's {item_id!r}.")

@@ -2,6 +2,7 @@
 
 DRS names checksum types by IANA's textual names ("sha-256"); our objects say "sha256".
 """
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
@@ -63,5 +64,9 @@ def get_drs_object(object_id: str, request: Request, store: StoreDep, _: Princip
 def get_access_url(object_id: str, access_id: str, request: Request, store: StoreDep, _: PrincipalDep) -> AccessURL:
     obj = _ready(store, object_id)
     if access_id != ACCESS_ID:
-        raise NotFound("ACCESS_ID_NOT_FOUND", f"Object {object_id!r} has no access method {access_id!r}; use {ACCESS_ID!r}.")
-    return AccessURL(url=str(request.url_for("get_content", object_id=obj.id)), headers=["Authorization: Bearer <your token>"])
+        raise NotFound(
+            "ACCESS_ID_NOT_FOUND", f"Object {object_id!r} has no access method {access_id!r}; use {ACCESS_ID!r}."
+        )
+    return AccessURL(
+        url=str(request.url_for("get_content", object_id=obj.id)), headers=["Authorization: Bearer <your token>"]
+    )

@@ -1,4 +1,5 @@
 """/healthz: liveness plus a database round trip, for load balancers and `orchestrator up`."""
+
 from fastapi import APIRouter
 
 from orchestrator.runtime.api.deps import StoreDep

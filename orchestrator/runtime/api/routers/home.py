@@ -2,6 +2,7 @@
 
 Not part of the API: left out of the OpenAPI schema.
 """
+
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 

@@ -1,31 +1,56 @@
 """/jobs: create, list, show; the :claim, :release, :cancel and :retry verbs."""
+
 from fastapi import APIRouter, Response
 
 from orchestrator.runtime.api.deps import AfterSeq, Limit, PrincipalDep, SiteDep, StoreDep, UserDep
-from orchestrator.runtime.models import (ClaimedOperations, ClaimNextRequest, ClaimRequest, Job, JobCreate, JobStatus,
-                                         Operation, Page, ReleaseRequest)
+from orchestrator.runtime.models import (
+    ClaimedOperations,
+    ClaimNextRequest,
+    ClaimRequest,
+    Job,
+    JobCreate,
+    JobStatus,
+    Operation,
+    Page,
+    ReleaseRequest,
+)
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
-@router.post("", response_model=Job, status_code=201, responses={200: {"model": Job, "description": "The identical job already existed"}})
+@router.post(
+    "",
+    response_model=Job,
+    status_code=201,
+    responses={200: {"model": Job, "description": "The identical job already existed"}},
+)
 def create_job(body: JobCreate, store: StoreDep, principal: PrincipalDep, response: Response) -> Job:
     job, created = store.create_job(body, principal)
     response.status_code = 201 if created else 200
     return job
 
 
-@router.post(":claimNext", response_model=ClaimedOperations,
-             summary="Claim the oldest open jobs of a workflow (up to max_jobs); an empty list when none is open",
-             responses={403: {"description": "Site lacks a capability the workflow needs"}})
+@router.post(
+    ":claimNext",
+    response_model=ClaimedOperations,
+    summary="Claim the oldest open jobs of a workflow (up to max_jobs); an empty list when none is open",
+    responses={403: {"description": "Site lacks a capability the workflow needs"}},
+)
 def claim_next(body: ClaimNextRequest, store: StoreDep, site: SiteDep) -> ClaimedOperations:
-    return ClaimedOperations(operations=store.claim_next(body.workflow_id, site, body.max_jobs, body.lease_seconds,
-                                                         body.claim_token))
+    return ClaimedOperations(
+        operations=store.claim_next(body.workflow_id, site, body.max_jobs, body.lease_seconds, body.claim_token)
+    )
 
 
 @router.get("", response_model=Page[Job])
-def list_jobs(store: StoreDep, _: PrincipalDep, after_seq: AfterSeq = 0, limit: Limit = 100,
-              status: JobStatus | None = None, workflow_id: str | None = None):
+def list_jobs(
+    store: StoreDep,
+    _: PrincipalDep,
+    after_seq: AfterSeq = 0,
+    limit: Limit = 100,
+    status: JobStatus | None = None,
+    workflow_id: str | None = None,
+):
     return store.list_jobs(after_seq, limit, status, workflow_id)
 
 
@@ -34,13 +59,22 @@ def get_job(job_id: str, store: StoreDep, _: PrincipalDep) -> Job:
     return store.get_job(job_id)
 
 
-@router.post("/{job_id}:claim", response_model=Operation, status_code=201,
-             responses={409: {"description": "Not open (someone else claimed it)"}, 403: {"description": "Site lacks a capability"}})
+@router.post(
+    "/{job_id}:claim",
+    response_model=Operation,
+    status_code=201,
+    responses={
+        409: {"description": "Not open (someone else claimed it)"},
+        403: {"description": "Site lacks a capability"},
+    },
+)
 def claim_job(job_id: str, store: StoreDep, site: SiteDep, body: ClaimRequest | None = None) -> Operation:
     return store.claim_job(job_id, site, body.lease_seconds if body else None)
 
 
-@router.post("/{job_id}:release", response_model=Job, summary="Give a claimed job back to the queue (owning site or admin)")
+@router.post(
+    "/{job_id}:release", response_model=Job, summary="Give a claimed job back to the queue (owning site or admin)"
+)
 def release_job(job_id: str, store: StoreDep, principal: PrincipalDep, body: ReleaseRequest | None = None) -> Job:
     return store.release_job(job_id, principal, body.operation_id if body else None)
 
@@ -50,9 +84,15 @@ def cancel_job(job_id: str, store: StoreDep, principal: PrincipalDep) -> Job:
     return store.cancel_job(job_id, principal)
 
 
-@router.post("/{job_id}:retry", response_model=Job, summary="Open a failed or cancelled job again (people, not sites)",
-             responses={409: {"description": "JOB_NOT_RETRYABLE: the job is not failed or cancelled"},
-                        403: {"description": "A site's token: a retry is a person's decision"}})
+@router.post(
+    "/{job_id}:retry",
+    response_model=Job,
+    summary="Open a failed or cancelled job again (people, not sites)",
+    responses={
+        409: {"description": "JOB_NOT_RETRYABLE: the job is not failed or cancelled"},
+        403: {"description": "A site's token: a retry is a person's decision"},
+    },
+)
 def retry_job(job_id: str, store: StoreDep, _: UserDep) -> Job:
     # A site must not re-run what failed on its own say-so: it could loop a failing job forever.
     return store.retry_job(job_id)

@@ -1,4 +1,5 @@
 """/objects: register an object (metadata with its sha256), upload its bytes, read them back."""
+
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -12,14 +13,23 @@ from orchestrator.runtime.models import Object, ObjectCreate, Page
 router = APIRouter(prefix="/objects", tags=["objects"])
 
 
-@router.post("", status_code=201, response_model=Object,
-             summary="Register an object; then PUT its bytes to /objects/{id}/content (unless status is already ready)")
+@router.post(
+    "",
+    status_code=201,
+    response_model=Object,
+    summary="Register an object; then PUT its bytes to /objects/{id}/content (unless status is already ready)",
+)
 def create_object(body: ObjectCreate, store: StoreDep, principal: PrincipalDep) -> Object:
     return store.create_object(body, principal)
 
 
-@router.put("/{object_id}/content", response_model=Object,
-            openapi_extra={"requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+@router.put(
+    "/{object_id}/content",
+    response_model=Object,
+    openapi_extra={
+        "requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
 async def upload_content(object_id: str, request: Request, store: StoreDep, _: PrincipalDep) -> Object:
     """The bytes must match the declared size and sha256, else nothing is stored (422, 413 over the limit)."""
     declared = request.headers.get("content-length")
@@ -29,8 +39,13 @@ async def upload_content(object_id: str, request: Request, store: StoreDep, _: P
 
 
 @router.get("", response_model=Page[Object])
-def list_objects(store: StoreDep, _: PrincipalDep, after_seq: AfterSeq = 0, limit: Limit = 100,
-                 types: Annotated[list[str] | None, Query(description="Only objects with any of these types.")] = None):
+def list_objects(
+    store: StoreDep,
+    _: PrincipalDep,
+    after_seq: AfterSeq = 0,
+    limit: Limit = 100,
+    types: Annotated[list[str] | None, Query(description="Only objects with any of these types.")] = None,
+):
     return store.list_objects(after_seq, limit, types)
 
 
@@ -42,10 +57,14 @@ def get_object(object_id: str, store: StoreDep, _: PrincipalDep) -> Object:
 async def content_response(store, object_id: str) -> Response:
     obj = await run_in_threadpool(store.get_object, object_id)
     if obj.status != "ready":
-        raise Conflict("CONTENT_NOT_UPLOADED", f"Object {object_id!r} has no content yet; PUT it to /objects/{object_id}/content.")
+        raise Conflict(
+            "CONTENT_NOT_UPLOADED", f"Object {object_id!r} has no content yet; PUT it to /objects/{object_id}/content."
+        )
     return FileResponse(store.blob_path_of(obj), media_type=obj.mime_type, filename=obj.name)
 
 
-@router.get("/{object_id}/content", response_class=FileResponse, responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get(
+    "/{object_id}/content", response_class=FileResponse, responses={200: {"content": {"application/octet-stream": {}}}}
+)
 async def get_content(object_id: str, store: StoreDep, _: PrincipalDep) -> Response:
     return await content_response(store, object_id)

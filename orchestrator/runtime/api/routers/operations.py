@@ -1,4 +1,5 @@
 """/operations: a claim's progress and outcome, reported by the owning site; lease heartbeats."""
+
 from fastapi import APIRouter
 from pydantic import BaseModel
 
@@ -14,8 +15,15 @@ class HeartbeatResult(BaseModel):
 
 
 @router.get("/operations", response_model=Page[Operation])
-def list_operations(store: StoreDep, _: PrincipalDep, after_seq: AfterSeq = 0, limit: Limit = 100,
-                    site_id: str | None = None, job_id: str | None = None, done: bool | None = None):
+def list_operations(
+    store: StoreDep,
+    _: PrincipalDep,
+    after_seq: AfterSeq = 0,
+    limit: Limit = 100,
+    site_id: str | None = None,
+    job_id: str | None = None,
+    done: bool | None = None,
+):
     return store.list_operations(after_seq, limit, site_id, job_id, done)
 
 
@@ -24,13 +32,18 @@ def get_operation(operation_id: str, store: StoreDep, _: PrincipalDep) -> Operat
     return store.get_operation(operation_id)
 
 
-@router.patch("/operations/{operation_id}", response_model=Operation,
-              summary="Report progress (metadata) or the outcome (done with result or error); renews the lease")
+@router.patch(
+    "/operations/{operation_id}",
+    response_model=Operation,
+    summary="Report progress (metadata) or the outcome (done with result or error); renews the lease",
+)
 def update_operation(operation_id: str, body: OperationPatch, store: StoreDep, site: SiteDep) -> Operation:
     return store.update_operation(operation_id, site, body)
 
 
-@router.post("/operations:heartbeat", response_model=HeartbeatResult, summary="Renew the leases of this site's operations")
+@router.post(
+    "/operations:heartbeat", response_model=HeartbeatResult, summary="Renew the leases of this site's operations"
+)
 def heartbeat(body: Heartbeat, store: StoreDep, site: SiteDep) -> HeartbeatResult:
     states, missing = store.heartbeat(site, body.operation_ids, body.lease_seconds)
     return HeartbeatResult(operations=states, missing=missing)

@@ -1,4 +1,5 @@
 """/triggers: object type -> workflow (+ the job config a trigger-made job gets)."""
+
 from orchestrator.runtime.api.routers.catalog import catalog_router
 from orchestrator.runtime.models import Trigger
 from orchestrator.runtime.store import Store
