@@ -21,6 +21,26 @@ def readme_blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", section, re.S)
 
 
+def register_as_admin(repo: Path, env: dict, admin: RuntimeClient) -> None:
+    """`orchestrator register` in the site copy, as the admin (what `make run` does at start)."""
+    admin_env = {
+        **env,
+        "ORCHESTRATOR_USERNAME": "admin",
+        "ORCHESTRATOR_PASSWORD": admin.credentials.password,
+        "ORCHESTRATOR_CLIENT_ID": "",
+        "ORCHESTRATOR_CLIENT_SECRET": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "register"],
+        cwd=repo,
+        env=admin_env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def make_site_copy(target: Path, with_echo_workflow: bool = True) -> Path:
     """Copy what a site runs into `target`; apply the README's guide literally if asked."""
     shutil.copytree(REPO_ROOT / "orchestrator", target / "orchestrator", ignore=shutil.ignore_patterns("__pycache__"))

@@ -1,11 +1,8 @@
 """The README's "add a workflow" guide, followed literally in a copy of the repository: the new
 workflow is registered, triggered by a submitted object, run by a real dagster-daemon, and reported."""
 
-import subprocess
-import sys
-
 from orchestrator.runtime.models import SiteCreate
-from tests.site.stack import SiteDaemon, job_status, make_site_copy, site_env, wait_for
+from tests.site.stack import SiteDaemon, job_status, make_site_copy, register_as_admin, site_env, wait_for
 
 
 def test_guide_workflow_runs_end_to_end(store, server, admin, tmp_path):
@@ -13,22 +10,7 @@ def test_guide_workflow_runs_end_to_end(store, server, admin, tmp_path):
     store.create_site(SiteCreate(id="guide-site"))
     creds = store.generate_credentials("guide-site").model_dump()
     env = site_env(repo, tmp_path / "dagster", server, "guide-site", creds)
-    admin_env = {
-        **env,
-        "ORCHESTRATOR_USERNAME": "admin",
-        "ORCHESTRATOR_PASSWORD": admin.credentials.password,
-        "ORCHESTRATOR_CLIENT_ID": "",
-        "ORCHESTRATOR_CLIENT_SECRET": "",
-    }
-    registered = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "register"],
-        cwd=repo,
-        env=admin_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert registered.returncode == 0, registered.stderr
+    register_as_admin(repo, env, admin)
     assert admin.get("/triggers/note")["workflow_id"] == "echo-1.0.0"
 
     daemon = SiteDaemon(repo, env, tmp_path / "daemon.log").start()

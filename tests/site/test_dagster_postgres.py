@@ -4,8 +4,6 @@ at a fresh database on the test server, and runs a submitted object through a re
 that instance, with the runtime on the same server (its own database), as the design describes."""
 
 import secrets
-import subprocess
-import sys
 import time
 
 import dagster as dg
@@ -19,7 +17,7 @@ from orchestrator.runtime.models import SiteCreate
 from orchestrator.runtime.store.jobs import job_id_for
 from orchestrator.workflows.common import OPERATION_TAG, SITE_TAG
 from tests.conftest import POSTGRES_URL, REPO_ROOT, _with_database
-from tests.site.stack import SiteDaemon, make_site_copy, site_env, wait_for
+from tests.site.stack import SiteDaemon, make_site_copy, register_as_admin, site_env, wait_for
 
 BEGIN, END = "# --- postgres ---\n", "# --- end postgres ---\n"
 
@@ -99,22 +97,7 @@ def test_site_runs_a_job_on_the_documented_postgres_storage(store, server, admin
     finally:
         instance.dispose()
 
-    admin_env = {
-        **env,
-        "ORCHESTRATOR_USERNAME": "admin",
-        "ORCHESTRATOR_PASSWORD": admin.credentials.password,
-        "ORCHESTRATOR_CLIENT_ID": "",
-        "ORCHESTRATOR_CLIENT_SECRET": "",
-    }
-    registered = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "register"],
-        cwd=repo,
-        env=admin_env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert registered.returncode == 0, registered.stderr
+    register_as_admin(repo, env, admin)
 
     daemon = SiteDaemon(repo, env, tmp_path / "daemon.log").start()
     try:

@@ -8,8 +8,6 @@ Wall times are printed (run pytest with -s to see them).
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,7 @@ from orchestrator.runtime.models import SiteCreate
 from orchestrator.runtime.store.jobs import job_id_for
 from orchestrator.workflows.common import JOB_TAG, OPERATION_TAG, SITE_TAG, WORKFLOW_TAG
 from tests.conftest import REPO_ROOT
-from tests.site.stack import SiteDaemon, make_site_copy, site_env, wait_for
+from tests.site.stack import SiteDaemon, make_site_copy, register_as_admin, site_env, wait_for
 
 ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 ON_POSTGRES = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -33,26 +31,6 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def register_catalog(repo: Path, env: dict, admin: RuntimeClient) -> None:
-    """`orchestrator register` in the site copy, as the admin (what `make run` does at start)."""
-    admin_env = {
-        **env,
-        "ORCHESTRATOR_USERNAME": "admin",
-        "ORCHESTRATOR_PASSWORD": admin.credentials.password,
-        "ORCHESTRATOR_CLIENT_ID": "",
-        "ORCHESTRATOR_CLIENT_SECRET": "",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "register"],
-        cwd=repo,
-        env=admin_env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr
 
 
 @dataclass
@@ -220,7 +198,7 @@ def sites():
 def test_submit_runs_to_success_with_tagged_run(store, server, admin, repo, tmp_path, sites):
     clock = Clock("submit")
     site = Site.create(store, server, repo, tmp_path, "site-1")
-    register_catalog(repo, site.env, admin)
+    register_as_admin(repo, site.env, admin)
     sites.append(site.start())
     note = admin.create_object(b"hello from the e2e test", name="hello.txt", types=["note"])
     job_id = job_id_for(ECHO, [note["id"]])
@@ -247,7 +225,7 @@ def test_submit_runs_to_success_with_tagged_run(store, server, admin, repo, tmp_
 def test_metadata_in_rejects_invalid_and_registers_valid(store, server, admin, repo, tmp_path, sites):
     clock = Clock("metadata-in")
     site = Site.create(store, server, repo, tmp_path, "site-1")
-    register_catalog(repo, site.env, admin)
+    register_as_admin(repo, site.env, admin)
     sites.append(site.start())
     invalid = admin.create_object(
         EXAMPLES / "invalid-study.json", name="invalid-study.json", types=["metadata-in"], mime_type="application/json"
@@ -288,7 +266,7 @@ def test_metadata_in_rejects_invalid_and_registers_valid(store, server, admin, r
 def test_cancel_mid_run_stops_the_dagster_run(store, server, admin, repo, tmp_path, sites):
     clock = Clock("cancel")
     site = Site.create(store, server, repo, tmp_path, "site-1")
-    register_catalog(repo, site.env, admin)
+    register_as_admin(repo, site.env, admin)
     add_untriggered_type(admin)
     sites.append(site.start())
     payload = admin.create_object(b"slow", name="slow.txt", types=["payload"])
@@ -387,7 +365,7 @@ def wait_lease_expired(admin: RuntimeClient, op_id: str, died_at: float) -> dict
 def test_kill_9_of_the_whole_site_loses_nothing(store, server, admin, repo, tmp_path, sites):
     clock = Clock("kill -9 site")
     site = Site.create(store, server, repo, tmp_path, "site-1", ORCHESTRATOR_SITE_LEASE_SECONDS=KILL_LEASE)
-    register_catalog(repo, site.env, admin)
+    register_as_admin(repo, site.env, admin)
     add_untriggered_type(admin)
     sites.append(site.start())
     job, op = start_slow_echo(admin, site, 20)
@@ -423,7 +401,7 @@ def test_kill_9_of_the_daemon_only_late_report_is_fenced(store, server, admin, r
     job on a dead operation. No new daemon runs until the orphan has ended, so nothing can stop it first."""
     clock = Clock("kill -9 daemon")
     site = Site.create(store, server, repo, tmp_path, "site-1", ORCHESTRATOR_SITE_LEASE_SECONDS=KILL_LEASE)
-    register_catalog(repo, site.env, admin)
+    register_as_admin(repo, site.env, admin)
     add_untriggered_type(admin)
     sites.append(site.start())
     job, op = start_slow_echo(admin, site, 30)  # long enough for the lease to run out first
@@ -460,7 +438,7 @@ def test_two_sites_share_fifty_jobs_without_running_any_twice(store, server, adm
     site_a = Site.create(store, server, repo, tmp_path, "site-a", **limits)
     site_b = Site.create(store, server, repo, tmp_path, "site-b", **limits)
     assert site_a.home != site_b.home
-    register_catalog(repo, site_a.env, admin)
+    register_as_admin(repo, site_a.env, admin)
     sites.extend([site_a.start(), site_b.start()])
     notes = [admin.create_object(f"note {i}".encode(), name=f"note-{i:02d}.txt", types=["note"]) for i in range(JOBS)]
     job_ids = {job_id_for(ECHO, [note["id"]]): note["name"] for note in notes}
