@@ -12,7 +12,6 @@ import random
 import secrets
 import tempfile
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import requests
 from orchestrator.pipeline.archive import pack_directory
 from orchestrator.runtime.models import Job, Object, ObjectType, Operation, Trigger, Workflow
 
+NEWEST = 2**63 - 1  # before_seq for the newest page: above every seq
 TOKEN_ERRORS = {"TOKEN_EXPIRED", "TOKEN_REVOKED", "INVALID_TOKEN", "MISSING_TOKEN"}
 
 
@@ -174,6 +174,14 @@ class RuntimeClient:
     def patch(self, path: str, body: Any) -> Any:
         return self.request("PATCH", path, json=body).json()
 
+    def _newest(self, path: str, count: int, **params) -> list[dict]:
+        items, before = [], NEWEST
+        while len(items) < count and before is not None:
+            page = self.get(path, before_seq=before, limit=min(count - len(items), 1000), **params)
+            items += page["items"]
+            before = page["next_before_seq"]
+        return items
+
     def iterate(self, path: str, page_size: int = 100, **params) -> Iterator[dict]:
         """Every item of a list endpoint, following the `after_seq` cursor page by page."""
         after = params.pop("after_seq", 0)
@@ -284,9 +292,10 @@ class RuntimeClient:
 
     # ---- typed reads and verbs (the CLI's; each path is built here and nowhere else)
     def newest_jobs(self, count: int, *, status: str | None = None, workflow_id: str | None = None) -> list[Job]:
-        """The `count` newest jobs, newest first. Lists are cursor pages in seq order, so this reads them all:
-        fine for a person's listing, not for a sensor."""
-        return _newest(self.iterate("/jobs", 1000, status=status, workflow_id=workflow_id), Job, count)
+        """The `count` newest jobs, newest first (pages below a `before_seq` cursor: no history is read)."""
+        return [
+            Job.model_validate(item) for item in self._newest("/jobs", count, status=status, workflow_id=workflow_id)
+        ]
 
     def get_job(self, job_id: str) -> Job:
         return Job.model_validate(self.get(f"/jobs/{quote_id(job_id)}"))
@@ -340,7 +349,7 @@ class RuntimeClient:
         return (Object.model_validate(item) for item in pages)
 
     def newest_objects(self, count: int, *, types: list[str] | None = None) -> list[Object]:
-        return _newest(self.iterate("/objects", 1000, types=types or None), Object, count)
+        return [Object.model_validate(item) for item in self._newest("/objects", count, types=types or None)]
 
     def get_object(self, object_id: str) -> Object:
         return Object.model_validate(self.get(f"/objects/{quote_id(object_id)}"))
@@ -363,10 +372,6 @@ class RuntimeClient:
             ).status_code
             == 201
         )
-
-
-def _newest(items: Iterator[dict], model: type, count: int) -> list:
-    return [model.model_validate(item) for item in reversed(deque(items, maxlen=count))]
 
 
 def new_claim_token() -> str:

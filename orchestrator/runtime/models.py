@@ -37,7 +37,12 @@ class Request(BaseModel):
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_after_seq: int | None = Field(
-        description="Pass as after_seq for the next page; null when this page is the last."
+        None, description="Pass as after_seq for the next page; null when this page is the last."
+    )
+    next_before_seq: int | None = Field(
+        None,
+        description="Newest-first pages (before_seq given): pass as before_seq for the next, older page; "
+        "null when this page is the last.",
     )
 
 

@@ -482,7 +482,7 @@ def test_cursor_beyond_the_largest_seq_is_not_a_server_error(catalog):
             response = call(catalog, "GET", path, params={"after_seq": after})
             results[f"{path}?after_seq={after}"] = response.status_code
             if response.status_code == 200:
-                assert response.json() == {"items": [], "next_after_seq": None}
+                assert response.json() == {"items": [], "next_after_seq": None, "next_before_seq": None}
             elif response.status_code < 500:
                 assert_error(response, 422, "INVALID_ARGUMENT")
     assert not {k: v for k, v in results.items() if v >= 500}, results

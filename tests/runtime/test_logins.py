@@ -1,7 +1,6 @@
 """POST /token under attack: an unknown id costs what a wrong secret costs, failed logins are limited per
 id and address (429 with Retry-After), and a failed login leaves nothing of itself behind."""
 
-import dataclasses
 import statistics
 import time
 
@@ -21,12 +20,13 @@ def limited(settings):
     """A store and server whose login limits are small enough to reach in a test: 3 failures per id from one
     address, 5 per address, 6 per id overall, in a 900 s window."""
     store = Store.open(
-        dataclasses.replace(
-            settings,
-            login_max_failures=3,
-            login_max_failures_per_address=5,
-            login_max_failures_per_id=6,
-            login_failure_window_seconds=900,
+        settings.model_copy(
+            update=dict(
+                login_max_failures=3,
+                login_max_failures_per_address=5,
+                login_max_failures_per_id=6,
+                login_failure_window_seconds=900,
+            )
         )
     )
     store.create_user("bob", "right")
@@ -90,7 +90,7 @@ def test_a_success_clears_the_failures_of_that_id_from_that_address(limited):
 
 
 def test_the_window_ends_and_old_counters_are_dropped(settings):
-    store = Store.open(dataclasses.replace(settings, login_max_failures=2, login_failure_window_seconds=1))
+    store = Store.open(settings.model_copy(update=dict(login_max_failures=2, login_failure_window_seconds=1)))
     try:
         store.create_user("bob", "right")
         for _ in range(2):
@@ -111,8 +111,8 @@ def test_the_window_ends_and_old_counters_are_dropped(settings):
 def test_unknown_ids_cost_what_wrong_secrets_cost(settings):
     """Before: ~57 ms for a wrong password, ~5 ms for an unknown user, so replies told which users exist."""
     store = Store.open(
-        dataclasses.replace(
-            settings, login_max_failures=1000, login_max_failures_per_address=1000, login_max_failures_per_id=1000
+        settings.model_copy(
+            update=dict(login_max_failures=1000, login_max_failures_per_address=1000, login_max_failures_per_id=1000)
         )
     )
     store.create_user("bob", "right")
@@ -136,8 +136,8 @@ def test_failed_logins_do_not_reuse_one_exception(settings):
     """Re-raising one shared exception grows its traceback with every raise and keeps each attempt's
     frames (and the secrets in them) reachable."""
     store = Store.open(
-        dataclasses.replace(
-            settings, login_max_failures=1000, login_max_failures_per_address=1000, login_max_failures_per_id=1000
+        settings.model_copy(
+            update=dict(login_max_failures=1000, login_max_failures_per_address=1000, login_max_failures_per_id=1000)
         )
     )
     try:

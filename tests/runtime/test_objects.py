@@ -76,7 +76,7 @@ def test_upload_flow(catalog, settings):
     assert fetched.status_code == 200 and fetched.content == content
     assert call(catalog, "GET", f"/objects/{obj['id']}").json() == ready
     page = call(catalog, "GET", "/objects").json()
-    assert page == {"items": [ready], "next_after_seq": None}
+    assert page == {"items": [ready], "next_after_seq": None, "next_before_seq": None}
     assert blob_files(settings) == [hashlib.sha256(content).hexdigest()]
     # uploading the same bytes again is harmless
     assert upload(catalog, obj["id"], content).json() == ready

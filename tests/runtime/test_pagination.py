@@ -75,7 +75,11 @@ def check_paging(client, path: str, expected: list[str], **params) -> None:
         assert [i["id"] for i in client.get(path, after_seq=middle, limit=1000, **params)["items"]] == expected[
             n // 2 + 1 :
         ]
-        assert client.get(path, after_seq=full["items"][-1]["seq"], **params) == {"items": [], "next_after_seq": None}
+        assert client.get(path, after_seq=full["items"][-1]["seq"], **params) == {
+            "items": [],
+            "next_after_seq": None,
+            "next_before_seq": None,
+        }
 
 
 def test_every_list_endpoint_pages_by_cursor(catalog, populated):
@@ -97,7 +101,7 @@ def test_filtered_lists_page_by_cursor(catalog, populated):
     check_paging(catalog, "/operations", ops, site_id="site-0", done=False)
     check_paging(catalog, "/operations", ops[3:4], job_id=populated["/jobs"][3])
     check_paging(catalog, "/triggers", ["doc-wf", "tr1", "tr2", "tr3", "tr4", "tr5", "tr6"])
-    assert catalog.get("/jobs", status="succeeded") == {"items": [], "next_after_seq": None}
+    assert catalog.get("/jobs", status="succeeded") == {"items": [], "next_after_seq": None, "next_before_seq": None}
 
 
 @contextmanager
@@ -211,3 +215,47 @@ def test_open_jobs_page_uses_an_index(catalog, store, history):
         assert re.search(
             r"SEARCH jobs USING (COVERING )?INDEX \w+ \(status=\? AND workflow_id=\? AND seq>\?\)", plan
         ), plan
+
+
+def walk_newest_first(client, path: str, limit: int, **params) -> list[dict]:
+    pages, before = [], 2**63 - 1
+    while True:
+        page = client.get(path, before_seq=before, limit=limit, **params)
+        pages.append(page)
+        assert page["next_after_seq"] is None
+        if page["next_before_seq"] is None:
+            return pages
+        assert page["next_before_seq"] < before and len(pages) < 100
+        before = page["next_before_seq"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "pick"),
+    [
+        ("/jobs", {}, lambda p: p["/jobs"]),
+        ("/jobs", {"status": "open"}, lambda p: p["/jobs"][N:]),
+        ("/objects", {}, lambda p: p["/objects"]),
+        ("/objects", {"types": ["t1"]}, lambda p: p["/objects"][1::2]),
+        ("/objects", {"types": ["doc", "t1"]}, lambda p: p["/objects"]),
+    ],
+)
+def test_jobs_and_objects_page_newest_first_below_a_cursor(catalog, populated, path, params, pick):
+    """What a person listing "the latest" asks for: one page below before_seq, no walk through history."""
+    expected = list(reversed(pick(populated)))
+    for limit in (1, 2, 3, len(expected), len(expected) + 1):
+        pages = walk_newest_first(catalog, path, limit, **params)
+        assert [item["id"] for page in pages for item in page["items"]] == expected, (path, params, limit)
+        assert len(pages) == math.ceil(len(expected) / limit)
+    newest = catalog.get(path, before_seq=2**63 - 1, limit=2, **params)
+    below = catalog.get(path, before_seq=newest["items"][-1]["seq"], after_seq=0, limit=1000, **params)
+    assert [item["id"] for item in below["items"]] == expected[2:]
+
+
+def test_newest_first_reads_one_page_not_the_history(catalog, populated, store):
+    for path, table, params in (("/jobs", "jobs", {}), ("/objects", "object_type_links", {"types": ["t1"]})):
+        with captured_sql(store) as statements:
+            page = catalog.get(path, before_seq=2**63 - 1, limit=2, **params)
+        assert len(page["items"]) == 2
+        ((sql, _),) = page_queries(statements, table)
+        assert re.search(rf"\b{table}\.(object_)?seq < ", sql) and re.search(r"\bDESC\b", sql), sql
+        assert re.search(r"\bLIMIT\b", sql), sql

@@ -1,7 +1,6 @@
 """Invariant 6: secrets and tokens are stored hashed; tokens are opaque, expire and can be revoked,
 and RuntimeClient fetches a new one by itself; each authentication failure has its own 401 code."""
 
-import dataclasses
 import time
 from datetime import timedelta
 
@@ -64,7 +63,7 @@ def test_expired_token_is_401_and_client_renews_it(store, make_site, settings):
     assert site.get("/jobs")["items"] == []  # the client fetched a new token by itself
     assert site.token() != old and get(site.base_url, "/jobs", site.token()).status_code == 200
     # the configured TTL is what a token gets
-    short = Store(dataclasses.replace(settings, token_ttl_seconds=1))
+    short = Store(settings.model_copy(update=dict(token_ttl_seconds=1)))
     try:
         token = short.token_for_client(site.credentials.client_id, site.credentials.client_secret)
     finally:

@@ -49,4 +49,13 @@ SiteDep = Annotated[Principal, Depends(current_site)]
 UserDep = Annotated[Principal, Depends(current_user)]
 AdminDep = Annotated[Principal, Depends(current_admin)]
 AfterSeq = Annotated[int, Query(ge=0, le=2**63 - 1, description="Return items with seq greater than this (a cursor).")]
+BeforeSeq = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**63 - 1,
+        description="Newest first: return items with seq less than this (a cursor; "
+        "pass a very large number, e.g. 9223372036854775807, for the newest).",
+    ),
+]
 Limit = Annotated[int, Query(ge=1, le=1000)]

@@ -40,20 +40,35 @@ class StoreBase:
         self.writer.dispose()
         self.reader.dispose()
 
-    def page(self, table: Table, to_model: Callable[[Any], T], after_seq: int, limit: int, *where) -> Page[T]:
-        """One page of `table` in seq order after `after_seq`: an index range scan, never a history scan."""
+    def page(
+        self,
+        table: Table,
+        to_model: Callable[[Any], T],
+        after_seq: int,
+        limit: int,
+        *where,
+        before_seq: int | None = None,
+    ) -> Page[T]:
+        """One page of `table` in seq order after `after_seq` -- or, with `before_seq`, newest first below it:
+        an index range scan either way, never a history scan."""
         limit = max(1, min(limit, MAX_PAGE))
-        query = select(table).where(table.c.seq > after_seq, *where).order_by(table.c.seq).limit(limit + 1)
+        query = select(table).where(*seq_range(table.c.seq, after_seq, before_seq), *where)
+        query = query.order_by(table.c.seq.desc() if before_seq is not None else table.c.seq).limit(limit + 1)
         with self.read() as conn:
             rows = conn.execute(query).all()
-        return make_page(rows, limit, to_model)
+        return make_page(rows, limit, to_model, newest_first=before_seq is not None)
 
 
-def make_page(rows: list, limit: int, to_model: Callable[[Any], T | None]) -> Page[T]:
+def seq_range(seq, after_seq: int, before_seq: int | None) -> list:
+    return [seq > after_seq] + ([seq < before_seq] if before_seq is not None else [])
+
+
+def make_page(rows: list, limit: int, to_model: Callable[[Any], T | None], newest_first: bool = False) -> Page[T]:
     """`rows` were fetched with limit + 1, so one extra row means there is a next page. A row that cannot
     be read at all (to_model gives None, logged) is left out; the cursor still moves past it."""
     items = [item for item in map(to_model, rows[:limit]) if item is not None]
-    return Page(items=items, next_after_seq=rows[limit - 1].seq if len(rows) > limit else None)
+    cursor = rows[limit - 1].seq if len(rows) > limit else None
+    return Page(items=items, next_before_seq=cursor) if newest_first else Page(items=items, next_after_seq=cursor)
 
 
 def found(item: T | None, kind: str, id_: str) -> T:

@@ -101,9 +101,16 @@ class JobStore(StoreBase):
             raise not_found("job", job_id)
         return found(_job(row), "job", job_id)
 
-    def list_jobs(self, after_seq=0, limit=100, status: str | None = None, workflow_id: str | None = None) -> Page[Job]:
+    def list_jobs(
+        self,
+        after_seq=0,
+        limit=100,
+        status: str | None = None,
+        workflow_id: str | None = None,
+        before_seq: int | None = None,
+    ) -> Page[Job]:
         where = [c == v for c, v in ((s.jobs.c.status, status), (s.jobs.c.workflow_id, workflow_id)) if v is not None]
-        return self.page(s.jobs, _job, after_seq, limit, *where)
+        return self.page(s.jobs, _job, after_seq, limit, *where, before_seq=before_seq)
 
     def claim_job(self, job_id: str, site: Principal, lease_seconds: int | None = None) -> Operation:
         now, lease_seconds = utcnow(), lease_seconds or self.settings.lease_seconds

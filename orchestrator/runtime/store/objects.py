@@ -16,7 +16,7 @@ from orchestrator.runtime.blobs import BlobStore
 from orchestrator.runtime.errors import InvalidArgument, not_found
 from orchestrator.runtime.models import Object, ObjectCreate, Page, Principal
 from orchestrator.runtime.schema import utcnow
-from orchestrator.runtime.store.base import MAX_PAGE, StoreBase, found, make_page
+from orchestrator.runtime.store.base import MAX_PAGE, StoreBase, found, make_page, seq_range
 from orchestrator.runtime.store.catalog import _require_ids
 from orchestrator.runtime.store.rows import read_model
 
@@ -123,22 +123,26 @@ class ObjectStore(StoreBase):
     def blob_path_of(self, obj: Object):
         return self.blobs.path(obj.checksums_sha256())
 
-    def list_objects(self, after_seq: int = 0, limit: int = 100, types: list[str] | None = None) -> Page[Object]:
+    def list_objects(
+        self, after_seq: int = 0, limit: int = 100, types: list[str] | None = None, before_seq: int | None = None
+    ) -> Page[Object]:
         if not types:
-            return self.page(s.objects, _object, after_seq, limit)
+            return self.page(s.objects, _object, after_seq, limit, before_seq=before_seq)
         limit = max(1, min(limit, MAX_PAGE))
-        links = s.object_type_links
+        links, newest_first = s.object_type_links, before_seq is not None
+        in_order = (lambda seq: seq.desc()) if newest_first else (lambda seq: seq)
         with self.read() as conn:
             seqs = (
                 conn.execute(
                     select(links.c.object_seq)
                     .distinct()
-                    .where(links.c.type_id.in_(types), links.c.object_seq > after_seq)
-                    .order_by(links.c.object_seq)
+                    .where(links.c.type_id.in_(types), *seq_range(links.c.object_seq, after_seq, before_seq))
+                    .order_by(in_order(links.c.object_seq))
                     .limit(limit + 1)
                 )
                 .scalars()
                 .all()
             )
-            rows = conn.execute(select(s.objects).where(s.objects.c.seq.in_(seqs)).order_by(s.objects.c.seq)).all()
-        return make_page(rows, limit, _object)
+            query = select(s.objects).where(s.objects.c.seq.in_(seqs)).order_by(in_order(s.objects.c.seq))
+            rows = conn.execute(query).all()
+        return make_page(rows, limit, _object, newest_first=newest_first)

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response
 
-from orchestrator.runtime.api.deps import AfterSeq, Limit, PrincipalDep, SiteDep, StoreDep, UserDep
+from orchestrator.runtime.api.deps import AfterSeq, BeforeSeq, Limit, PrincipalDep, SiteDep, StoreDep, UserDep
 from orchestrator.runtime.models import (
     ClaimedOperations,
     ClaimNextRequest,
@@ -47,11 +47,12 @@ def list_jobs(
     store: StoreDep,
     _: PrincipalDep,
     after_seq: AfterSeq = 0,
+    before_seq: BeforeSeq = None,
     limit: Limit = 100,
     status: JobStatus | None = None,
     workflow_id: str | None = None,
 ):
-    return store.list_jobs(after_seq, limit, status, workflow_id)
+    return store.list_jobs(after_seq, limit, status, workflow_id, before_seq=before_seq)
 
 
 @router.get("/{job_id}", response_model=Job)

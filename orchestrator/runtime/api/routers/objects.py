@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator.runtime.api.deps import AfterSeq, Limit, PrincipalDep, StoreDep
+from orchestrator.runtime.api.deps import AfterSeq, BeforeSeq, Limit, PrincipalDep, StoreDep
 from orchestrator.runtime.errors import Conflict
 from orchestrator.runtime.models import Object, ObjectCreate, Page
 
@@ -43,10 +43,11 @@ def list_objects(
     store: StoreDep,
     _: PrincipalDep,
     after_seq: AfterSeq = 0,
+    before_seq: BeforeSeq = None,
     limit: Limit = 100,
     types: Annotated[list[str] | None, Query(description="Only objects with any of these types.")] = None,
 ):
-    return store.list_objects(after_seq, limit, types)
+    return store.list_objects(after_seq, limit, types, before_seq=before_seq)
 
 
 @router.get("/{object_id}", response_model=Object)
