@@ -11,8 +11,8 @@ from orchestrator import __version__
 router = APIRouter(include_in_schema=False)
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Orchestrator runtime</title></head>
-<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Orchestrator runtime</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto; padding: 0 1em">
 <h1>Orchestrator runtime <small>{version}</small></h1>
 <p>The HTTP API of the runtime: objects, triggers, jobs and the operations sites run them in.</p>
 <ul>
