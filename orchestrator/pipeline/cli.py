@@ -6,7 +6,9 @@ level, withheld files, the end of each failing log). Exit 1 if anything failed.
 from __future__ import annotations
 
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -82,6 +84,10 @@ def run_command(
         image_map = ImageMap.from_json(Settings().image_map)
     except ImageMapError as exc:
         raise click.ClickException(str(exc)) from None
+    # Ctrl-C asks the engine to stop (it kills the running actions and reports them CANCELLED_BY_USER) rather
+    # than raising KeyboardInterrupt wherever the main thread happens to be; a second Ctrl-C interrupts at once.
+    stop = threading.Event()
+    previous_handler = signal.signal(signal.SIGINT, _stop_on_first_interrupt(stop))
     try:
         workspace = Workspace(workspace_dir or project_dir / "workspace")
         console.print(f"Workspace: {escape(str(workspace.path))}")
@@ -96,16 +102,27 @@ def run_command(
             limits=Limits(timeout=timeout, memory=memory),
             image_map=image_map,
             on_event=lambda event: show_event(console, event),
+            stop=stop,
         )
     except WorkspaceError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # the workspace directory cannot be made or written
         raise click.ClickException(f"cannot use the workspace {exc.filename or ''}: {exc.strerror or exc}") from None
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
     if isinstance(outcome, PlanError):
         console.print(f"[red]{outcome.code}[/red]: {escape(outcome.message)}")
         sys.exit(1)
     show_summary(console, outcome, workspace)
     sys.exit(0 if outcome.ok else 1)
+
+
+def _stop_on_first_interrupt(stop: threading.Event):
+    def handler(signum, frame) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    return handler
 
 
 def show_event(console: Console, event: ActionEvent) -> None:
