@@ -58,6 +58,24 @@ class BlobStore:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)
 
+    def write_bytes(self, data: bytes) -> str:
+        """Store `data` (already in memory, e.g. made by the server itself); its sha256."""
+        self.check_size(len(data))
+        sha256 = hashlib.sha256(data).hexdigest()
+        target = self.path(sha256)
+        if self.stored_size(sha256) == len(data):
+            return sha256
+        fd, tmp_name = tempfile.mkstemp(dir=self.root / "tmp")
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                tmp.write(data)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp_name, target)
+        finally:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+        return sha256
+
     def _too_many_bytes(self, size: int, expected_size: int) -> None:
         self.check_size(size)
         raise InvalidArgument(

@@ -91,6 +91,14 @@ class AuthStore(LoginLimitStore):
         except IntegrityError:
             raise Conflict("ALREADY_EXISTS", f"A user named {username!r} already exists.", {"id": username}) from None
 
+    def get_user(self, username: str) -> Principal:
+        """The user as a principal (404 if there is none); never their password hash."""
+        with self.read() as conn:
+            row = conn.execute(select(s.users.c.id, s.users.c.is_admin).where(s.users.c.id == username)).first()
+        if row is None:
+            raise not_found("user", username)
+        return Principal(kind="user", id=row.id, is_admin=row.is_admin)
+
     def token_for_client(self, client_id: str, client_secret: str, address: str = LOCAL) -> Token:
         row = self._login(
             "client", client_id, client_secret, address, s.site_clients.c.client_id, s.site_clients.c.hashed_secret

@@ -10,6 +10,7 @@ PostgreSQL re-checks the condition after the row lock, SQLite serialises writers
                 failed | cancelled --retry--> open   (attempts from 0; its operations stay as history)
 """
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, insert, literal, select, update
@@ -53,7 +54,35 @@ def _operation(row) -> Operation | None:
     return read_model(Operation, dict(row._mapping), "operation")
 
 
+# Called inside the transaction that changed a job or its operation, with that connection, the job and its
+# current operation (None before the first claim): whatever the listener writes commits with the change or not at
+# all. Layers above the runtime (the jobs site) keep their own views and outboxes this way; the runtime knows
+# only this signature.
+JobListener = Callable[[object, Job, Operation | None], None]
+
+
 class JobStore(StoreBase):
+    def __init__(self, settings):
+        super().__init__(settings)
+        self._job_listeners: list[tuple[str, JobListener]] = []
+
+    def add_job_listener(self, id_prefix: str, listener: JobListener) -> None:
+        """Call `listener` on every change of a job whose id starts with `id_prefix` (see JobListener)."""
+        self._job_listeners.append((id_prefix, listener))
+
+    def _job_changed(self, conn, job_id: str) -> None:
+        listeners = [listener for prefix, listener in self._job_listeners if job_id.startswith(prefix)]
+        if not listeners:
+            return
+        job = _job(conn.execute(select(s.jobs).where(s.jobs.c.id == job_id)).first())
+        if job is None:
+            return
+        op = None
+        if job.operation_id:
+            op = _operation(conn.execute(select(s.operations).where(s.operations.c.id == job.operation_id)).first())
+        for listener in listeners:
+            listener(conn, job, op)
+
     # ---- jobs
     def create_job(self, spec: JobCreate, by: Principal) -> tuple[Job, bool]:
         """Create the job, or return the identical existing one; (job, created)."""
@@ -282,6 +311,8 @@ class JobStore(StoreBase):
                         .where(s.operations.c.id == job.operation_id, s.operations.c.done.is_(False))
                         .values(cancel_requested=True, updated_at=utcnow())
                     ).rowcount
+                if hit:
+                    self._job_changed(conn, job_id)
             if hit:
                 return self.get_job(job_id)
         raise Conflict("CONCURRENT_UPDATE", f"Job {job_id!r} kept changing state; retry the cancel.")
@@ -296,6 +327,8 @@ class JobStore(StoreBase):
                 .where(s.jobs.c.id == job_id, s.jobs.c.status.in_(retryable))
                 .values(status="open", attempts=0, updated_at=utcnow())
             ).rowcount
+            if hit:
+                self._job_changed(conn, job_id)
         job = self.get_job(job_id)
         if not hit:
             raise Conflict(
@@ -364,6 +397,7 @@ class JobStore(StoreBase):
                 .values(status=status, updated_at=now)
             )
         conn.execute(update(s.operations).where(s.operations.c.id == op.id).values(values))
+        self._job_changed(conn, op.job_id)
 
     def heartbeat(
         self, site: Principal, op_ids: list[str], lease_seconds: int | None = None
@@ -436,6 +470,7 @@ class JobStore(StoreBase):
                     updated_at=now,
                 )
             )
+            self._job_changed(conn, op.job_id)
         return closed is not None
 
 

@@ -70,6 +70,13 @@ class ObjectStore(StoreBase):
             return self._publish(object_id)
         return self.get_object(object_id)
 
+    def put_object(self, spec: ObjectCreate, data: bytes, by: Principal) -> Object:
+        """Create a ready object from bytes already in this process (the server makes them itself)."""
+        sha256 = self.blobs.write_bytes(data)
+        if spec.sha256 != sha256 or spec.size != len(data):
+            raise InvalidArgument("CHECKSUM_MISMATCH", "The bytes do not match the object's declared sha256 or size.")
+        return self.create_object(spec, by)
+
     async def upload_content(self, object_id: str, chunks: AsyncIterable[bytes]) -> Object:
         """Verify and store the bytes of `object_id`, then publish it. Re-uploading the same bytes is harmless."""
         obj = await asyncio.to_thread(self.get_object, object_id)  # keep database waits off the event loop
