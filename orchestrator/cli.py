@@ -12,6 +12,7 @@ import click
 
 from orchestrator import render
 from orchestrator.client_config import client_from_env
+from orchestrator.jobsite.cli import COMMANDS as JOBSITE_COMMANDS
 from orchestrator.pipeline.cli import run_command
 from orchestrator.runtime.cli import runtime_group
 from orchestrator.runtime.client import RuntimeClientError
@@ -24,7 +25,27 @@ def cli():
     """Submit objects to the runtime and watch the jobs they trigger."""
 
 
+@runtime_group.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="uvicorn worker processes")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="uvicorn's; info logs every request",
+)
+def serve_command(host: str, port: int, workers: int, log_level: str):
+    """Serve the runtime HTTP API and the jobs site's (/api/...); OpenAPI docs at /docs."""
+    from orchestrator.server import serve  # FastAPI and the store only when serving
+
+    serve(host, port, workers, log_level)
+
+
 cli.add_command(runtime_group)
+for _command in JOBSITE_COMMANDS:
+    cli.add_command(_command)
 cli.add_command(up_command)
 cli.add_command(run_command)
 

@@ -55,10 +55,15 @@ class Settings(BaseSettings):
     action_memory_bytes: int = 0  # 0: no limit
     image_map: str = ""  # JSON {image: argv prefix}; see orchestrator/pipeline/images.py
 
+    # ---- the jobs site (served with the runtime)
+    public_url: str = ""  # where people reach the server, for links in emails (e.g. https://jobs.example.org)
+    git_cache_dir: Path | None = None  # default: <home>/git; bare mirrors of workspaces' repositories
+
     @model_validator(mode="after")
     def _paths_under_home(self) -> "Settings":
         self.home = self.home.resolve()
         self.database_url = self.database_url or f"sqlite:///{self.home / 'runtime.db'}"
         self.blob_dir = self.blob_dir or self.home / "blobs"
         self.workspaces_dir = self.workspaces_dir or self.home / "workspaces"
+        self.git_cache_dir = self.git_cache_dir or self.home / "git"
         return self

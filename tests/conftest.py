@@ -103,8 +103,9 @@ def store(settings):
 class LiveServer:
     """A real uvicorn server on a free loopback port, in a thread of the test process."""
 
-    def __init__(self, store: Store):
-        config = uvicorn.Config(create_app(store), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    def __init__(self, store: Store, app=None):
+        app = app if app is not None else create_app(store)
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -14,24 +14,6 @@ def runtime_group():
     """Serve and administer the central runtime (uses ORCHESTRATOR_DATABASE_URL, default SQLite under .orchestrator/)."""
 
 
-@runtime_group.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="uvicorn worker processes")
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    help="uvicorn's; info logs every request",
-)
-def serve_command(host: str, port: int, workers: int, log_level: str):
-    """Serve the runtime HTTP API (OpenAPI docs at /docs)."""
-    from orchestrator.runtime.api.server import serve
-
-    serve(host, port, workers, log_level)
-
-
 @runtime_group.command("create-site")
 @click.argument("site_id")
 @click.option("--capability", "capabilities", multiple=True, help="A capability the site offers (repeatable).")

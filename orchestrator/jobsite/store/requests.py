@@ -9,11 +9,11 @@ second run.
 import hashlib
 import secrets
 
-from orchestrator.jobsite.git import GitCache, GitError
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.jobsite import schema as t
+from orchestrator.jobsite.git import GitCache, GitError
 from orchestrator.jobsite.models import RUN_ALL, JobRequest, JobRequestCreate, RequestJob
 from orchestrator.jobsite.permissions import Actor, Permission
 from orchestrator.jobsite.store.base import JobsiteBase, insert_ignoring_conflicts, model_of, require

@@ -6,8 +6,11 @@ queue even if nobody touches them; claims and reports also expire overdue leases
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
+from fastapi import APIRouter
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
@@ -45,14 +48,23 @@ async def _sweep_leases(store: Store) -> None:
             log.exception("lease sweep failed; retrying")
 
 
-def create_app(store: Store) -> FastAPIOffline:
+def create_app(
+    store: Store,
+    more_routers: Sequence[APIRouter] = (),
+    more_tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+    state: dict[str, Any] | None = None,
+) -> FastAPIOffline:
+    """The runtime's app; layers above it (the jobs site) add their routers, background loops and state."""
+
     @asynccontextmanager
     async def lifespan(app):
-        sweeper = asyncio.create_task(_sweep_leases(store))
+        tasks = [asyncio.create_task(_sweep_leases(store))] + [asyncio.create_task(task()) for task in more_tasks]
         yield
-        sweeper.cancel()
-        with suppress(asyncio.CancelledError):
-            await sweeper
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
 
     app = FastAPIOffline(
         title="Orchestrator runtime",
@@ -61,9 +73,12 @@ def create_app(store: Store) -> FastAPIOffline:
         description="Objects, triggers, jobs, atomic claims and leased operations.",
     )
     app.state.store = store
+    for name, value in (state or {}).items():
+        setattr(app.state, name, value)
     install_error_handlers(app)
     app.add_middleware(RequestGuard, max_body_bytes=store.settings.max_request_bytes)
-    for module in ROUTERS:
-        app.include_router(module.router)
-    install_openapi(app, [module.router for module in ROUTERS])
+    routers = [module.router for module in ROUTERS] + list(more_routers)
+    for router in routers:
+        app.include_router(router)
+    install_openapi(app, routers)
     return app

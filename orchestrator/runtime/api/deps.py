@@ -25,6 +25,14 @@ def current_principal(
     return store.authenticate(credentials.credentials)
 
 
+def optional_principal(
+    store: Annotated[Store, Depends(get_store)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """The caller, or None without a token (public reads); a bad token is still 401, never anonymous."""
+    return None if credentials is None else store.authenticate(credentials.credentials)
+
+
 def current_site(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if principal.kind != "site":
         raise PermissionDenied("SITE_ONLY", "Only a site (a client_credentials token) may do this.")
@@ -45,6 +53,7 @@ def current_admin(principal: Annotated[Principal, Depends(current_principal)]) -
 
 StoreDep = Annotated[Store, Depends(get_store)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
 SiteDep = Annotated[Principal, Depends(current_site)]
 UserDep = Annotated[Principal, Depends(current_user)]
 AdminDep = Annotated[Principal, Depends(current_admin)]

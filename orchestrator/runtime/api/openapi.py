@@ -11,12 +11,12 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from orchestrator.runtime.api.deps import current_admin, current_principal, current_site
+from orchestrator.runtime.api.deps import current_admin, current_principal, current_site, optional_principal
 
 ERROR_DESCRIPTIONS = {
     400: "Malformed JSON (MALFORMED_JSON)",
     401: "Missing, invalid, expired or revoked token; or wrong credentials at /token",
-    403: "The caller may not do this (ADMIN_ONLY, SITE_ONLY, NOT_OWNER, MISSING_CAPABILITY)",
+    403: "The caller may not do this (ADMIN_ONLY, SITE_ONLY, NOT_OWNER, MISSING_CAPABILITY, MISSING_ROLE)",
     404: "No such resource (e.g. JOB_NOT_FOUND)",
     409: "The resource's state does not allow this (e.g. JOB_NOT_OPEN, OPERATION_DONE, ALREADY_EXISTS)",
     413: "The request body is over the size limit",
@@ -44,6 +44,8 @@ def error_statuses(route: APIRoute, method: str) -> set[int]:
         statuses.add(401)
     if calls & {current_admin, current_site} or (authenticated and method in _WRITES):
         statuses.add(403)
+    if optional_principal in calls:  # public reads; writes need a person with a role (see jobsite/permissions.py)
+        statuses |= {401, 403} if method in _WRITES else {401}
     if route.dependant.path_params:
         statuses |= {404, 409}  # 409 also when a stored record cannot be read (UNREADABLE_RECORD)
     if (method, route.path) in _CONFLICT_CREATES:

@@ -1,0 +1,23 @@
+"""What the jobs site's routers inject: its store and who is asking (anonymous for public reads)."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from orchestrator.jobsite.permissions import Actor
+from orchestrator.jobsite.store import JobsiteStore
+from orchestrator.runtime.api.deps import OptionalPrincipalDep
+
+
+def get_jobsite(request: Request) -> JobsiteStore:
+    return request.app.state.jobsite
+
+
+JobsiteDep = Annotated[JobsiteStore, Depends(get_jobsite)]
+
+
+def current_actor(jobsite: JobsiteDep, principal: OptionalPrincipalDep) -> Actor:
+    return jobsite.actor(principal)
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
