@@ -7,7 +7,7 @@ both once, in the parent; each uvicorn worker builds its app with `app_from_env`
 import uvicorn
 
 from orchestrator.jobsite.api import people, projects, requests, workspaces
-from orchestrator.jobsite.mail import sender_loop
+from orchestrator.jobsite.mail import OutboxSender
 from orchestrator.jobsite.store import JobsiteStore
 from orchestrator.runtime import migrate
 from orchestrator.runtime.api.app import create_app as create_runtime_app
@@ -22,7 +22,7 @@ def create_app(store: Store, jobsite: JobsiteStore | None = None):
     return create_runtime_app(
         store,
         more_routers=JOBSITE_ROUTERS,
-        more_tasks=[lambda: sender_loop(store, store.settings)],
+        more_tasks=[OutboxSender(store, store.settings).run],
         state={"jobsite": jobsite},
     )
 

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     public_url: str = ""  # where people reach the server, for links in emails (e.g. https://jobs.example.org)
     git_cache_dir: Path | None = None  # default: <home>/git; bare mirrors of workspaces' repositories
 
+    # ---- the jobs site's email
+    # smtp://user:pass@host:port (plain), smtps:// (implicit TLS), smtp+starttls:// (STARTTLS);
+    # empty: nothing is sent, the outbox keeps its rows (see orchestrator/jobsite/mail.py).
+    smtp_url: str = ""
+    mail_from: str = "orchestrator@localhost"
+    mail_poll_seconds: float = 2
+    mail_max_attempts: int = 100  # temporary failures before a message is given up (backoff: 5 s doubling to 10 min)
+
     @model_validator(mode="after")
     def _paths_under_home(self) -> "Settings":
         self.home = self.home.resolve()
