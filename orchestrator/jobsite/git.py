@@ -54,6 +54,11 @@ class GitError(Exception):
         self.detail = detail
         super().__init__(f"{message} (git said: {detail})" if detail else message)
 
+    @property
+    def details(self) -> dict[str, str]:
+        """For an API error's `details`: git's own line, when there is one."""
+        return {"git": self.detail} if self.detail else {}
+
     def __reduce__(self):  # whole again after crossing a process boundary (a pool, a Dagster step)
         return type(self), (self.code, self.message, self.detail)
 

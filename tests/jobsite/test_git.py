@@ -32,57 +32,9 @@ from orchestrator.jobsite.git import (
     check_repo_url,
 )
 from orchestrator.pipeline.archive import extract_study
+from tests.jobsite.repos import GIT_ENV, Repo, git
 
-# The tests' own git commands: a committer, and no configuration from this machine.
-GIT_ENV = {
-    **{name: value for name, value in os.environ.items() if not name.startswith("GIT_")},
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_AUTHOR_NAME": "Researcher",
-    "GIT_AUTHOR_EMAIL": "researcher@example.org",
-    "GIT_COMMITTER_NAME": "Researcher",
-    "GIT_COMMITTER_EMAIL": "researcher@example.org",
-}
 PROJECT_YAML = "version: '4.0'\nactions: {}\n"
-
-
-def git(*args: str, cwd: Path) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, capture_output=True, text=True)
-    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
-    return done.stdout.strip()
-
-
-class Upstream:
-    """A bare repository (what a workspace's URL names) and a work clone that commits and pushes."""
-
-    def __init__(self, directory: Path, name: str = "study"):
-        self.bare = directory / f"{name}.git"
-        self.work = directory / f"{name}-work"
-        self.bare.mkdir(parents=True)
-        self.work.mkdir()
-        git("init", "--quiet", "--bare", "--initial-branch=main", cwd=self.bare)
-        git("init", "--quiet", "--initial-branch=main", cwd=self.work)
-        git("remote", "add", "origin", str(self.bare), cwd=self.work)
-
-    @property
-    def url(self) -> str:
-        return str(self.bare)
-
-    def commit(self, files: dict[str, str], branch: str = "main") -> str:
-        """Commit `files` (path -> text) on `branch` (made from the current commit if new) and push."""
-        ref = f"refs/heads/{branch}"
-        exists = subprocess.run(
-            ["git", "rev-parse", "--verify", "-q", ref], cwd=self.work, env=GIT_ENV, capture_output=True
-        )
-        git("checkout", "--quiet", *([branch] if exists.returncode == 0 else ["-b", branch]), cwd=self.work)
-        for path, text in files.items():
-            (self.work / path).parent.mkdir(parents=True, exist_ok=True)
-            (self.work / path).write_text(text)
-        git("add", "--all", cwd=self.work)
-        git("commit", "--quiet", "--allow-empty", "-m", f"change {sorted(files)[:3]}", cwd=self.work)
-        git("push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{branch}", cwd=self.work)
-        git("update-server-info", cwd=self.bare)  # for the dumb HTTP server
-        return git("rev-parse", "HEAD", cwd=self.work)
 
 
 def members(archive: bytes) -> dict[str, bytes]:
@@ -99,8 +51,8 @@ def raises(code: str, call, *args) -> GitError:
 
 
 @pytest.fixture
-def upstream(tmp_path) -> Upstream:
-    return Upstream(tmp_path / "upstream")
+def upstream(tmp_path) -> Repo:
+    return Repo(tmp_path / "upstream", {"project.yaml": PROJECT_YAML})
 
 
 @pytest.fixture
@@ -171,9 +123,10 @@ def test_the_same_commit_gives_byte_identical_archives(upstream, cache, tmp_path
         assert {member.mtime for member in tar.getmembers()} == {commit_time}
 
 
-def test_a_200_file_repository_cold_and_warm(upstream, tmp_path):
+def test_a_200_file_repository_cold_and_warm(tmp_path):
     files = {f"analysis/part{i // 20}/file{i:03}.py": f"value = {i}\n" * (i + 1) for i in range(199)}
-    head = upstream.commit({"project.yaml": PROJECT_YAML, **files})
+    upstream = Repo(tmp_path / "big", {"project.yaml": PROJECT_YAML, **files})
+    head = upstream.head()
     cache = GitCache(tmp_path / "cache")
 
     timings = {}
@@ -204,12 +157,15 @@ def test_a_moved_branch_resolves_to_its_new_head_and_the_old_commit_stays_archiv
 
 
 def test_a_force_pushed_away_commit_stays_archivable_after_gc_on_both_sides(upstream, cache, tmp_path):
-    upstream.commit({"project.yaml": PROJECT_YAML})
     dropped = upstream.commit({"a.txt": "dropped"})
     assert cache.resolve_branch(upstream.url, "main") == dropped
     archive = cache.archive_commit(upstream.url, dropped)
     git("reset", "--quiet", "--hard", "HEAD~1", cwd=upstream.work)
-    replacement = upstream.commit({"a.txt": "replacement"})
+    (upstream.work / "a.txt").write_text("replacement")
+    git("add", "a.txt", cwd=upstream.work)
+    git("commit", "--quiet", "-m", "replacement", cwd=upstream.work)
+    git("push", "--quiet", "--force", "origin", "HEAD:refs/heads/main", cwd=upstream.work)
+    replacement = upstream.head()
     for repository in (upstream.bare, *(tmp_path / "cache").glob("*.git")):
         git("reflog", "expire", "--expire=now", "--all", cwd=repository)
         git("gc", "--quiet", "--prune=now", cwd=repository)
@@ -220,7 +176,6 @@ def test_a_force_pushed_away_commit_stays_archivable_after_gc_on_both_sides(upst
 
 
 def test_a_commit_never_resolved_here_is_fetched_when_archived(upstream, cache):
-    upstream.commit({"project.yaml": PROJECT_YAML})
     elsewhere = upstream.commit({"b.txt": "on another branch"}, branch="feature")
 
     assert members(cache.archive_commit(upstream.url, elsewhere))["b.txt"] == b"on another branch"
@@ -228,15 +183,15 @@ def test_a_commit_never_resolved_here_is_fetched_when_archived(upstream, cache):
 
 
 def test_branch_names_that_look_odd_but_are_valid_resolve(upstream, cache):
-    upstream.commit({"project.yaml": PROJECT_YAML})
-    for branch in ("feature/x+y", "@", "é-branch", "a.lock.b"):
+    for branch in ("feature/x+y", "é-branch", "a.lock.b", "ends-with-lock.lockx"):
         head = upstream.commit({"b.txt": branch}, branch=branch)
         assert cache.resolve_branch(upstream.url, branch) == head
 
 
 def test_over_loopback_http(upstream, http_root, tmp_path):
     head = upstream.commit({"project.yaml": PROJECT_YAML, "x.txt": "over http"})
-    url = f"{http_root}/study.git"
+    git("update-server-info", cwd=upstream.bare)  # what a dumb HTTP server needs
+    url = f"{http_root}/repo.git"
 
     assert GitCache(tmp_path / "c1").resolve_branch(url, "main") == head
     assert members(GitCache(tmp_path / "c2").archive_commit(url, head))["x.txt"] == b"over http"
@@ -260,7 +215,6 @@ def test_read_file_at(upstream, cache):
 
 
 def test_unknown_branch_is_named_and_the_existing_ones_listed(upstream, cache):
-    upstream.commit({"project.yaml": PROJECT_YAML})
     upstream.commit({"b": "b"}, branch="feature")
 
     error = raises(UNKNOWN_BRANCH, cache.resolve_branch, upstream.url, "mian")
@@ -270,16 +224,13 @@ def test_unknown_branch_is_named_and_the_existing_ones_listed(upstream, cache):
 
 def test_an_error_survives_pickling():
     error = pickle.loads(pickle.dumps(GitError(UNKNOWN_COMMIT, "gone", "fatal: x")))
-    assert (error.code, error.message, error.detail, str(error)) == (
-        UNKNOWN_COMMIT,
-        "gone",
-        "fatal: x",
-        "gone (git said: fatal: x)",
-    )
+    assert (error.code, error.message, error.detail) == (UNKNOWN_COMMIT, "gone", "fatal: x")
+    assert str(error) == "gone (git said: fatal: x)" and error.details == {"git": "fatal: x"}
 
 
-def test_unknown_branch_of_an_empty_repository(upstream, cache):
-    error = raises(UNKNOWN_BRANCH, cache.resolve_branch, upstream.url, "main")
+def test_unknown_branch_of_an_empty_repository(tmp_path, cache):
+    git("init", "--quiet", "--bare", str(tmp_path / "empty.git"))
+    error = raises(UNKNOWN_BRANCH, cache.resolve_branch, str(tmp_path / "empty.git"), "main")
     assert "no branches at all" in error.message
 
 
@@ -287,8 +238,7 @@ def test_unknown_branch_of_an_empty_repository(upstream, cache):
     "commit", ["0" * 40, "1234567890abcdef1234567890abcdef12345678", "HEAD", "abc", "-" + "a" * 39]
 )
 def test_unknown_commit(upstream, cache, commit):
-    head = upstream.commit({"project.yaml": PROJECT_YAML})
-    cache.resolve_branch(upstream.url, "main")
+    head = cache.resolve_branch(upstream.url, "main")
 
     raises(UNKNOWN_COMMIT, cache.archive_commit, upstream.url, commit)
     raises(UNKNOWN_COMMIT, cache.read_file_at, upstream.url, commit, "project.yaml")
@@ -403,7 +353,7 @@ BRANCHES = [
 
 def test_branch_validation_agrees_with_git_check_ref_format(tmp_path):
     for branch in BRANCHES:
-        by_git = subprocess.run(["git", "check-ref-format", "--branch", branch], cwd=tmp_path, env=GIT_ENV,
+        by_git = subprocess.run(["git", "check-ref-format", "--branch", branch], cwd=tmp_path, env={**os.environ, **GIT_ENV},
                                 capture_output=True)  # fmt: skip
         try:
             check_branch(branch)
@@ -416,14 +366,13 @@ def test_branch_validation_agrees_with_git_check_ref_format(tmp_path):
 
 @pytest.mark.parametrize("branch", ["--upload-pack=touch {marker}", "-b", "main:refs/heads/x", "HEAD", "a..b", ""])
 def test_invalid_branches_are_refused_before_git_runs(branch, upstream, cache, tmp_path):
-    upstream.commit({"project.yaml": PROJECT_YAML})
     error = raises(INVALID_BRANCH, cache.resolve_branch, upstream.url, branch.format(marker=tmp_path / "pwned"))
     assert "is not a valid branch name: it " in error.message
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "cache").exists()
 
 
 def test_the_callers_git_environment_is_ignored(upstream, cache, tmp_path, monkeypatch):
-    head = upstream.commit({"project.yaml": PROJECT_YAML})
+    head = upstream.head()
     hostile = tmp_path / "hostile.gitconfig"
     hostile.write_text(f'[url "/nonexistent/"]\n\tinsteadOf = {upstream.url}\n[protocol]\n\tallow = never\n')
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(hostile))
@@ -453,7 +402,7 @@ def resolve_and_archive(root: str, url: str, final_file: str, min_rounds: int = 
     return results
 
 
-def push_while_resolving(upstream: Upstream, root: Path, pushes: int, final_file: Path) -> list[str]:
+def push_while_resolving(upstream: Repo, root: Path, pushes: int, final_file: Path) -> list[str]:
     """Once a worker has resolved the first commit, push more, then name the last in `final_file`."""
     pushed = [git("rev-parse", "HEAD", cwd=upstream.work)]
     deadline = time.monotonic() + 60
@@ -466,7 +415,7 @@ def push_while_resolving(upstream: Upstream, root: Path, pushes: int, final_file
     return pushed
 
 
-def check_concurrent_results(per_worker, pushed: list[str], upstream: Upstream, tmp_path: Path) -> None:
+def check_concurrent_results(per_worker, pushed: list[str], upstream: Repo, tmp_path: Path) -> None:
     reference = GitCache(tmp_path / "reference")
     expected = {c: hashlib.sha256(reference.archive_commit(upstream.url, c)).hexdigest() for c in pushed}
     results = [result for worker in per_worker for result in worker]
@@ -492,7 +441,6 @@ def test_threads_resolve_and_archive_while_commits_are_pushed(upstream, tmp_path
 
 
 def test_processes_share_one_cache_from_cold_while_commits_are_pushed(upstream, tmp_path):
-    upstream.commit({"project.yaml": PROJECT_YAML})
     final = tmp_path / "final"
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(4, mp_context=context) as pool:
