@@ -175,10 +175,14 @@ def prepare_state(settings: Settings, url: str):
         trigger_set = load_triggers(settings.triggers_dir)
     except TriggerFileError as exc:
         raise click.ClickException(str(exc)) from None
+    from orchestrator.jobsite.demo import ensure_demo
+    from orchestrator.jobsite.store import JobsiteStore
+
     store = Store(settings)
     migrate.upgrade(store.writer)
     ensure_local_admin(store, settings.home, url)
     site = ensure_local_site(store, settings.home)
+    ensure_demo(JobsiteStore.open(store), REPO / "examples" / "study", settings.home, LOCAL_ADMIN, LOCAL_SITE)
     store.dispose()
     return trigger_set, site
 
@@ -214,6 +218,7 @@ def banner(url: str, dagster_url: str, home: Path) -> None:
     click.secho(f"\n  orchestrator is up ({home})", bold=True)
     click.secho(f"  Dagster UI:   {dagster_url}", bold=True)
     click.secho(f"  Runtime API:  {url}   (docs {url}/docs)", bold=True)
+    click.echo(f"  Job request:  {bin_dir / 'orchestrator'} requests submit demo-study run_all --wait")
     click.echo(f"  Submit:       {bin_dir / 'orchestrator'} submit examples/study --type study --wait")
     click.echo("  Stop:         Ctrl-C\n")
 

@@ -54,10 +54,12 @@ class World:
     jobsite: JobsiteStore
     repo: Repo
     tokens: dict[str, str | None] = field(default_factory=dict)
+    passwords: dict[str, str] = field(default_factory=dict)
 
     def call(self, method: str, path: str, as_: str = "developer", **kwargs) -> requests.Response:
         token = self.tokens[as_]
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(kwargs.pop("headers", {}))
         return requests.request(method, self.url + path, headers=headers, timeout=120, **kwargs)
 
     def actor(self, role: str) -> Actor:
@@ -92,4 +94,11 @@ def world(store, jobsite, jobsite_server, repo) -> World:
         "alpha", WorkspaceCreate(name="alpha-main", repo=repo.url, branch="main", site_id="site-a"), developer
     )
     tokens = {name: store.token_for_user(name, password).access_token for name, password in passwords.items()}
-    return World(url=jobsite_server, store=store, jobsite=jobsite, repo=repo, tokens={"anonymous": None, **tokens})
+    return World(
+        url=jobsite_server,
+        store=store,
+        jobsite=jobsite,
+        repo=repo,
+        tokens={"anonymous": None, **tokens},
+        passwords=passwords,
+    )

@@ -58,6 +58,9 @@ class ProjectStore(JobsiteBase):
             project_roles={row.project: frozenset(_strings(row.roles)) for row in member_rows},
         )
 
+    def actor_for(self, username: str, is_admin: bool = False) -> Actor:
+        return self.actor(Principal(kind="user", id=username, is_admin=is_admin))
+
     # ---- projects
     def create_project(self, spec: ProjectCreate, actor: Actor) -> Project:
         require(actor, Permission.CREATE_PROJECT)

@@ -148,7 +148,7 @@ class RequestStore(JobsiteBase):
                     ],
                 },
             )
-        if requested == [RUN_ALL]:
+        if RUN_ALL in requested:
             return [RUN_ALL]
         unknown = [name for name in requested if name not in project.actions]
         if unknown:
@@ -232,6 +232,8 @@ class RequestStore(JobsiteBase):
             )
         by = Principal(kind="user", id=actor.user_id)
         if actions:
+            workspace = self.get_workspace(request.workspace)
+            self._checked_actions(workspace.repo, request.commit, actions)  # 422 naming any the project lacks
             self.runtime.cancel_job(request.job_id, by, parts=actions)
             with self.write() as conn:
                 merged = list(dict.fromkeys([*request.cancelled_actions, *actions]))
