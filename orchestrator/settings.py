@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = 3600
     lease_seconds: int = 60
     lease_sweep_seconds: float = 2
+    # A site whose last heartbeat is older than this is down: GET /sites/{id}/status answers 503.
+    site_down_after_seconds: int = 300
     # Failed logins (POST /token) allowed per window before 429: per user or client id from one address
     # (a person mistyping), per address over any ids (password spraying), per id over all addresses
     # (distributed guessing; high enough that strangers cannot easily lock a real user out).

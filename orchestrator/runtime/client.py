@@ -21,7 +21,7 @@ from urllib.parse import quote
 import requests
 
 from orchestrator.pipeline.archive import pack_directory
-from orchestrator.runtime.models import Job, Object, ObjectType, Operation, Trigger, Workflow
+from orchestrator.runtime.models import Job, Object, ObjectType, Operation, Site, SiteStatus, Trigger, Workflow
 
 NEWEST = 2**63 - 1  # before_seq for the newest page: above every seq
 TOKEN_ERRORS = {"TOKEN_EXPIRED", "TOKEN_REVOKED", "INVALID_TOKEN", "MISSING_TOKEN"}
@@ -100,7 +100,10 @@ class RuntimeClient:
         headers: dict | None = None,
         stream: bool = False,
         auth: bool = True,
+        answers: tuple[int, ...] = (),
     ) -> requests.Response:
+        """`answers`: error statuses that are an answer, not an error, when their body is not an error
+        {code, ...} -- e.g. a down site's status is 503 by design; its 503 DATABASE_UNAVAILABLE is retried."""
         refreshed = False
         attempt = 0
         while True:
@@ -130,6 +133,8 @@ class RuntimeClient:
                 raise RuntimeClientError(
                     0, "BAD_REQUEST", f"Cannot send to {self.base_url!r} (check ORCHESTRATOR_URL): {exc}"
                 ) from exc
+            if response.status_code in answers and _code(response) is None:
+                return response
             if _retryable(response.status_code) and attempt < self.max_retries:
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 attempt += 1
@@ -260,8 +265,20 @@ class RuntimeClient:
             )
         return target
 
-    def create_job(self, workflow_id: str, inputs: list[str] = (), config: dict | None = None, **extra) -> dict:
-        return self.post("/jobs", {"workflow_id": workflow_id, "inputs": list(inputs), "config": config or {}, **extra})
+    def create_job(
+        self,
+        workflow_id: str,
+        inputs: list[str] = (),
+        config: dict | None = None,
+        *,
+        site_id: str | None = None,
+        **extra,
+    ) -> dict:
+        """Create the job (or get the identical existing one); with `site_id`, only that site may claim it."""
+        body = {"workflow_id": workflow_id, "inputs": list(inputs), "config": config or {}, **extra}
+        if site_id is not None:
+            body["site_id"] = site_id
+        return self.post("/jobs", body)
 
     def claim_job(self, job_id: str, lease_seconds: int | None = None) -> dict:
         return self.post(f"/jobs/{quote_id(job_id)}:claim", {"lease_seconds": lease_seconds} if lease_seconds else None)
@@ -287,8 +304,15 @@ class RuntimeClient:
     def update_operation(self, operation_id: str, **patch) -> dict:
         return self.patch(f"/operations/{quote_id(operation_id)}", patch)
 
-    def heartbeat(self, operation_ids: list[str], lease_seconds: int | None = None) -> dict:
-        return self.post("/operations:heartbeat", {"operation_ids": operation_ids, "lease_seconds": lease_seconds})
+    def heartbeat(
+        self, operation_ids: list[str], lease_seconds: int | None = None, site_status: dict | None = None
+    ) -> dict:
+        """Renew these operations' leases (none is fine: the site is marked seen all the same) and report the
+        site's load, `{"running": n, "queued": n}`; each operation's state, with its job's cancelled parts."""
+        body = {"operation_ids": operation_ids, "lease_seconds": lease_seconds}
+        if site_status is not None:
+            body["site_status"] = site_status
+        return self.post("/operations:heartbeat", body)
 
     # ---- typed reads and verbs (the CLI's; each path is built here and nowhere else)
     def newest_jobs(self, count: int, *, status: str | None = None, workflow_id: str | None = None) -> list[Job]:
@@ -309,13 +333,27 @@ class RuntimeClient:
                 return None
             raise
 
-    def cancel_job(self, job_id: str) -> Job:
-        return Job.model_validate(self.post(f"/jobs/{quote_id(job_id)}:cancel"))
+    def cancel_job(self, job_id: str, parts: list[str] | None = None) -> Job:
+        """Cancel the job; with `parts`, only those parts (added to its cancelled_parts; the job goes on)."""
+        body = {"parts": list(parts)} if parts is not None else None
+        return Job.model_validate(self.post(f"/jobs/{quote_id(job_id)}:cancel", body))
 
     def release_job(self, job_id: str, operation_id: str | None = None) -> Job:
         """Return a claimed job to the queue; with `operation_id`, only if that operation still holds it."""
         body = {"operation_id": operation_id} if operation_id else None
         return Job.model_validate(self.post(f"/jobs/{quote_id(job_id)}:release", body))
+
+    def site_status(self, site_id: str) -> SiteStatus:
+        """The site's status from its heartbeats (no token needed); a down site is an answer (`up` false),
+        not an error, though the runtime sends it as 503 for monitors."""
+        response = self.request("GET", f"/sites/{quote_id(site_id)}/status", auth=False, answers=(503,))
+        return SiteStatus.model_validate(response.json())
+
+    def pause_site(self, site_id: str) -> Site:
+        return Site.model_validate(self.post(f"/sites/{quote_id(site_id)}:pause"))
+
+    def resume_site(self, site_id: str) -> Site:
+        return Site.model_validate(self.post(f"/sites/{quote_id(site_id)}:resume"))
 
     def get_operation(self, operation_id: str) -> Operation:
         return Operation.model_validate(self.get(f"/operations/{quote_id(operation_id)}"))

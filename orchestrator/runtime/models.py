@@ -18,6 +18,8 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, patt
 # Job and operation ids are stored in 100 characters (generated ones take 28).
 JobIdentifier = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=f"^{IDENTIFIER.pattern}$")]
 JobStatus = Literal["open", "claimed", "succeeded", "failed", "cancelled"]
+# A named part of a job that can be cancelled on its own (a pipeline job's action).
+PartName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 T = TypeVar("T")
 
 
@@ -136,6 +138,11 @@ class JobCreate(Request):
     inputs: list[Identifier] = Field([], description="Ids of the objects the job reads.")
     config: dict[str, Any] = {}
     max_attempts: int = Field(3, ge=1, le=100)
+    site_id: Identifier | None = Field(
+        None,
+        description="Only this site may claim the job; null: any site with the workflow's capabilities. "
+        "Part of the job's definition, like config.",
+    )
 
 
 class Job(BaseModel):
@@ -147,6 +154,10 @@ class Job(BaseModel):
     attempts: int
     max_attempts: int
     operation_id: str | None
+    site_id: str | None = Field(None, description="The one site that may claim it; null: any capable site.")
+    cancelled_parts: list[str] = Field(
+        [], description="Parts (e.g. pipeline actions) cancelled on their own while the job goes on, in order."
+    )
     created_at: datetime
     updated_at: datetime
     seq: int
@@ -172,6 +183,16 @@ class ClaimNextRequest(Request):
 
 class ClaimedOperations(BaseModel):
     operations: list["Operation"]
+
+
+class CancelRequest(Request):
+    parts: list[PartName] | None = Field(
+        None,
+        min_length=1,
+        max_length=1000,
+        description="Cancel only these parts: they are added to the job's cancelled_parts and the job goes on. "
+        "Without parts (or without a body) the whole job is cancelled.",
+    )
 
 
 class ReleaseRequest(Request):
@@ -215,9 +236,19 @@ class Operation(BaseModel):
     seq: int
 
 
+class SiteLoad(Request):
+    """How busy a site is, as it reports in its heartbeats: its runs of runtime jobs."""
+
+    running: int = Field(0, ge=0, description="Runs started or starting.")
+    queued: int = Field(0, ge=0, description="Runs waiting to start.")
+
+
 class Heartbeat(Request):
-    operation_ids: list[Identifier] = Field(max_length=1000)
+    operation_ids: list[Identifier] = Field(
+        max_length=1000, description="May be empty: the site is alive all the same."
+    )
     lease_seconds: int | None = Field(None, ge=1, le=3600)
+    site_status: SiteLoad | None = Field(None, description="The site's load; every heartbeat marks the site seen.")
 
 
 class LeaseState(BaseModel):
@@ -226,6 +257,7 @@ class LeaseState(BaseModel):
     cancel_requested: bool
     lease_expires_at: datetime
     error: dict[str, Any] | None
+    cancelled_parts: list[str] = Field([], description="The job's cancelled parts: the run should stop these.")
 
 
 class SiteCreate(Request):
@@ -237,7 +269,20 @@ class Site(BaseModel):
     id: str
     capability_ids: list[str]
     created_at: datetime
+    paused: bool = False
+    last_seen_at: datetime | None = Field(None, description="Its last heartbeat; null if it never sent one.")
     seq: int
+
+
+class SiteStatus(BaseModel):
+    """A site's health, from its heartbeats, for people and monitors."""
+
+    site_id: str
+    last_seen_at: datetime | None
+    running: int
+    queued: int
+    paused: bool
+    up: bool = Field(description="Seen within the runtime's site_down_after_seconds.")
 
 
 class Credentials(BaseModel):

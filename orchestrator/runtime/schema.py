@@ -20,6 +20,8 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -121,6 +123,10 @@ sites = Table(
     Column("id", String(200), nullable=False, unique=True),
     Column("capability_ids", Json, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # From its heartbeats: when it was last seen, and its load then ({"running": n, "queued": n}).
+    Column("last_seen_at", UTCDateTime),
+    Column("status", Json, nullable=False, server_default=text("""'{"running": 0, "queued": 0}'""")),
+    Column("paused", Boolean, nullable=False, server_default=false()),
 )
 
 site_clients = Table(
@@ -218,6 +224,11 @@ jobs = Table(
     Column("created_by", String(210), nullable=False),  # "site:" or "user:" + an id of up to 200
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Only this site may claim the job (NULL: any site with the capabilities). No foreign key, like
+    # operations.site_id: the store checks the site exists, and sites are never deleted.
+    Column("site_id", String(200)),
+    Column("cancelled_parts", Json, nullable=False, server_default=text("'[]'")),
+    # claimNext walks it in seq order for (status, workflow) and filters site_id on the rows it meets.
     Index("ix_jobs_status_workflow_seq", "status", "workflow_id", "seq"),
 )
 

@@ -1,8 +1,10 @@
 """Lease/reconcile sensor: keeps this site's claims honest with the runtime.
 
 Each tick: (1) renews the leases of every operation with a live run, in one heartbeat call per
-1,000 runs, and stops runs whose operation was cancelled or lost (lease expired, now someone
-else's); a local run whose worker process is gone is marked failed instead of kept alive;
+1,000 runs (one with none when nothing runs: the heartbeat is also how the runtime sees the site is
+up, with its running and queued runs), and stops runs whose operation was cancelled or lost (lease
+expired, now someone else's); a local run whose worker process is gone is marked failed instead of
+kept alive;
 (2) settles runs that ended without reporting, with a cursor on run update time so a tick reads
 only runs that changed since the last one: a crash returns the job to the queue (release), a
 cancel reports CANCELLED, a silent success is a workflow bug reported as an error.
@@ -25,6 +27,8 @@ ENDED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRun
 HEARTBEAT_BATCH = 1000
 ENDED_BATCH = 200
 LOST = {"LEASE_EXPIRED", "RELEASED"}  # closed by the runtime, not by the run itself: the run must stop
+RUNNING = {dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING}
+QUEUED = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED}
 
 
 def local_pid(run: dg.DagsterRun) -> int | None:
@@ -70,8 +74,9 @@ def renew_leases(instance: dg.DagsterInstance, client, site: SiteResource) -> li
         notes.append(f"run {run.run_id} lost its worker")
     run_of = {run.tags[OPERATION_TAG]: run for run in live if OPERATION_TAG in run.tags and not worker_gone(run)}
     ids = list(run_of)
-    for start in range(0, len(ids), HEARTBEAT_BATCH):
-        beat = client.heartbeat(ids[start : start + HEARTBEAT_BATCH], site.lease_seconds)
+    load = site_load(run_of.values())
+    for start in range(0, max(len(ids), 1), HEARTBEAT_BATCH):  # at least one heartbeat: the site is alive
+        beat = client.heartbeat(ids[start : start + HEARTBEAT_BATCH], site.lease_seconds, site_status=load)
         stop = [(s["id"], "cancel requested") for s in beat["operations"] if s["cancel_requested"] and not s["done"]]
         stop += [
             (s["id"], f"operation closed ({s['error']['code']})")
@@ -84,6 +89,12 @@ def renew_leases(instance: dg.DagsterInstance, client, site: SiteResource) -> li
                 stop_run(instance, run_of[op_id])
                 notes.append(f"stopping run {run_of[op_id].run_id}: {why}")
     return [f"renewed {len(ids)} lease(s)", *notes]
+
+
+def site_load(runs) -> dict[str, int]:
+    """The site's load as the runtime shows it: its runs of runtime operations, started or waiting to."""
+    statuses = [run.status for run in runs]
+    return {"running": sum(s in RUNNING for s in statuses), "queued": sum(s in QUEUED for s in statuses)}
 
 
 def settle(client: RuntimeClient, run: dg.DagsterRun, op: Operation) -> str:

@@ -592,6 +592,16 @@ FUZZ_BODIES = [
 SITE_ONLY = (":claim", "/operations/{operation_id}", "/operations:heartbeat")
 
 
+def is_down_site_status(template: str, response) -> bool:
+    """A site's status answers 503 by design while the site is down, with the status itself as the body."""
+    return (
+        template == "/sites/{site_id}/status"
+        and response.status_code == 503
+        and response.json().get("up") is False
+        and "code" not in response.json()
+    )
+
+
 def test_fuzz_every_route_never_5xx(world, server):
     admin, site = world["admin"], world["site"]
     real = {
@@ -621,6 +631,8 @@ def test_fuzz_every_route_never_5xx(world, server):
                     response = session.request(method.upper(), server + path, data=body, headers=headers, timeout=30)
                     sent += 1
                     where = f"{method.upper()} {path} {body[:12]!r} {headers.get('Content-Type')}"
+                    if is_down_site_status(template, response):
+                        continue
                     if response.status_code >= 500:
                         problems.append(f"{where}: {response.status_code} {response.text[:120]}")
                     elif response.status_code >= 400 and not is_error_body(response):

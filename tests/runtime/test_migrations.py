@@ -4,12 +4,15 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select, table
+from sqlalchemy import func, insert, inspect, select, table
 
 from orchestrator.runtime import migrate
-from orchestrator.runtime.errors import Unauthenticated
-from orchestrator.runtime.models import SiteCreate
-from orchestrator.runtime.schema import metadata
+from orchestrator.runtime import schema as s
+from orchestrator.runtime.errors import PermissionDenied, Unauthenticated
+from orchestrator.runtime.models import JobCreate, Principal, SiteLoad, Workflow
+from orchestrator.runtime.schema import metadata, utcnow
+
+HEAD = "0003"
 
 
 def test_migrated_schema_matches_declared_tables(store):
@@ -21,7 +24,7 @@ def test_migrated_schema_matches_declared_tables(store):
 def test_upgrade_is_idempotent_and_records_head(store):
     migrate.upgrade(store.writer)  # already at head: a no-op, not an error
     with store.writer.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD
         assert {"jobs", "operations", "objects", "tokens"} <= set(inspect(conn).get_table_names())
 
 
@@ -31,7 +34,8 @@ def test_a_database_at_0001_with_rows_upgrades_to_head(store):
         command.downgrade(migrate.alembic_config(conn), "0001")
     assert "login_failures" not in inspect(store.writer).get_table_names()
     store.create_user("bob", "right")
-    store.create_site(SiteCreate(id="site-a", capability_ids=["py"]))
+    with store.write() as conn:  # the site row as 0001's code wrote it (create_site reads back newer columns)
+        conn.execute(insert(s.sites).values(id="site-a", capability_ids=["py"], created_at=utcnow()))
     creds = store.generate_credentials("site-a")
     token = store._issue("site", "site-a", creds.client_id).access_token  # POST /token needs 0002 already
     with store.read() as conn:
@@ -41,7 +45,7 @@ def test_a_database_at_0001_with_rows_upgrades_to_head(store):
         }
     migrate.upgrade(store.writer)
     with store.writer.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD
     with store.read() as conn:
         assert {t: conn.execute(select(func.count()).select_from(table(t))).scalar() for t in before} == before
     assert store.authenticate(token).id == "site-a"
@@ -50,3 +54,71 @@ def test_a_database_at_0001_with_rows_upgrades_to_head(store):
     with store.read() as conn:
         assert conn.execute(select(func.count()).select_from(table("login_failures"))).scalar() == 3
     assert store.token_for_user("bob", "right").access_token
+
+
+def counts(store, tables) -> dict:
+    with store.read() as conn:
+        return {t: conn.execute(select(func.count()).select_from(table(t))).scalar() for t in tables}
+
+
+def test_a_database_at_0002_with_rows_upgrades_to_head(store):
+    """0003 adds jobs.site_id and cancelled_parts, and sites' last_seen_at, status and paused: rows written at
+    0002 keep everything, read with the defaults (any site may claim, nothing cancelled, never seen, idle, not
+    paused) and work with the new features."""
+    with store.writer.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0002")
+    assert {"site_id", "cancelled_parts"}.isdisjoint(c["name"] for c in inspect(store.writer).get_columns("jobs"))
+    assert {"last_seen_at", "status", "paused"}.isdisjoint(
+        c["name"] for c in inspect(store.writer).get_columns("sites")
+    )
+    # Rows as the code at 0002 wrote them: only the columns it knew.
+    now, admin = utcnow(), Principal(kind="user", id="admin", is_admin=True)
+    store.put_workflow(Workflow(id="wf", name="W", dagster_job="j"))
+    old_job = {"workflow_id": "wf", "inputs": [], "config": {"n": 1}, "attempts": 0, "max_attempts": 3}
+    old_job |= {"created_by": "user:admin", "created_at": now, "updated_at": now}
+    with store.write() as conn:
+        for site_id in ("site-a", "site-b"):
+            conn.execute(insert(s.sites).values(id=site_id, capability_ids=[], created_at=now))
+        conn.execute(insert(s.jobs).values(id="old-open", status="open", operation_id=None, **old_job))
+        conn.execute(insert(s.jobs).values(id="old-claimed", status="claimed", operation_id="op-old", **old_job))
+        conn.execute(
+            insert(s.operations).values(
+                id="op-old",
+                job_id="old-claimed",
+                site_id="site-a",
+                done=False,
+                metadata={},
+                lease_expires_at=now.replace(year=now.year + 1),
+                lease_seconds=60,
+                cancel_requested=False,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    before = counts(store, ("sites", "jobs", "operations", "workflows"))
+
+    migrate.upgrade(store.writer)
+
+    with store.writer.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD
+    assert counts(store, before) == before
+    for job_id in ("old-open", "old-claimed"):
+        job = store.get_job(job_id)
+        assert (job.site_id, job.cancelled_parts, job.config) == (None, [], {"n": 1})
+    site = store.get_site("site-a")
+    assert (site.paused, site.last_seen_at) == (False, None)
+    status = store.get_site_status("site-a")
+    assert (status.up, status.running, status.queued, status.last_seen_at) == (False, 0, 0, None)
+    # The new features on the old rows: any site may claim the old job; parts, heartbeats and pause work.
+    (op,) = store.claim_next("wf", Principal(kind="site", id="site-b"))
+    assert op.job_id == "old-open"
+    assert store.cancel_job("old-claimed", admin, parts=["a", "b"]).cancelled_parts == ["a", "b"]
+    states, missing = store.heartbeat(Principal(kind="site", id="site-a"), ["op-old"], site_status=SiteLoad(running=1))
+    assert missing == [] and [(st.id, st.cancelled_parts) for st in states] == [("op-old", ["a", "b"])]
+    status = store.get_site_status("site-a")
+    assert (status.up, status.running, status.queued) == (True, 1, 0)
+    assert store.set_site_paused("site-a", True).paused
+    store.create_job(JobCreate(id="new", workflow_id="wf", site_id="site-a"), admin)
+    with pytest.raises(PermissionDenied) as info:  # a new job of one site is kept from the others
+        store.claim_job("new", Principal(kind="site", id="site-b"))
+    assert info.value.code == "WRONG_SITE"

@@ -3,15 +3,15 @@ seq order; the SQL behind a page is bounded by `seq >` and LIMIT and uses an ind
 
 import math
 import re
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event, insert, text
+from sqlalchemy import insert
 
 from orchestrator.runtime import schema as s
 from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.runtime.models import SiteCreate
 from orchestrator.runtime.schema import utcnow
+from tests.utils.sql import analyze, captured_sql, is_postgres, plan_of
 
 N = 7  # items of each kind; pages of 3 leave a partial last page
 
@@ -104,21 +104,6 @@ def test_filtered_lists_page_by_cursor(catalog, populated):
     assert catalog.get("/jobs", status="succeeded") == {"items": [], "next_after_seq": None, "next_before_seq": None}
 
 
-@contextmanager
-def captured_sql(store):
-    """Every statement the store's reader (and, on PostgreSQL, the same shared engine) executes."""
-    statements = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        statements.append((statement, parameters))
-
-    event.listen(store.reader, "before_cursor_execute", capture)
-    try:
-        yield statements
-    finally:
-        event.remove(store.reader, "before_cursor_execute", capture)
-
-
 def page_queries(statements, table: str) -> list[tuple[str, object]]:
     """The list query of a request: a SELECT from `table` ordered by seq (auth lookups and the lease sweeper are not)."""
     from_table = re.compile(rf"\bFROM {table}\b")
@@ -147,7 +132,7 @@ def test_list_queries_are_bounded_by_cursor_and_limit(catalog, populated, store)
         ("/objects", "object_type_links", {"types": ["t1"]}),
     ]
     for path, table, params in requests_:
-        with captured_sql(store) as statements:
+        with captured_sql(store.reader) as statements:
             catalog.get(path, after_seq=2, limit=2, **params)
         queries = page_queries(statements, table)
         assert len(queries) == 1, (path, params, statements)
@@ -183,25 +168,12 @@ def history(catalog, store):
     ]
     with store.write() as conn:
         conn.execute(insert(s.jobs), rows)
-    with store.writer.connect() as conn:
-        conn.execute(text("ANALYZE jobs" if is_postgres(store) else "ANALYZE"))
-        conn.commit()
-
-
-def is_postgres(store) -> bool:
-    return store.writer.dialect.name == "postgresql"
-
-
-def plan_of(store, sql: str, params) -> str:
-    with store.writer.connect() as conn:
-        if is_postgres(store):
-            return "\n".join(conn.exec_driver_sql("EXPLAIN " + sql, params).scalars())
-        return "\n".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params))
+    analyze(store, "jobs")
 
 
 def test_open_jobs_page_uses_an_index(catalog, store, history):
     """A page of open jobs of one workflow, deep in 2,000 jobs of history, is an index range scan, not a table scan."""
-    with captured_sql(store) as statements:
+    with captured_sql(store.reader) as statements:
         page = catalog.get("/jobs", status="open", workflow_id="wf", after_seq=1000, limit=20)
     assert [job["id"] for job in page["items"]] == [f"bulk-{i}" for i in range(1000, 1800, 40)]
     ((sql, params),) = page_queries(statements, "jobs")
@@ -253,7 +225,7 @@ def test_jobs_and_objects_page_newest_first_below_a_cursor(catalog, populated, p
 
 def test_newest_first_reads_one_page_not_the_history(catalog, populated, store):
     for path, table, params in (("/jobs", "jobs", {}), ("/objects", "object_type_links", {"types": ["t1"]})):
-        with captured_sql(store) as statements:
+        with captured_sql(store.reader) as statements:
             page = catalog.get(path, before_seq=2**63 - 1, limit=2, **params)
         assert len(page["items"]) == 2
         ((sql, _),) = page_queries(statements, table)

@@ -1,5 +1,6 @@
 """The lease/reconcile sensor against a live runtime, with runs in a test instance tagged with real
-operations: one heartbeat for all live runs, stops cancelled or lost runs, settles runs that ended silently."""
+operations: one heartbeat for all live runs (and one every tick with none, carrying the site's running and
+queued runs), stops cancelled or lost runs, settles runs that ended silently."""
 
 import os
 import socket
@@ -96,7 +97,8 @@ def test_runs_the_runtime_no_longer_wants_are_stopped(sensor, instance, site, ad
 
     log = RequestLog(site.client, monkeypatch)
     tick(sensor, instance, site, first.cursor)
-    assert log.writes() == []
+    assert log.writes() == [HEARTBEAT]  # nothing left to settle: only the site's heartbeat, for no operations
+    assert log.to(*HEARTBEAT)[0]["operation_ids"] == []
 
 
 def test_a_run_whose_operation_already_succeeded_is_left_to_finish(sensor, instance, site, admin):
@@ -204,3 +206,40 @@ def test_a_run_whose_local_worker_died_is_failed_and_its_job_released(sensor, in
     log.calls.clear()
     tick(sensor, instance, site, result.cursor)
     assert log.writes() == [HEARTBEAT] and get(admin, "jobs", dead["job_id"])["attempts"] == 1
+
+
+def test_a_site_with_no_runs_heartbeats_every_tick(sensor, instance, site, admin, monkeypatch):
+    """The heartbeat is how the runtime knows the site is up: sent with no operations, and an idle load."""
+    assert admin.site_status(site.id).up is False  # never seen
+    log = RequestLog(site.client, monkeypatch)
+    cursor = None
+    for _ in range(2):
+        cursor = tick(sensor, instance, site, cursor, lease_seconds=45).cursor
+    assert (
+        log.to(*HEARTBEAT)
+        == [{"operation_ids": [], "lease_seconds": 45, "site_status": {"running": 0, "queued": 0}}] * 2
+    )
+    assert log.writes() == [HEARTBEAT] * 2
+    status = admin.site_status(site.id)
+    assert (status.up, status.running, status.queued) == (True, 0, 0)
+
+
+def test_the_heartbeat_carries_the_sites_running_and_queued_runs(sensor, instance, site, admin, monkeypatch):
+    """Running: this site's runs of runtime operations that are STARTED or STARTING; queued: QUEUED or
+    NOT_STARTED. A canceling run, another site's run and a run made by hand (no operation) do not count."""
+    ops = claimed(admin, site, 6)
+    statuses = [S.STARTED, S.STARTING, S.STARTED, S.QUEUED, S.NOT_STARTED, S.CANCELING]
+    for op, status in zip(ops, statuses, strict=True):
+        run_for(instance, site, op, status)
+    run_for(instance, site, ops[0] | {"id": "op-of-another-site"}, **{SITE_TAG: "site-b"})  # another site's
+    add_run(instance, {SITE_TAG: site.id}, S.STARTED)  # a run of this site with no runtime operation
+    log = RequestLog(site.client, monkeypatch)
+
+    result = tick(sensor, instance, site)
+
+    (beat,) = log.to(*HEARTBEAT)
+    assert beat["site_status"] == {"running": 3, "queued": 2}
+    assert sorted(beat["operation_ids"]) == sorted(op["id"] for op in ops)
+    assert result.skip_reason.skip_message == "renewed 6 lease(s)"
+    status = admin.site_status(site.id)
+    assert (status.up, status.running, status.queued) == (True, 3, 2)

@@ -1,6 +1,8 @@
 """The OpenAPI document names every error a route can answer, each with the one error schema {code,
 message, details}; which errors apply follows from the route's dependencies, path and method (a table,
-not a list per route), so a new route is documented like its kind without anyone remembering to.
+not a list per route), so a new route is documented like its kind without anyone remembering to. A
+route that answers an error status with a body of its own (a down site's status is 503) documents
+its model there; that status's schema is then either it or the error schema.
 """
 
 from typing import Any
@@ -16,7 +18,7 @@ from orchestrator.runtime.api.deps import current_admin, current_principal, curr
 ERROR_DESCRIPTIONS = {
     400: "Malformed JSON (MALFORMED_JSON)",
     401: "Missing, invalid, expired or revoked token; or wrong credentials at /token",
-    403: "The caller may not do this (ADMIN_ONLY, SITE_ONLY, NOT_OWNER, MISSING_CAPABILITY, MISSING_ROLE)",
+    403: "The caller may not do this (ADMIN_ONLY, SITE_ONLY, NOT_OWNER, MISSING_CAPABILITY, WRONG_SITE, MISSING_ROLE)",
     404: "No such resource (e.g. JOB_NOT_FOUND)",
     409: "The resource's state does not allow this (e.g. JOB_NOT_OPEN, OPERATION_DONE, ALREADY_EXISTS)",
     413: "The request body is over the size limit",
@@ -86,7 +88,7 @@ def _document_errors(routers: list[APIRouter], schema: dict) -> dict:
     schemas["Error"] = Error.model_json_schema()
     for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's own 422 shape, which we never send
         schemas.pop(name, None)
-    reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    error = {"$ref": "#/components/schemas/Error"}
     for route in (route for router in routers for route in router.routes):
         if not isinstance(route, APIRoute) or route.path_format not in schema["paths"]:
             continue
@@ -94,8 +96,11 @@ def _document_errors(routers: list[APIRouter], schema: dict) -> dict:
             responses = schema["paths"][route.path_format][method.lower()]["responses"]
             for status in sorted(error_statuses(route, method)):
                 documented = responses.get(str(status), {})
+                # Only a model the route itself declared (FastAPI adds its own 422 model, which we never send).
+                declared = "model" in route.responses.get(status, {})
+                own = declared and documented.get("content", {}).get("application/json", {}).get("schema")
                 responses[str(status)] = {
                     "description": documented.get("description", ERROR_DESCRIPTIONS[status]),
-                    "content": reference,
+                    "content": {"application/json": {"schema": {"anyOf": [own, error]} if own else error}},
                 }
     return schema

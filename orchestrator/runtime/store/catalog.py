@@ -1,11 +1,17 @@
-"""The catalog: object types, workflows, triggers and sites. PUT by id creates or replaces."""
+"""The catalog: object types, workflows, triggers and sites. PUT by id creates or replaces.
 
+A site's status (last seen, running and queued runs) comes from its heartbeats (jobs.py: heartbeat);
+here it is read, and a site is paused or resumed."""
+
+from datetime import timedelta
+
+from pydantic import ValidationError
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.runtime import schema as s
 from orchestrator.runtime.errors import Conflict, InvalidArgument, not_found
-from orchestrator.runtime.models import ObjectType, Page, Site, SiteCreate, Trigger, Workflow
+from orchestrator.runtime.models import ObjectType, Page, Site, SiteCreate, SiteLoad, SiteStatus, Trigger, Workflow
 from orchestrator.runtime.schema import utcnow
 from orchestrator.runtime.store.base import StoreBase, found
 from orchestrator.runtime.store.rows import read_model
@@ -92,9 +98,38 @@ class CatalogStore(StoreBase):
     def list_sites(self, after_seq: int = 0, limit: int = 100) -> Page[Site]:
         return self.page(s.sites, _site, after_seq, limit)
 
+    def set_site_paused(self, id_: str, paused: bool) -> Site:
+        """Pause or resume a site (admins); doing it twice is the same as once."""
+        with self.write() as conn:
+            if not conn.execute(update(s.sites).where(s.sites.c.id == id_).values(paused=paused)).rowcount:
+                raise not_found("site", id_)
+        return self.get_site(id_)
+
+    def get_site_status(self, id_: str) -> SiteStatus:
+        """The site's last heartbeat and load; `up` unless never seen or not seen for site_down_after_seconds."""
+        row = self._get(s.sites, "site", id_)
+        load = _load(row.status)
+        horizon = utcnow() - timedelta(seconds=self.settings.site_down_after_seconds)
+        return SiteStatus(
+            site_id=row.id,
+            last_seen_at=row.last_seen_at,
+            running=load.running,
+            queued=load.queued,
+            paused=bool(row.paused),
+            up=row.last_seen_at is not None and row.last_seen_at > horizon,
+        )
+
 
 def _site(row) -> Site | None:
     return read_model(Site, dict(row._mapping), "site")
+
+
+def _load(value) -> SiteLoad:
+    """The load a site last reported; idle if the stored value cannot be read (a row written around the API)."""
+    try:
+        return SiteLoad.model_validate(value)
+    except ValidationError:
+        return SiteLoad()
 
 
 def _with_seq(model):

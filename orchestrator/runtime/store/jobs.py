@@ -8,12 +8,15 @@ PostgreSQL re-checks the condition after the row lock, SQLite serialises writers
                 open <--release / lease expiry-- claimed      (failed after max_attempts)
                 open --cancel--> cancelled;  claimed --cancel--> cancel_requested on the operation
                 failed | cancelled --retry--> open   (attempts from 0; its operations stay as history)
+
+A job with a `site_id` is claimed by that site only. Cancelling parts of a job (a pipeline's actions)
+leaves its status alone: the names join `cancelled_parts`, which the holder reads in its heartbeats.
 """
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, insert, literal, select, update
+from sqlalchemy import case, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.runtime import schema as s
@@ -27,6 +30,7 @@ from orchestrator.runtime.models import (
     OperationPatch,
     Page,
     Principal,
+    SiteLoad,
     job_id_for,
 )
 from orchestrator.runtime.schema import utcnow
@@ -43,7 +47,7 @@ _CLOSE_MESSAGES = {
 
 def _definition(job: Job | JobCreate) -> tuple:
     # Inputs are a set: the id is derived from them sorted, so [a, b] and [b, a] are the same job.
-    return job.workflow_id, sorted(job.inputs), job.config, job.max_attempts
+    return job.workflow_id, sorted(job.inputs), job.config, job.max_attempts, job.site_id
 
 
 def _job(row) -> Job | None:
@@ -93,6 +97,7 @@ class JobStore(StoreBase):
             "inputs": spec.inputs,
             "config": spec.config,
             "max_attempts": spec.max_attempts,
+            "site_id": spec.site_id,
         }
         created = False
         try:
@@ -100,6 +105,8 @@ class JobStore(StoreBase):
                 _require_ids(conn, s.workflows, [spec.workflow_id], "UNKNOWN_WORKFLOW", "workflow")
                 if spec.inputs:
                     _require_ids(conn, s.objects, spec.inputs, "UNKNOWN_OBJECT", "object")
+                if spec.site_id is not None:
+                    _require_ids(conn, s.sites, [spec.site_id], "UNKNOWN_SITE", "site")
                 existing = conn.execute(select(s.jobs).where(s.jobs.c.id == job_id)).first()
                 if existing is None:
                     conn.execute(
@@ -145,12 +152,13 @@ class JobStore(StoreBase):
         now, lease_seconds = utcnow(), lease_seconds or self.settings.lease_seconds
         with self.write() as conn:
             row = conn.execute(
-                select(s.jobs.c.status, s.jobs.c.operation_id, s.workflows.c.capability_ids)
+                select(s.jobs.c.status, s.jobs.c.operation_id, s.jobs.c.site_id, s.workflows.c.capability_ids)
                 .join(s.workflows, s.workflows.c.id == s.jobs.c.workflow_id)
                 .where(s.jobs.c.id == job_id)
             ).first()
             if row is None:
                 raise not_found("job", job_id)
+            _require_job_site(job_id, row.site_id, site.id)
             site_caps = conn.execute(select(s.sites.c.capability_ids).where(s.sites.c.id == site.id)).scalar()
             _require_capabilities(site.id, row.capability_ids, site_caps)
             if row.status == "claimed":
@@ -196,10 +204,14 @@ class JobStore(StoreBase):
         lease_seconds: int | None = None,
         claim_token: str | None = None,
     ) -> list[Operation]:
-        """Claim up to `max_jobs` open jobs of `workflow_id`, oldest first; [] when none is open.
+        """Claim up to `max_jobs` open jobs of `workflow_id` that `site` may claim (any site's, or its
+        own), oldest first; [] when none is open.
 
         One request per claim, with no lost races: PostgreSQL skips the rows other claimers hold
-        locked (FOR UPDATE SKIP LOCKED); SQLite serialises writers (BEGIN IMMEDIATE)."""
+        locked (FOR UPDATE SKIP LOCKED); SQLite serialises writers (BEGIN IMMEDIATE). Both walk
+        ix_jobs_status_workflow_seq in seq order and check site_id on each open job they meet, so a
+        claim also steps over the older open jobs reserved for other sites (a filter, not a history scan:
+        finished jobs are outside the range)."""
         now, ops, jobs = utcnow(), s.operations.c, s.jobs.c
         lease_seconds = lease_seconds or self.settings.lease_seconds
         with self.write() as conn:
@@ -223,7 +235,11 @@ class JobStore(StoreBase):
             job_ids = (
                 conn.execute(
                     select(jobs.id)
-                    .where(jobs.status == "open", jobs.workflow_id == workflow_id)
+                    .where(
+                        jobs.status == "open",
+                        jobs.workflow_id == workflow_id,
+                        or_(jobs.site_id.is_(None), jobs.site_id == site.id),
+                    )
                     .order_by(jobs.seq)
                     .limit(max_jobs)
                     .with_for_update(skip_locked=True)
@@ -283,11 +299,14 @@ class JobStore(StoreBase):
             raise Conflict("INVALID_TRANSITION", f"Job {job_id!r} changed state while being released; check it again.")
         return self.get_job(job_id)
 
-    def cancel_job(self, job_id: str, by: Principal) -> Job:
+    def cancel_job(self, job_id: str, by: Principal, parts: list[str] | None = None) -> Job:
         """Cancel an open job at once; ask the site holding a claimed one to stop (it reports `cancelled`).
+        With `parts`, cancel only those parts (see `cancel_parts`).
 
         People (users) may cancel any job; a site only one it holds: sites share the queue, and one
         site must not be able to empty it or stop another's work."""
+        if parts is not None:
+            return self.cancel_parts(job_id, by, parts)
         for _ in range(3):  # the job may change state between our read and our conditional update
             job = self.get_job(job_id)
             if job.status == "cancelled":
@@ -316,6 +335,39 @@ class JobStore(StoreBase):
             if hit:
                 return self.get_job(job_id)
         raise Conflict("CONCURRENT_UPDATE", f"Job {job_id!r} kept changing state; retry the cancel.")
+
+    def cancel_parts(self, job_id: str, by: Principal, parts: list[str]) -> Job:
+        """Add `parts` to an open or claimed job's `cancelled_parts` (a set that keeps the order names were
+        first cancelled in); the job itself goes on, and its holder learns of them from its next heartbeat.
+        The same permissions as cancelling the whole job."""
+        jobs, ops = s.jobs.c, s.operations.c
+        with self.write() as conn:
+            # Locked (PostgreSQL; SQLite's writer is alone anyway): two concurrent cancels must both be kept.
+            job = conn.execute(
+                select(jobs.status, jobs.cancelled_parts, ops.site_id.label("holder"))
+                .outerjoin(s.operations, ops.id == jobs.operation_id)
+                .where(jobs.id == job_id)
+                .with_for_update(of=s.jobs)
+            ).first()
+            if job is None:
+                raise not_found("job", job_id)
+            if by.kind == "site" and not (job.status == "claimed" and job.holder == by.id):
+                raise PermissionDenied(
+                    "NOT_OWNER", f"A site may cancel only a job it holds; {job_id!r} is not held by {by.id!r}."
+                )
+            if job.status not in ("open", "claimed"):
+                raise Conflict(
+                    "INVALID_TRANSITION",
+                    f"Job {job_id!r} already {job.status}; its parts cannot be cancelled.",
+                    {"id": job_id, "status": job.status},
+                )
+            current = job.cancelled_parts if isinstance(job.cancelled_parts, list) else []
+            merged = list(dict.fromkeys([*current, *parts]))
+            if merged != current:
+                conn.execute(
+                    update(s.jobs).where(jobs.id == job_id).values(cancelled_parts=merged, updated_at=utcnow())
+                )
+        return self.get_job(job_id)
 
     def retry_job(self, job_id: str) -> Job:
         """Open a failed or cancelled job again, with its attempts counted afresh. Its old operations
@@ -400,12 +452,22 @@ class JobStore(StoreBase):
         self._job_changed(conn, op.job_id)
 
     def heartbeat(
-        self, site: Principal, op_ids: list[str], lease_seconds: int | None = None
+        self,
+        site: Principal,
+        op_ids: list[str],
+        lease_seconds: int | None = None,
+        site_status: SiteLoad | None = None,
     ) -> tuple[list[LeaseState], list[str]]:
-        """Renew the leases of `site`'s live operations in one statement; report each one's state."""
+        """Renew the leases of `site`'s live operations in one statement; report each one's state (with
+        its job's cancelled parts). Every heartbeat, even for no operations, marks the site seen now,
+        with its load if given."""
         now, ops = utcnow(), s.operations.c
         mine = [ops.id.in_(op_ids), ops.site_id == site.id]
+        seen = {"last_seen_at": now, **({"status": site_status.model_dump()} if site_status else {})}
         with self.write() as conn:
+            conn.execute(update(s.sites).where(s.sites.c.id == site.id).values(seen))
+            if not op_ids:
+                return [], []
             for op_id in conn.execute(
                 select(ops.id).where(*mine, ops.done.is_(False), ops.lease_expires_at <= now)
             ).scalars():
@@ -420,7 +482,11 @@ class JobStore(StoreBase):
                 )
             )
             rows = conn.execute(
-                select(ops.id, ops.done, ops.cancel_requested, ops.lease_expires_at, ops.error).where(*mine)
+                select(
+                    ops.id, ops.done, ops.cancel_requested, ops.lease_expires_at, ops.error, s.jobs.c.cancelled_parts
+                )
+                .join(s.jobs, s.jobs.c.id == ops.job_id)
+                .where(*mine)
             ).all()
         states = [state for row in rows if (state := read_model(LeaseState, dict(row._mapping), "operation"))]
         found = {state.id for state in states}
@@ -472,6 +538,15 @@ class JobStore(StoreBase):
             )
             self._job_changed(conn, op.job_id)
         return closed is not None
+
+
+def _require_job_site(job_id: str, job_site: str | None, site_id: str) -> None:
+    if job_site is not None and job_site != site_id:
+        raise PermissionDenied(
+            "WRONG_SITE",
+            f"Job {job_id!r} may be claimed only by site {job_site!r}, not {site_id!r}.",
+            {"id": job_id, "site_id": job_site},
+        )
 
 
 def _require_capabilities(site_id: str, needed: list[str], offered: list[str] | None) -> None:

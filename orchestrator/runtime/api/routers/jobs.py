@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response
 
 from orchestrator.runtime.api.deps import AfterSeq, BeforeSeq, Limit, PrincipalDep, SiteDep, StoreDep, UserDep
 from orchestrator.runtime.models import (
+    CancelRequest,
     ClaimedOperations,
     ClaimNextRequest,
     ClaimRequest,
@@ -33,7 +34,8 @@ def create_job(body: JobCreate, store: StoreDep, principal: PrincipalDep, respon
 @router.post(
     ":claimNext",
     response_model=ClaimedOperations,
-    summary="Claim the oldest open jobs of a workflow (up to max_jobs); an empty list when none is open",
+    summary="Claim the oldest open jobs of a workflow (up to max_jobs) that this site may claim; "
+    "an empty list when none is open",
     responses={403: {"description": "Site lacks a capability the workflow needs"}},
 )
 def claim_next(body: ClaimNextRequest, store: StoreDep, site: SiteDep) -> ClaimedOperations:
@@ -66,7 +68,7 @@ def get_job(job_id: str, store: StoreDep, _: PrincipalDep) -> Job:
     status_code=201,
     responses={
         409: {"description": "Not open (someone else claimed it)"},
-        403: {"description": "Site lacks a capability"},
+        403: {"description": "Site lacks a capability (MISSING_CAPABILITY), or the job is another site's (WRONG_SITE)"},
     },
 )
 def claim_job(job_id: str, store: StoreDep, site: SiteDep, body: ClaimRequest | None = None) -> Operation:
@@ -80,9 +82,14 @@ def release_job(job_id: str, store: StoreDep, principal: PrincipalDep, body: Rel
     return store.release_job(job_id, principal, body.operation_id if body else None)
 
 
-@router.post("/{job_id}:cancel", response_model=Job)
-def cancel_job(job_id: str, store: StoreDep, principal: PrincipalDep) -> Job:
-    return store.cancel_job(job_id, principal)
+@router.post(
+    "/{job_id}:cancel",
+    response_model=Job,
+    summary='Cancel a job; with {"parts": [...]}, only those parts (the job goes on)',
+    responses={409: {"description": "The job already finished (INVALID_TRANSITION)"}},
+)
+def cancel_job(job_id: str, store: StoreDep, principal: PrincipalDep, body: CancelRequest | None = None) -> Job:
+    return store.cancel_job(job_id, principal, body.parts if body else None)
 
 
 @router.post(

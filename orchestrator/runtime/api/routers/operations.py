@@ -42,8 +42,10 @@ def update_operation(operation_id: str, body: OperationPatch, store: StoreDep, s
 
 
 @router.post(
-    "/operations:heartbeat", response_model=HeartbeatResult, summary="Renew the leases of this site's operations"
+    "/operations:heartbeat",
+    response_model=HeartbeatResult,
+    summary="Renew the leases of this site's operations; mark the site seen (with its load, if given)",
 )
 def heartbeat(body: Heartbeat, store: StoreDep, site: SiteDep) -> HeartbeatResult:
-    states, missing = store.heartbeat(site, body.operation_ids, body.lease_seconds)
+    states, missing = store.heartbeat(site, body.operation_ids, body.lease_seconds, body.site_status)
     return HeartbeatResult(operations=states, missing=missing)

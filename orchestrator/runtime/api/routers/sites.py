@@ -1,10 +1,11 @@
 """/sites: the Dagster deployments that claim jobs, and their client credentials (admins only: a
-site's own short-lived token must not mint itself permanent credentials)."""
+site's own short-lived token must not mint itself permanent credentials); pause and resume (admins);
+a site's status from its heartbeats (public, for monitors: 503 while the site is down)."""
 
 from fastapi import APIRouter, Response
 
 from orchestrator.runtime.api.deps import AdminDep, AfterSeq, Limit, PrincipalDep, StoreDep
-from orchestrator.runtime.models import Credentials, Page, Site, SiteClient, SiteCreate
+from orchestrator.runtime.models import Credentials, Page, Site, SiteClient, SiteCreate, SiteStatus
 
 router = APIRouter(prefix="/sites", tags=["sites"])
 
@@ -22,6 +23,36 @@ def list_sites(store: StoreDep, _: PrincipalDep, after_seq: AfterSeq = 0, limit:
 @router.get("/{site_id}", response_model=Site)
 def get_site(site_id: str, store: StoreDep, _: PrincipalDep) -> Site:
     return store.get_site(site_id)
+
+
+@router.get(
+    "/{site_id}/status",
+    response_model=SiteStatus,
+    summary="Last seen, running and queued runs, paused; no token needed (for monitors)",
+    responses={
+        503: {
+            "model": SiteStatus,
+            "description": "The site is down (never seen, or not seen for site_down_after_seconds): the same "
+            "status as a 200 would carry; or the database is unavailable (an error)",
+        }
+    },
+)
+def site_status(site_id: str, store: StoreDep, response: Response) -> SiteStatus:
+    status = store.get_site_status(site_id)
+    if not status.up:
+        response.status_code = 503  # so a monitor that checks only the status code alerts
+    response.headers["Cache-Control"] = "no-store"
+    return status
+
+
+@router.post("/{site_id}:pause", response_model=Site, summary="Mark the site paused (admins)")
+def pause_site(site_id: str, store: StoreDep, _: AdminDep) -> Site:
+    return store.set_site_paused(site_id, True)
+
+
+@router.post("/{site_id}:resume", response_model=Site, summary="Mark the site no longer paused (admins)")
+def resume_site(site_id: str, store: StoreDep, _: AdminDep) -> Site:
+    return store.set_site_paused(site_id, False)
 
 
 @router.post(
