@@ -31,7 +31,8 @@ def on_job_change(conn, job: Job, op: Operation | None, public_url: str = "") ->
         for row in conn.execute(select(t.request_jobs).where(t.request_jobs.c.job_request_id == request.id)).all()
     }
     jobs = {}
-    for action, state in reported.items():
+    # The site numbers its plan (`order`): JSONB keeps no key order, and rows are listed in insertion order.
+    for action, state in sorted(reported.items(), key=_plan_position):
         values = _job_values(state)
         if values is None:
             continue
@@ -73,6 +74,12 @@ def on_job_change(conn, job: Job, op: Operation | None, public_url: str = "") ->
 def _reported_actions(op: Operation | None) -> dict:
     actions = (op.metadata or {}).get("actions") if op is not None else None
     return actions if isinstance(actions, dict) else {}
+
+
+def _plan_position(item) -> tuple:
+    action, state = item
+    order = state.get("order") if isinstance(state, dict) else None
+    return (order if isinstance(order, int) else 1 << 30, action)
 
 
 def _job_values(state) -> dict | None:
