@@ -5,6 +5,7 @@ from functools import lru_cache
 
 import dagster as dg
 
+from orchestrator.pipeline.databases import DATABASES_ENV
 from orchestrator.runtime.client import Credentials, RuntimeClient
 from orchestrator.settings import Settings
 
@@ -47,6 +48,9 @@ class PipelineResource(dg.ConfigurableResource):
     action_timeout_seconds: float = 0  # 0: no limit
     action_memory_bytes: int = 0  # 0: no limit
     image_map: str = ""  # JSON {image: argv prefix} on top of the defaults (orchestrator/pipeline/images.py)
+    # JSON {name: url} (orchestrator/pipeline/databases.py). URLs hold passwords: from settings it is an
+    # EnvVar, which the Dagster UI shows by name only.
+    databases: str = ""
 
 
 def runtime_from_env() -> RuntimeResource:
@@ -64,6 +68,7 @@ def pipeline_from_settings(settings: Settings) -> PipelineResource:
         action_timeout_seconds=settings.action_timeout_seconds,
         action_memory_bytes=settings.action_memory_bytes,
         image_map=settings.image_map,
+        databases=dg.EnvVar(DATABASES_ENV) if settings.databases else "",
     )
 
 

@@ -5,16 +5,20 @@ Dagster definitions -- build it once and hand each part what it needs; nothing e
 With nothing set, all local state lives under `.orchestrator/` in the working directory.
 """
 
+import json
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchestrator.pipeline.databases import DatabaseMap
 
 
 class Settings(BaseSettings):
-    # An empty variable counts as unset, as a shell's `export X=` usually means "no value".
+    # An empty variable counts as unset, as a shell's `export X=` usually means "no value". Some values
+    # are secrets (a client secret, database URLs): an error names the setting, never echoes its value.
     model_config = SettingsConfigDict(
-        env_prefix="ORCHESTRATOR_", env_file=".env", env_ignore_empty=True, extra="ignore"
+        env_prefix="ORCHESTRATOR_", env_file=".env", env_ignore_empty=True, extra="ignore", hide_input_in_errors=True
     )
 
     home: Path = Path(".orchestrator")  # every default path below lies inside it
@@ -56,6 +60,15 @@ class Settings(BaseSettings):
     action_timeout_seconds: float = 0  # 0: no limit
     action_memory_bytes: int = 0  # 0: no limit
     image_map: str = ""  # JSON {image: argv prefix}; see orchestrator/pipeline/images.py
+    # JSON {name: url}: the databases a job request may name; only database actions get one, as
+    # DATABASE_URL (orchestrator/pipeline/databases.py). Secrets: Dagster reads them as an EnvVar.
+    databases: dict[str, str] = {}
+
+    @field_validator("databases")
+    @classmethod
+    def _databases_usable(cls, databases: dict[str, str]) -> dict[str, str]:
+        DatabaseMap.from_json(json.dumps(databases))  # the rules a run applies, checked when the site starts
+        return databases
 
     # ---- the jobs site (served with the runtime)
     public_url: str = ""  # where people reach the server, for links in emails (e.g. https://jobs.example.org)

@@ -198,7 +198,11 @@ def stack_env(settings: Settings, url: str, site: dict) -> tuple[dict, Path]:
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
-    passed_on = {f"ORCHESTRATOR_{name.upper()}": str(value) for name, value in settings if value not in (None, "")}
+    passed_on = {
+        f"ORCHESTRATOR_{name.upper()}": json.dumps(value) if isinstance(value, dict) else str(value)
+        for name, value in settings
+        if value not in (None, "", {})
+    }
     env = {
         **os.environ,
         **passed_on,

@@ -2,12 +2,14 @@
 
 Import from here: `load_project`, `parse_project`, the `Project`/`Action` values, `ProjectError`
 with its `Problem`s, the `needs` graph helpers and `check_project`; to run actions, `plan_actions`,
-`run_plan`/`run_request` with a `Workspace`, and `pack_directory`/`extract_study` for study archives.
+`run_plan`/`run_request` with a `Workspace` (`CancelRequests` to cancel single actions as they run,
+a `DatabaseMap` for database actions), and `pack_directory`/`extract_study` for study archives.
 """
 
 from orchestrator.pipeline.archive import UnsafeArchiveError, extract_study, pack_directory
 from orchestrator.pipeline.check import CheckResult, check_project
-from orchestrator.pipeline.engine import ActionEvent, RunResult, run_plan, run_request
+from orchestrator.pipeline.databases import DatabaseMap, DatabaseMapError, is_database_action
+from orchestrator.pipeline.engine import ActionEvent, CancelRequests, RunResult, run_plan, run_request
 from orchestrator.pipeline.errors import Problem, ProjectError
 from orchestrator.pipeline.execute import ActionHandle, ActionRun, Limits, run_action
 from orchestrator.pipeline.graph import (
@@ -37,7 +39,10 @@ __all__ = [
     "ActionRecord",
     "ActionResult",
     "ActionRun",
+    "CancelRequests",
     "CheckResult",
+    "DatabaseMap",
+    "DatabaseMapError",
     "Decision",
     "Expectations",
     "ImageMap",
@@ -61,6 +66,7 @@ __all__ = [
     "dependents_of",
     "extract_study",
     "find_cycles",
+    "is_database_action",
     "level4_problems",
     "load_project",
     "pack_directory",

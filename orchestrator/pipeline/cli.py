@@ -130,7 +130,7 @@ def show_event(console: Console, event: ActionEvent) -> None:
     if event.kind == "started":
         console.print(f"  [cyan]started[/cyan]   {name}  (job {event.job_id})")
     elif event.kind == "waiting":
-        console.print(f"  [yellow]waiting[/yellow]   {name}  (already running as job {event.job_id})")
+        console.print(f"  [yellow]waiting[/yellow]   {name}  ({escape(event.message or 'already running')})")
     elif event.kind == "reused":
         console.print(f"  [green]reused[/green]    {name}  (succeeded earlier; outputs present)")
     elif event.result is not None:

@@ -2,7 +2,8 @@
 `concurrency` at once on a thread pool of subprocesses; failures propagate as DEPENDENCY_FAILED;
 progress goes to one `on_event` callback, always called from the calling thread, so a CLI and a
 Dagster op can show it without locks (with `stream_output`, also the actions' output lines as they
-are written); a stop signal kills running actions with its code.
+are written); a stop signal kills running actions with its code; `cancel` names single actions to
+cancel while the rest go on.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from types import MappingProxyType
 
 from orchestrator.pipeline.execute import NO_LIMITS, ActionHandle, ActionRun, Limits, run_action
 from orchestrator.pipeline.images import ImageMap
-from orchestrator.pipeline.plan import Decision, Plan, PlanError, plan_actions
+from orchestrator.pipeline.plan import Decision, Plan, PlanError, plan_actions, waiting_reason
 from orchestrator.pipeline.project import Project
 from orchestrator.pipeline.status import ActionResult, State, StatusCode, random_id
 from orchestrator.pipeline.workspace import Workspace
@@ -27,6 +28,32 @@ Stop = threading.Event | Callable[[], "bool | StatusCode | None"]
 _STOP_CODES = (StatusCode.CANCELLED_BY_USER, StatusCode.KILLED_BY_ADMIN)
 
 
+class CancelRequests:
+    """Actions to cancel while a plan runs, by name. Any thread may call `cancel`; the engine reads
+    the names (by calling the object) at each turn of its loop. A running action is killed and ends
+    CANCELLED_BY_USER; one not yet started, or waited on, ends so at once; its dependents in the
+    plan are cancelled too; independent actions go on. Names of finished actions, or not in the
+    plan, change nothing."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._names = set(names)
+
+    def cancel(self, *names: str) -> None:
+        with self._lock:
+            self._names.update(names)
+
+    def __call__(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._names)
+
+
+# What names the actions to cancel: a CancelRequests, or any callable the engine calls at each turn of
+# its loop, in the calling thread (so it may ask a remote service, at its own pace), returning the names
+# cancelled so far.
+Cancel = Callable[[], Iterable[str]]
+
+
 @dataclass(frozen=True)
 class ActionEvent:
     kind: str  # "reused" | "waiting" | "started" | "output" | "finished"
@@ -34,6 +61,7 @@ class ActionEvent:
     job_id: str
     result: ActionResult | None = None
     lines: tuple[str, ...] = ()  # of the action's stdout+stderr, for "output"
+    message: str = ""  # for "waiting": whose run it waits for
     at: float = field(default_factory=time.time)
 
 
@@ -87,9 +115,12 @@ def run_plan(
     image_map: ImageMap | None = None,
     on_event: Callable[[ActionEvent], None] | None = None,
     stop: Stop | None = None,
+    cancel: Cancel | None = None,
     poll_interval: float = 0.2,
     stream_output: bool = False,
+    database_url: str | None = None,
 ) -> RunResult:
+    """Run `plan`. `database_url` is given, as DATABASE_URL, to its database actions only."""
     run = _Run(
         plan,
         project,
@@ -101,8 +132,10 @@ def run_plan(
         image_map or ImageMap(),
         on_event or (lambda event: None),
         stop,
+        cancel,
         poll_interval,
         stream_output,
+        database_url,
     )
     return run.run()
 
@@ -120,15 +153,25 @@ class _Run:
         image_map,
         on_event,
         stop,
+        cancel,
         poll_interval,
         stream_output,
+        database_url,
     ):
         self.plan, self.project, self.workspace = plan, project, workspace
         self.spec = dict(
-            project=project, project_dir=project_dir, workspace=workspace, image_map=image_map, limits=limits
+            project=project,
+            project_dir=project_dir,
+            workspace=workspace,
+            image_map=image_map,
+            limits=limits,
+            database_url=database_url,
         )
         self.concurrency, self.continue_on_error = concurrency, continue_on_error
         self.emit, self.stop, self.poll_interval = on_event, stop, poll_interval
+        self.cancel = cancel
+        self.cancel_seen: set[str] = set()  # names `cancel` gave, handled once each
+        self.cancelled: set[str] = set()  # actions cancelled while this run went on
         self.stream_output = stream_output
         self.owner = random_id()
         self.results: dict[str, ActionResult] = {}
@@ -163,6 +206,7 @@ class _Run:
     def _loop(self, pool: ThreadPoolExecutor) -> None:
         while True:
             self._check_stop()
+            self._check_cancel()
             self._poll_waiting()
             self._schedule(pool)
             if not self.running and not self.waiting:
@@ -190,13 +234,18 @@ class _Run:
             elif planned.decision is Decision.WAIT:
                 self.pending.remove(name)
                 self.waiting[name] = planned.job_id
-                self.emit(ActionEvent("waiting", name, planned.job_id))
+                self.emit(ActionEvent("waiting", name, planned.job_id, message=planned.reason))
 
     def _schedule(self, pool: ThreadPoolExecutor) -> None:
         for name in list(self.pending):
             planned = self.plan.actions[name]
             failed = next((n for n in planned.needs if n in self.results and not self.results[n].ok), None)
-            if failed:
+            cancelled = next((n for n in planned.needs if n in self.cancelled and not self._succeeded(n)), None)
+            if cancelled:
+                self.pending.remove(name)
+                self.cancelled.add(name)
+                self._record(self._result(name, StatusCode.CANCELLED_BY_USER, f"needs {cancelled}, which is cancelled"))
+            elif failed:
                 self.pending.remove(name)
                 self._record(self._dependency_failed(name, failed), persist=True)
             elif (
@@ -210,10 +259,11 @@ class _Run:
 
     def _start(self, pool: ThreadPoolExecutor, name: str) -> None:
         planned = self.plan.actions[name]
-        other = self.workspace.start_action(name, planned.job_id, self.owner, time.time())
+        other = self.workspace.start_action(name, planned.job_id, self.owner, time.time(), self.plan.request_id)
         if other:  # another process started it since we planned: wait for that run
             self.waiting[name] = other
-            self.emit(ActionEvent("waiting", name, other))
+            reason = waiting_reason(self.workspace.state().actions.get(name), self.plan.request_id)
+            self.emit(ActionEvent("waiting", name, other, message=reason))
             return
         spec = ActionRun(self.project.actions[name], planned.job_id, **self.spec)
         handle = self.handles[name] = ActionHandle(follow_output=self.stream_output)
@@ -221,7 +271,7 @@ class _Run:
         self.emit(ActionEvent("started", name, planned.job_id))
 
     def _wait_for_progress(self) -> None:
-        polling = bool(self.waiting) or self.stop is not None or self.stream_output
+        polling = bool(self.waiting) or self.stop is not None or self.cancel is not None or self.stream_output
         if not self.running:
             time.sleep(self.poll_interval)
             return
@@ -259,12 +309,13 @@ class _Run:
                 if done
                 else StatusCode.__members__.get(record.status_code, StatusCode.INTERNAL_ERROR)
             )
+            where = f"request {record.request_id}" if record.request_id else "another request"
             self._record(
                 ActionResult(
                     name,
                     record.job_id or job_id,
                     code,
-                    f"ran in another request (job {record.job_id}): {record.status_code}",
+                    f"ran in {where} (job {record.job_id}): {record.status_code}",
                 )
             )
 
@@ -286,6 +337,30 @@ class _Run:
             self._record(ActionResult(name, self.plan.actions[name].job_id, self.stopped_with, message))
         self.pending.clear()
         self.waiting.clear()
+
+    def _check_cancel(self) -> None:
+        if self.cancel is None:
+            return
+        new = set(self.cancel()) - self.cancel_seen
+        self.cancel_seen |= new
+        for name in [n for n in self.plan.actions if n in new and n not in self.results]:  # plan order
+            self.cancelled.add(name)
+            if name in self.pending:
+                self.pending.remove(name)
+                self._record(self._result(name, StatusCode.CANCELLED_BY_USER, "cancelled before it started"))
+            elif name in self.waiting:
+                del self.waiting[name]
+                message = "cancelled while it waited for another request's run (which goes on)"
+                self._record(self._result(name, StatusCode.CANCELLED_BY_USER, message))
+            elif name in self.running.values():
+                self.handles[name].kill(StatusCode.CANCELLED_BY_USER)  # its result comes when it has ended
+
+    def _succeeded(self, name: str) -> bool:
+        # a cancel may come too late: the action had ended well before its kill landed
+        return name in self.results and self.results[name].ok
+
+    def _result(self, name: str, code: StatusCode, message: str) -> ActionResult:
+        return ActionResult(name, self.plan.actions[name].job_id, code, message)
 
     def _leave_unstarted(self) -> None:
         for name in self.pending:

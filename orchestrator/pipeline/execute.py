@@ -46,6 +46,7 @@ from orchestrator.pipeline.workspace import RESERVED_DIRS, Workspace
 LOG_TAIL_LINES = 20
 # What an action inherits from the site's environment: enough to run a program and read text, never
 # the site's credentials (ORCHESTRATOR_CLIENT_SECRET, database URLs, cloud keys) -- study code is untrusted.
+# A database action gets DATABASE_URL from its ActionRun, never from the site's own environment.
 ACTION_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
 MAX_LOG_BYTES = 32 * 1024 * 1024
 STREAM_READ_BYTES = 1 << 20  # of a followed action's output per read
@@ -75,6 +76,8 @@ class ActionRun:
     workspace: Workspace
     image_map: ImageMap = field(default_factory=ImageMap)
     limits: Limits = NO_LIMITS
+    # The URL of the database the job request names; only a database action is given it, as DATABASE_URL.
+    database_url: str | None = field(default=None, repr=False)
 
 
 class ActionHandle:
@@ -216,6 +219,7 @@ def _execute(spec, argv, job_dir, log_file, handle) -> tuple[float | None, int |
         "PYTHONUNBUFFERED": "1",
         "ORCHESTRATOR_ACTION": spec.action.name,
         "ORCHESTRATOR_JOB_ID": spec.job_id,
+        **({"DATABASE_URL": spec.database_url} if spec.database_url and spec.action.is_database_action else {}),
     }
     memory = spec.limits.memory
     with open(log_file, "wb") as log:

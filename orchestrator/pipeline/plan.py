@@ -4,7 +4,7 @@ deterministic job ids. Pure: it reads a `WorkspaceState` snapshot and touches no
 
 The rules, first match wins, for each action the request needs (in dependency order):
   cancelled, or needs a cancelled one  -> CANCEL (CANCELLED_BY_USER)
-  a live process is running it         -> WAIT   (never a second copy)
+  a live process is running it         -> WAIT   (never a second copy; the reason names its request)
   requested                            -> RUN
   force_run_dependencies               -> RUN
   last run succeeded, outputs present  -> REUSE
@@ -22,7 +22,7 @@ from orchestrator.pipeline.graph import dependencies_of, topological_order
 from orchestrator.pipeline.project import Project
 from orchestrator.pipeline.status import State, deterministic_id, random_id
 from orchestrator.pipeline.validate import RUN_ALL
-from orchestrator.pipeline.workspace import LEVEL4_DIR, WorkspaceState
+from orchestrator.pipeline.workspace import LEVEL4_DIR, ActionRecord, WorkspaceState
 
 
 class Decision(str, Enum):
@@ -83,7 +83,12 @@ def plan_actions(
     needs = project.needs_graph
     in_plan = set(requested) | dependencies_of(needs, requested)
     request = _Request(
-        set(requested), force_run_dependencies, cancelled, set(running) | workspace_state.running, workspace_state
+        set(requested),
+        force_run_dependencies,
+        cancelled,
+        set(running) | workspace_state.running,
+        workspace_state,
+        request_id,
     )
     decided: dict[str, PlannedAction] = {}
     for name in topological_order(needs, [n for n in project.action_names if n in in_plan]):
@@ -100,6 +105,7 @@ class _Request:
     cancelled: set[str]
     busy: set[str]  # running now, in this process or another
     state: WorkspaceState
+    request_id: str
 
 
 def _decide(name: str, its_needs, request: _Request, decided) -> tuple[Decision, str]:
@@ -108,7 +114,7 @@ def _decide(name: str, its_needs, request: _Request, decided) -> tuple[Decision,
     rules = (
         (name in request.cancelled, Decision.CANCEL, "cancelled by the request"),
         (cancelled_need is not None, Decision.CANCEL, f"needs {cancelled_need}, which is cancelled"),
-        (name in request.busy, Decision.WAIT, "already running; waiting for that run"),
+        (name in request.busy, Decision.WAIT, waiting_reason(record, request.request_id)),
         (name in request.requested, Decision.RUN, "requested"),
         (request.force, Decision.RUN, "dependency, forced (--force-run-dependencies)"),
         (record is None, Decision.RUN, "dependency, never run in this workspace"),
@@ -127,6 +133,16 @@ def _decide(name: str, its_needs, request: _Request, decided) -> tuple[Decision,
         if applies:
             return decision, reason
     return Decision.REUSE, "dependency, succeeded earlier and its outputs are present"
+
+
+def waiting_reason(running: ActionRecord | None, request_id: str) -> str:
+    """Why an action is waited on, naming the request whose run has it when the workspace knows it."""
+    other = running.request_id if running is not None and running.state is State.RUNNING else None
+    if other is None:
+        return "already running in another job; waiting for it"
+    if other == request_id:
+        return "already running for an earlier attempt of this request; waiting for it"
+    return f"waiting for the run of request {other}"
 
 
 def _requested_names(project: Project, requested: str | Iterable[str]) -> list[str]:

@@ -13,20 +13,13 @@ from types import MappingProxyType
 from typing import Any
 
 from orchestrator.pipeline import fields
+from orchestrator.pipeline.databases import is_database_action
 from orchestrator.pipeline.errors import Problem, ProjectError
 from orchestrator.pipeline.features import features_for
 from orchestrator.pipeline.validate import validate_actions
 from orchestrator.pipeline.yaml_loader import garbage_collection_paused, load_yaml
 
 PROJECT_FILE = "project.yaml"
-
-# OpenSAFELY's DB_COMMANDS: the only commands given database access ("*": any command).
-DATABASE_COMMANDS: dict[str, tuple[str, ...] | str] = {
-    "ehrql": ("generate-dataset", "generate-measures"),
-    "sqlrunner": "*",
-    "cohortextractor": ("generate_cohort", "generate_codelist_report"),
-    "databuilder": ("generate-dataset",),
-}
 
 
 @dataclass(frozen=True)
@@ -57,8 +50,8 @@ class Action:
 
     @property
     def is_database_action(self) -> bool:
-        commands = DATABASE_COMMANDS.get(self.image)
-        return commands == "*" or bool(self.args and commands and self.args[0] in commands)
+        """Whether it gets DATABASE_URL (OpenSAFELY's rule, in databases.py)."""
+        return is_database_action(self.image, self.args)
 
     def __reduce__(self):
         # A parsed project travels between Dagster ops, which pickle their outputs, and a

@@ -57,6 +57,7 @@ class ActionRecord:
     job_id: str | None
     outputs: tuple[str, ...]
     outputs_exist: bool
+    request_id: str | None = None  # of the run that has it now, or last had it (when recorded)
 
 
 @dataclass(frozen=True)
@@ -133,12 +134,15 @@ class Workspace:
                     state, code = State.FAILED, StatusCode.INTERNAL_ERROR.value
             outputs = tuple(entry.get("outputs", ()))
             present = all((self.path / output).is_file() for output in outputs)
-            records[name] = ActionRecord(state, code, entry.get("job_id"), outputs, present)
+            records[name] = ActionRecord(state, code, entry.get("job_id"), outputs, present, entry.get("request_id"))
         return WorkspaceState(self.name, MappingProxyType(records), frozenset(running))
 
-    def start_action(self, action: str, job_id: str, owner: str, started_at: float) -> str | None:
-        """Mark `action` running for `owner` (an engine run id); None if that worked, else the job
-        id of the live run that already has it (the caller waits on that instead)."""
+    def start_action(
+        self, action: str, job_id: str, owner: str, started_at: float, request_id: str | None = None
+    ) -> str | None:
+        """Mark `action` running for `owner` (an engine run id) of request `request_id`; None if that
+        worked, else the job id of the live run that already has it (the caller waits on that instead).
+        The request id is kept so that another request waiting on this run can say whose run it is."""
         taken: list[str] = []
 
         def start(manifest: dict) -> None:
@@ -156,6 +160,7 @@ class Workspace:
                 "started_at": isoformat(started_at),
                 "finished_at": None,
                 "owner": owner,
+                **({"request_id": request_id} if request_id else {}),
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
             }
@@ -196,6 +201,8 @@ class Workspace:
                 "exit_code": result.exit_code,
                 "outputs": previous.get("outputs", []),
             }
+            if previous.get("job_id") == result.job_id and previous.get("request_id"):
+                entry["request_id"] = previous["request_id"]  # the run this result ends
             if result.ok:
                 self._replace_outputs(manifest, result, staged or {})
                 entry["outputs"] = sorted(output.path for output in result.outputs)

@@ -1,15 +1,18 @@
 """Workflow `pipeline-1.0.0`: run a submitted study's project.yaml actions at this site.
 
 The input is a `study` object (a tar.gz of project.yaml + code); the job config is a job request
-{workspace, actions, force_run_dependencies, cancelled_actions}. Ops: unpack and verify the study,
-plan against the site's persistent workspace, execute (each action's start, output lines and end
-are logged and observed in Dagster, and its state written to the operation's metadata as the run
-goes), then report the outputs by privacy level. Failed actions fail the execute step itself, with
-each one's code, message and last log lines as the failure's metadata.
+{workspace, actions, force_run_dependencies, database, job_request_id, cancelled_actions}. Ops:
+unpack and verify the study, plan against the site's persistent workspace, execute (each action's
+start, output lines and end are logged and observed in Dagster, and its state written to the
+operation's metadata as the run goes), then report the outputs by privacy level. Failed actions fail
+the execute step itself, with each one's code, message and last log lines as the failure's metadata.
+Actions cancelled on the runtime job (`cancelled_parts`) after submission are honoured when planning
+and, polled while the actions run, stopped where they are.
 """
 
 import tarfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import dagster as dg
@@ -24,10 +27,11 @@ from orchestrator.pipeline import (
     extract_study,
     load_project,
 )
+from orchestrator.pipeline.databases import DATABASE_NAME_PATTERN, DatabaseMap, DatabaseMapError
 from orchestrator.pipeline.engine import run_plan
 from orchestrator.pipeline.execute import LOG_TAIL_LINES, Limits
 from orchestrator.pipeline.images import ImageMap, ImageMapError
-from orchestrator.pipeline.plan import Plan, PlanError, plan_actions
+from orchestrator.pipeline.plan import Decision, Plan, PlanError, plan_actions
 from orchestrator.pipeline.workspace import isoformat
 from orchestrator.resources import PipelineResource, RuntimeResource
 from orchestrator.runtime.client import RuntimeClientError
@@ -50,6 +54,11 @@ class JobRequest(BaseModel):
     workspace: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
     actions: list[str] = Field(["run_all"], min_length=1)
     force_run_dependencies: bool = False
+    # Which of the site's databases (ORCHESTRATOR_DATABASES) its database actions get.
+    database: str = Field("full", pattern=DATABASE_NAME_PATTERN)
+    # The jobs site's job request this job runs, if it came from one: the plan's request id, which
+    # the workspace records while an action runs, so another request waiting on it can name it.
+    job_request_id: str | None = Field(None, min_length=1, max_length=200)
     cancelled_actions: list[str] = []
 
 
@@ -115,6 +124,8 @@ def _action_state(event: ActionEvent) -> dict:
     }
     if event.kind == "started":
         state["started_at"] = isoformat(event.at)  # so a follower sees how long a running action has been going
+    if event.kind == "waiting":
+        state["status_message"] = event.message  # whose run it waits for
     if event.result is not None:
         r = event.result
         state = {
@@ -151,8 +162,16 @@ def state_counts(actions: dict) -> dict[str, int]:
 
 
 def pending_states(plan: Plan) -> dict:
-    """Each planned action's state in the operation's metadata before anything has run."""
-    return {name: {"state": "pending", "decision": planned.decision.value} for name, planned in plan.actions.items()}
+    """Each planned action's state in the operation's metadata before anything has run; one waited on
+    says whose run it waits for."""
+    return {
+        name: {
+            "state": "pending",
+            "decision": planned.decision.value,
+            **({"status_message": planned.reason} if planned.decision is Decision.WAIT else {}),
+        }
+        for name, planned in plan.actions.items()
+    }
 
 
 class _Progress:
@@ -234,6 +253,53 @@ class _Progress:
         self.report()
 
 
+class _CancelledParts:
+    """For the engine to poll: the actions cancelled on the runtime job after submission (its
+    `cancelled_parts`), asked for at most every POLL_SECONDS, from the engine's loop in the op's
+    thread. A failed request, or a runtime that has no such field, cancels nothing more: the run
+    goes on, and a whole-job cancel still stops it through the lease sensor."""
+
+    POLL_SECONDS = 2.0
+
+    def __init__(self, context, runtime: RuntimeResource, job_id: str, already: Iterable[str]):
+        self.context, self.runtime, self.job_id = context, runtime, job_id
+        self.names = frozenset(already)
+        self.polled_at = time.monotonic()
+
+    def __call__(self) -> frozenset[str]:
+        if time.monotonic() - self.polled_at < self.POLL_SECONDS:
+            return self.names
+        self.polled_at = time.monotonic()
+        try:
+            job = self.runtime.client().get_job(self.job_id)
+        except (RuntimeClientError, ValueError) as exc:  # ValueError: a body that is no Job
+            self.context.log.warning(f"could not read cancelled actions from the runtime ({exc}); the run goes on")
+            return self.names
+        new = set(getattr(job, "cancelled_parts", None) or []) - self.names
+        if new:
+            self.context.log.info(f"cancelled after submission: {', '.join(sorted(new))}")
+            self.names |= new
+        return self.names
+
+
+def cancelled_parts(job: dict, project: Project) -> tuple[list[str], list[str]]:
+    """(names of the project's actions, other names) in the runtime job's `cancelled_parts`."""
+    parts = [part for part in job.get("cancelled_parts") or [] if isinstance(part, str)]
+    return [p for p in parts if p in project.actions], [p for p in parts if p not in project.actions]
+
+
+def site_databases(pipeline: PipelineResource) -> DatabaseMap:
+    try:
+        return DatabaseMap.from_json(pipeline.databases)
+    except DatabaseMapError as exc:
+        raise WorkflowFailure("SITE_MISCONFIGURED", str(exc)) from None
+
+
+def request_id_of(study: Study) -> str:
+    """The plan's request id: the jobs site's job request when there is one, else the runtime job."""
+    return study.request.job_request_id or study.job_input.job["id"]
+
+
 @dataclass
 class PlannedStudy:
     study: Study
@@ -248,16 +314,22 @@ def plan_study(
 ) -> PlannedStudy:
     request = study.request
     workspace = Workspace.open(pipeline.workspaces_dir, request.workspace)
+    # Actions cancelled on the job since it was submitted count as the request's own cancellations;
+    # names the project does not have cancel nothing (they are not the request's mistake).
+    cancelled, strangers = cancelled_parts(study.job_input.job, study.project)
+    if strangers:
+        context.log.warning(f"the job's cancelled_parts name no action of this project: {', '.join(strangers)}")
     plan = plan_actions(
         study.project,
         workspace.state(),
         request.actions,
         request.force_run_dependencies,
-        request.cancelled_actions,
-        request_id=study.job_input.job["id"],
+        [*request.cancelled_actions, *cancelled],
+        request_id=request_id_of(study),
     )
     if isinstance(plan, PlanError):
         raise WorkflowFailure(plan.code, plan.message, {"actions": list(plan.names)})
+    _check_database(study, plan, site_databases(pipeline))
     decisions = {name: planned.decision.value for name, planned in plan.actions.items()}
     counts = {decision: list(decisions.values()).count(decision) for decision in sorted(set(decisions.values()))}
     context.add_output_metadata(
@@ -271,6 +343,21 @@ def plan_study(
         actions=pending_states(plan),
     )
     return PlannedStudy(study, replace(plan, actions=dict(plan.actions)))  # a plain dict travels between op processes
+
+
+def _check_database(study: Study, plan: Plan, databases: DatabaseMap) -> None:
+    """Before anything runs: the database actions this plan runs need the database the request names.
+    A plan with none needs no database at all."""
+    actions = [name for name in plan.to_run if study.project.actions[name].is_database_action]
+    if not actions:
+        return
+    message = databases.unknown_database_message(study.request.database, actions)
+    if message:
+        raise WorkflowFailure(
+            "UNKNOWN_DATABASE",
+            message,
+            {"database": study.request.database, "site_databases": databases.names, "actions": actions},
+        )
 
 
 @dg.op(
@@ -289,8 +376,11 @@ def execute_actions(
         image_map = ImageMap.from_json(pipeline.image_map)
     except ImageMapError as exc:
         raise WorkflowFailure("SITE_MISCONFIGURED", str(exc)) from None
+    # Read again here, not passed from plan_study: op outputs are pickled to disk, and URLs hold passwords.
+    database_url = site_databases(pipeline).url_for(study.request.database)
     limits = Limits(timeout=pipeline.action_timeout_seconds or None, memory=pipeline.action_memory_bytes or None)
     progress = _Progress(context, runtime, study.request.workspace, plan)
+    cancel = _CancelledParts(context, runtime, study.job_input.job["id"], plan.named(Decision.CANCEL))
     try:
         # As job-runner does, a failed action fails its dependents only; independent ones still run. A run
         # termination raises here, in this thread; the engine kills its actions before it propagates.
@@ -304,7 +394,9 @@ def execute_actions(
             limits=limits,
             image_map=image_map,
             on_event=progress,
+            cancel=cancel,
             stream_output=True,
+            database_url=database_url,
         )
     except Exception as error:
         progress.report(force=True)  # the states of the actions that did finish

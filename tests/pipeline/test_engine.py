@@ -6,7 +6,7 @@ import time
 from itertools import pairwise
 
 from orchestrator.pipeline import Limits, StatusCode, Workspace
-from orchestrator.pipeline.engine import ActionEvent
+from orchestrator.pipeline.engine import ActionEvent, CancelRequests
 from tests.pipeline.studies import action, make_study, project, run
 
 
@@ -226,9 +226,12 @@ def test_an_action_running_in_another_process_is_waited_on_not_run_again(tmp_pat
     events = []
     outcome, workspace = run(study, ["mine"], workspace=workspace, on_event=events.append, limits=Limits(timeout=60))
     assert outcome.ok
-    assert ("waiting", "shared") in [(e.kind, e.action) for e in events]
+    assert ("waiting", "shared", "already running in another job; waiting for it") in [
+        (e.kind, e.action, e.message) for e in events
+    ]  # that run recorded no request id
     assert ("started", "shared") not in [(e.kind, e.action) for e in events]
     assert outcome.results["shared"].job_id == "other-job"
+    assert outcome.results["shared"].message == "ran in another request (job other-job): SUCCEEDED"
     assert (workspace.path / "output/mine.csv").read_text() == (study / "analysis/write.py").read_text()
 
 
@@ -284,3 +287,124 @@ def test_any_termination_of_the_caller_kills_running_actions_before_it_propagate
     assert time.monotonic() - began < 10  # the sleeping action was killed, not waited for
     recorded = Workspace(study.parent / "workspace").read_manifest()["actions"]["slow"]
     assert recorded["status_code"] == "CANCELLED_BY_USER"
+
+
+def test_cancelling_one_running_action_kills_it_and_its_dependents_while_independent_ones_go_on(tmp_path):
+    study = make_study(
+        tmp_path,
+        project(
+            action("long", "analysis/sleep.py 60 output/long.csv"),
+            action("after_long", "analysis/write.py output/after_long.csv", needs=["long"]),
+            action("then", "analysis/write.py output/then.csv", needs=["after_long"]),
+            action("quick", "analysis/sleep.py 1.5 output/quick.csv"),
+            action("after_quick", "analysis/copy.py output/quick.csv output/after_quick.csv", needs=["quick"]),
+        ),
+    )
+    cancels = CancelRequests()
+    long_started = threading.Event()
+
+    def cancel_long_from_another_thread():
+        assert long_started.wait(30)
+        time.sleep(0.3)  # its process is running
+        cancels.cancel("long")
+
+    canceller = threading.Thread(target=cancel_long_from_another_thread)
+    canceller.start()
+    events: list[ActionEvent] = []
+
+    def on_event(event: ActionEvent) -> None:
+        events.append(event)
+        if (event.kind, event.action) == ("started", "long"):
+            long_started.set()
+
+    began = time.monotonic()
+    outcome, workspace = run(study, concurrency=2, cancel=cancels, on_event=on_event)  # not continue_on_error
+    canceller.join()
+    assert time.monotonic() - began < 30  # long was killed, not waited for
+    codes = {name: result.status_code for name, result in outcome.results.items()}
+    assert codes == {
+        "long": StatusCode.CANCELLED_BY_USER,
+        "after_long": StatusCode.CANCELLED_BY_USER,
+        "then": StatusCode.CANCELLED_BY_USER,
+        "quick": StatusCode.SUCCEEDED,
+        "after_quick": StatusCode.SUCCEEDED,
+    }
+    assert outcome.results["long"].message == "cancelled by user while running; its processes were killed"
+    assert outcome.results["after_long"].message == "needs long, which is cancelled"
+    assert outcome.results["then"].message == "needs after_long, which is cancelled"
+    started = [e.action for e in events if e.kind == "started"]
+    assert sorted(started) == ["after_quick", "long", "quick"]
+    actions = workspace.read_manifest()["actions"]
+    assert actions["long"]["status_code"] == "CANCELLED_BY_USER"  # it had started: its run is recorded
+    assert "after_long" not in actions and "then" not in actions  # never started: nothing to record
+    assert (workspace.path / "output/after_quick.csv").is_file()
+
+
+def test_cancelling_an_action_that_has_not_started_yet_means_it_never_starts(tmp_path):
+    study = make_study(
+        tmp_path,
+        project(
+            action("first", "analysis/sleep.py 1 output/first.csv"),
+            action("second", "analysis/write.py output/second.csv"),
+            action("third", "analysis/write.py output/third.csv", needs=["second"]),
+        ),
+    )
+    cancels = CancelRequests()
+    events: list[ActionEvent] = []
+
+    def on_event(event: ActionEvent) -> None:
+        events.append(event)
+        if (event.kind, event.action) == ("started", "first"):
+            cancels.cancel("second", "no_such_action")  # one at a time: second waits for first's slot
+
+    outcome, _ = run(study, concurrency=1, cancel=cancels, on_event=on_event)
+    assert outcome.results["first"].ok
+    assert outcome.results["second"].status_code is StatusCode.CANCELLED_BY_USER
+    assert outcome.results["second"].message == "cancelled before it started"
+    assert outcome.results["third"].message == "needs second, which is cancelled"
+    assert [e.action for e in events if e.kind == "started"] == ["first"]
+
+
+def test_a_cancel_of_an_action_that_already_succeeded_changes_nothing(tmp_path):
+    study = make_study(
+        tmp_path,
+        project(
+            action("early", "analysis/write.py output/early.csv"),
+            action("late", "analysis/sleep.py 1 output/late.csv", needs=["early"]),
+        ),
+    )
+    cancels = CancelRequests()
+
+    def on_event(event: ActionEvent) -> None:
+        if (event.kind, event.action) == ("finished", "early"):
+            cancels.cancel("early")
+
+    outcome, _ = run(study, cancel=cancels, on_event=on_event)
+    assert outcome.ok, [r.message for r in outcome.failed]
+
+
+def test_cancelling_an_action_waited_on_stops_waiting_and_leaves_the_other_run_alone(tmp_path):
+    study = make_study(
+        tmp_path,
+        project(
+            action("shared", "analysis/write.py output/shared.csv"),
+            action("mine", "analysis/copy.py output/shared.csv output/mine.csv", needs=["shared"]),
+            action("own", "analysis/write.py output/own.csv"),
+        ),
+    )
+    workspace = Workspace(tmp_path / "workspace")
+    workspace.start_action("shared", "other-job", owner="another-engine", started_at=time.time(), request_id="r-7")
+    events: list[ActionEvent] = []
+    outcome, _ = run(
+        study, workspace=workspace, cancel=CancelRequests(["shared"]), on_event=events.append, concurrency=1
+    )
+    assert [(e.kind, e.message) for e in events if e.action == "shared"][0] == (
+        "waiting",
+        "waiting for the run of request r-7",
+    )
+    assert outcome.results["shared"].status_code is StatusCode.CANCELLED_BY_USER
+    assert outcome.results["shared"].message == "cancelled while it waited for another request's run (which goes on)"
+    assert outcome.results["mine"].message == "needs shared, which is cancelled"
+    assert outcome.results["own"].ok
+    other = workspace.read_manifest()["actions"]["shared"]
+    assert (other["state"], other["owner"], other["request_id"]) == ("running", "another-engine", "r-7")

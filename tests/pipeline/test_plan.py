@@ -95,6 +95,22 @@ def test_an_action_already_running_is_waited_on_not_duplicated(running_from):
     assert decisions(plan) == {"a": Decision.WAIT, "b": Decision.RUN, "c": Decision.WAIT}
 
 
+def test_an_action_waited_on_says_whose_run_it_waits_for_when_the_workspace_knows():
+    def running(request_id):
+        record = ActionRecord(State.RUNNING, "EXECUTING", "job-a", (), False, request_id)
+        return WorkspaceState("ws", MappingProxyType({"a": record}), frozenset({"a"}))
+
+    reasons = {
+        request_id: plan_actions(PROJECT, running(request_id), ["a"], request_id="req-1").actions["a"].reason
+        for request_id in ("req-9", None, "req-1")
+    }
+    assert reasons == {
+        "req-9": "waiting for the run of request req-9",
+        None: "already running in another job; waiting for it",
+        "req-1": "already running for an earlier attempt of this request; waiting for it",
+    }
+
+
 def test_cancelled_actions_and_their_dependents_are_cancelled():
     plan = plan_actions(PROJECT, state(), "run_all", cancelled_actions=["b"])
     assert decisions(plan) == {

@@ -5,7 +5,7 @@ import multiprocessing
 import os
 import time
 
-from orchestrator.pipeline import State, StatusCode, Workspace
+from orchestrator.pipeline import ActionResult, State, StatusCode, Workspace
 
 
 def _add_keys(path: str, worker: int, count: int) -> None:
@@ -49,6 +49,17 @@ def test_a_live_run_by_another_owner_is_not_taken_over(tmp_path):
     assert workspace.start_action("a", "job-a", owner="first", started_at=time.time()) is None
     assert workspace.start_action("a", "job-b", owner="second", started_at=time.time()) == "job-a"
     assert workspace.read_manifest()["actions"]["a"]["job_id"] == "job-a"
+
+
+def test_a_run_records_its_request_while_it_runs_and_in_its_outcome(tmp_path):
+    workspace = Workspace.open(tmp_path, "ws")
+    assert workspace.start_action("a", "job-a", owner="me", started_at=time.time(), request_id="req-1") is None
+    assert workspace.state().actions["a"].request_id == "req-1"
+    workspace.finish_action(ActionResult("a", "job-a", StatusCode.NONZERO_EXIT, "failed"))
+    assert workspace.state().actions["a"].request_id == "req-1"
+    # an outcome of another run (a dependency failure recorded by a later request) claims no request
+    workspace.finish_action(ActionResult("a", "job-b", StatusCode.DEPENDENCY_FAILED, "dependency failed"))
+    assert workspace.state().actions["a"].request_id is None
 
 
 def test_workspace_names_must_be_plain_directory_names(tmp_path):

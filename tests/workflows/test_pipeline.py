@@ -9,32 +9,11 @@ import dagster as dg
 
 from orchestrator.pipeline import pack_directory
 from orchestrator.resources import PipelineResource, runtime_from_env
-from orchestrator.workflows import WORKFLOWS
 from orchestrator.workflows import pipeline as pipeline_workflow
-from tests.conftest import REPO_ROOT
 from tests.sensors.support import RequestLog
+from tests.workflows.pipeline_support import PIPELINE, run_study, study_archive
 
-PIPELINE = WORKFLOWS["pipeline-1.0.0"]
-STUDY = REPO_ROOT / "examples" / "study"
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
-
-
-def run_study(instance, site, admin, archive: bytes, tmp_path, **config):
-    study = site.client.create_object(archive, name="study.tar.gz", types=["study"], mime_type="application/gzip")
-    job_id = admin.create_job(PIPELINE.id, [study["id"]], config={"workspace": "w1", "actions": ["run_all"], **config})[
-        "id"
-    ]
-    op = site.client.claim_job(job_id)
-    resources = {"runtime": site.runtime, "pipeline": PipelineResource(workspaces_dir=str(tmp_path / "workspaces"))}
-    result = PIPELINE.job.execute_in_process(
-        instance=instance, tags=site.tags(job_id, op["id"], PIPELINE.id), resources=resources, raise_on_error=False
-    )
-    return result, admin.get(f"/jobs/{job_id}"), admin.get(f"/operations/{op['id']}")
-
-
-def study_archive(tmp_path) -> bytes:
-    pack_directory(STUDY, tmp_path / "study.tar.gz")
-    return (tmp_path / "study.tar.gz").read_bytes()
 
 
 def test_example_study_succeeds_with_outputs_by_level(instance, site, registered, tmp_path):
