@@ -14,6 +14,7 @@ import tarfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -136,6 +137,7 @@ def _action_state(event: ActionEvent) -> dict:
             "finished_at": isoformat(r.finished_at),
             "outputs": [o.path for o in r.outputs],
             "withheld": [o.path for o in r.withheld],
+            "log_exists": bool(r.log_path) and Path(r.log_path).is_file(),  # the log itself stays at the site
         }
     return state
 
@@ -168,9 +170,10 @@ def pending_states(plan: Plan) -> dict:
         name: {
             "state": "pending",
             "decision": planned.decision.value,
+            "order": position,  # the plan's order (dependencies first); JSON objects keep none on PostgreSQL
             **({"status_message": planned.reason} if planned.decision is Decision.WAIT else {}),
         }
-        for name, planned in plan.actions.items()
+        for position, (name, planned) in enumerate(plan.actions.items())
     }
 
 
@@ -193,10 +196,13 @@ class _Progress:
         self.context, self.runtime, self.workspace = context, runtime, workspace
         self.actions = pending_states(plan)
         self.reported_at = 0.0
+        self.unreported = True  # a state changed since the last report reached the runtime
         self.lines_shown: dict[str, int] = {}
 
     def report(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self.reported_at < self.REPORT_EVERY_SECONDS:
+        """Send the states if any changed, at most once a second; the engine calls this at each turn of
+        its loop too, so a change held back by that limit goes out within a second, not with the next event."""
+        if not force and (not self.unreported or time.monotonic() - self.reported_at < self.REPORT_EVERY_SECONDS):
             return
         try:
             report_progress(
@@ -206,7 +212,7 @@ class _Progress:
                 actions=self.actions,
                 status_message=count_phrase(state_counts(self.actions)),
             )
-            self.reported_at = time.monotonic()
+            self.reported_at, self.unreported = time.monotonic(), False
         except RuntimeClientError as exc:
             self.context.log.warning(f"could not report progress to the runtime ({exc}); the run goes on")
 
@@ -226,6 +232,7 @@ class _Progress:
         if event.kind == "output":
             return self.show_output(event)
         self.actions[event.action] = {**self.actions.get(event.action, {}), **_action_state(event)}
+        self.unreported = True
         result = event.result
         if result is None:
             self.context.log.info(f"action {event.action}: {event.kind}")
@@ -394,7 +401,7 @@ def execute_actions(
             limits=limits,
             image_map=image_map,
             on_event=progress,
-            cancel=cancel,
+            cancel=lambda: progress.report() or cancel(),  # called at each turn of the engine's loop
             stream_output=True,
             database_url=database_url,
         )

@@ -18,10 +18,21 @@ ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 SLOW_REPORT = {
     **QUICK_STUDY,
-    "project.yaml": QUICK_STUDY["project.yaml"].replace(
-        'run: python:v2 analysis/write.py output/report.csv "total\\\\n1\\\\n"',
-        "run: python:v2 analysis/slow.py output/report.csv",
-    ),
+    "project.yaml": """\
+        version: '4.0'
+        actions:
+          prepare:
+            run: python:v2 analysis/write.py output/prepared.csv
+            outputs:
+              highly_sensitive:
+                data: output/prepared.csv
+          report:
+            run: python:v2 analysis/slow.py output/report.csv
+            needs: [prepare]
+            outputs:
+              moderately_sensitive:
+                report: output/report.csv
+        """,
     "analysis/slow.py": """\
         import pathlib, sys, time
         time.sleep(3)  # long enough for the request to be seen running
