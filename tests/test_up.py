@@ -5,6 +5,8 @@ submitted study is followed to its end with `submit --wait`; Ctrl-C stops it all
 a failed sensor tick."""
 
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -62,6 +64,12 @@ def failed_sensor_ticks(dagster_home) -> list:
         ]
 
 
+def readme_job_request_commands() -> list[str]:
+    section = (REPO_ROOT / "README.md").read_text().split("### Job requests", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
 def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_stops_on_ctrl_c(tmp_path):
     home, port, dagster_port = tmp_path / "home", free_port(), free_port()
     env = {**os.environ, "ORCHESTRATOR_HOME": str(home)}
@@ -89,7 +97,7 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
         assert nux.json() == {"data": {"shouldShowNux": False}}  # no community dialog on the first visit
         time.sleep(IDLE_SECONDS)
         after_banner = output.lines[banner_at:]
-        assert len(after_banner) <= 7, "".join(after_banner)  # the banner itself, then silence while idle
+        assert len(after_banner) <= 8, "".join(after_banner)  # the banner itself, then silence while idle
 
         again = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
         assert again.returncode == 1
@@ -117,6 +125,32 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
         assert submitted.returncode == 0, submitted.stdout + submitted.stderr + output.text()
         job_id = submitted.stdout.splitlines()[1].split()[1]
         assert f"{job_id}  succeeded" in submitted.stdout and "chart: succeeded SUCCEEDED" in submitted.stdout
+
+        # The README's job-request session, pasted: the demo project and workspace `make run` made.
+        request_id = None
+        for command_line in readme_job_request_commands():
+            words = shlex.split(command_line.replace("REQUEST_ID", str(request_id)))
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "orchestrator.cli",
+                    *words[1:],
+                    *(["--timeout", "120"] if "--wait" in words else []),
+                ],
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            assert done.returncode == 0, command_line + "\n" + done.stdout + done.stderr + output.text()
+            if words[1:3] == ["requests", "submit"]:
+                request_id = done.stdout.split()[2].rstrip(":")
+                assert "summarise: succeeded (SUCCEEDED)" in done.stdout, done.stdout
+                assert "generate_dataset: succeeded (SUCCEEDED)" in done.stdout, done.stdout
+            if words[1:3] == ["requests", "show"]:
+                assert "succeeded" in done.stdout and "summarise" in done.stdout, done.stdout
 
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
         stopping = time.monotonic()
