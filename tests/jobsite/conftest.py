@@ -21,6 +21,7 @@ from orchestrator.runtime.models import Principal, SiteCreate, Workflow
 from orchestrator.server import create_app
 from tests.conftest import LiveServer
 from tests.jobsite.repos import Repo
+from tests.jobsite.smtp import mailbox, port, smtp_server, start_server  # noqa: F401  (fixtures)
 
 ADMIN = Actor(user_id="admin", is_admin=True)
 # Who the permission matrix asks as: anonymous, and one person per role.
