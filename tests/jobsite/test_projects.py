@@ -135,3 +135,21 @@ def test_members_and_people(world):
     # a bad token is refused, never treated as anonymous
     response = world.call("GET", "/api/projects", as_="anonymous", headers={"Authorization": "Bearer nonsense"})
     assert_error(response, 401)
+
+
+def test_workspace_repositories_and_branches_git_would_misread_are_refused(world):
+    base = {"repo": world.repo.url, "branch": "main", "site_id": "site-a"}
+    for number, (field, value, code) in enumerate(
+        [
+            ("repo", "ext::sh -c touch% /tmp/pwned", "INVALID_REPO_URL"),
+            ("repo", "--upload-pack=touch /tmp/pwned", "INVALID_REPO_URL"),
+            ("repo", "relative/path", "INVALID_REPO_URL"),
+            ("branch", "--orphan", "INVALID_BRANCH"),
+            ("branch", "a..b", "INVALID_BRANCH"),
+        ]
+    ):
+        body = {**base, "name": f"bad-{number}", field: value}
+        assert_error(world.call("POST", "/api/projects/alpha/workspaces", json=body), 422, code)
+    assert_error(world.call("PATCH", "/api/workspaces/alpha-main", json={"branch": "-x"}), 422, "INVALID_BRANCH")
+    names = [w["name"] for w in world.call("GET", "/api/projects/alpha/workspaces").json()["items"]]
+    assert names == ["alpha-main"]

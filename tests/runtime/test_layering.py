@@ -37,3 +37,16 @@ def test_routers_do_not_reach_into_the_store():
             ):
                 found.append(f"{path}:{node.lineno}: store.{node.attr}")
     assert found == []
+
+
+def test_the_runtime_never_imports_the_layers_above_it():
+    found = []
+    for path, tree in _trees(RUNTIME).items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            above = ("orchestrator.jobsite", "orchestrator.airlock", "orchestrator.server")
+            found += [f"{path}: {name}" for name in names if name.startswith(above)]
+    assert found == []

@@ -7,6 +7,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.jobsite import markdown
+from orchestrator.jobsite.git import GitError, check_branch, check_repo_url
 from orchestrator.jobsite import schema as t
 from orchestrator.jobsite.models import (
     Membership,
@@ -101,6 +102,7 @@ class ProjectStore(JobsiteBase):
     def create_workspace(self, project: str, spec: WorkspaceCreate, actor: Actor) -> Workspace:
         require(actor, Permission.CREATE_WORKSPACE, project)
         self.get_project(project)
+        _check_git_names(spec.repo, spec.branch)
         self.runtime.get_site(spec.site_id)  # 404 SITE_NOT_FOUND names it
         now = utcnow()
         try:
@@ -126,6 +128,8 @@ class ProjectStore(JobsiteBase):
     def update_workspace(self, name: str, change: WorkspaceUpdate, actor: Actor) -> Workspace:
         workspace = self.get_workspace(name)
         require(actor, Permission.EDIT_WORKSPACE, workspace.project)
+        if change.branch is not None:
+            _check_git_names(workspace.repo, change.branch)
         values = change.model_dump(exclude_unset=True, exclude_none=True)
         if values:
             with self.write() as conn:
@@ -242,9 +246,16 @@ class ProjectStore(JobsiteBase):
         return conn.execute(select(t.people.c.email).where(t.people.c.user_id == username)).scalar()
 
 
+def _check_git_names(repo: str, branch: str) -> None:
+    """A repository URL git would not fetch from (ext::, options) or a branch that is no name: 422 now,
+    not at the first job request."""
+    try:
+        check_repo_url(repo)
+        check_branch(branch)
+    except GitError as error:
+        raise InvalidArgument(error.code, error.message, {"repo": repo, "branch": branch}) from None
+
+
 def _strings(value) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
-
-def _invalid(message: str) -> InvalidArgument:
-    return InvalidArgument("INVALID_ARGUMENT", message)
