@@ -25,7 +25,15 @@ def on_job_change(conn, job: Job, op: Operation | None, public_url: str = "") ->
     if request is None:
         return
     now = utcnow()
-    reported = _reported_actions(op)
+    # A job back in the queue (its site's lease ran out, or it was retried) still names its last operation,
+    # whose states are history: what was running there will run again.
+    reported = {} if job.status == "open" else _reported_actions(op)
+    if job.status == "open":
+        conn.execute(
+            update(t.request_jobs)
+            .where(t.request_jobs.c.job_request_id == request.id, t.request_jobs.c.state == "running")
+            .values(state="pending", status_code="CREATED", status_message="its run stopped; waiting to run again")
+        )
     before = {
         row.action: row
         for row in conn.execute(select(t.request_jobs).where(t.request_jobs.c.job_request_id == request.id)).all()
@@ -135,11 +143,13 @@ def request_status(job: Job, op: Operation | None, jobs: dict[str, dict]) -> tup
         if not ran:
             return "nothing_to_do", "every requested action is already done or running elsewhere"
         return "succeeded", f"{len(jobs)} action(s) succeeded"
+    if job.status == "open":  # back in the queue (a lease ran out, or retried): the last attempt's states are history
+        if job.attempts:
+            return "pending", f"waiting for a site to pick it up again (attempt {job.attempts + 1})"
+        return "pending", "waiting for the site to start it"
     if "running" in states or (op is not None and not op.done and states and any(s in FINISHED for s in states)):
         done = sum(s in FINISHED for s in states)
         return "running", f"{done} of {len(states)} action(s) finished"
     if op is not None and not op.done:
         return "pending", str((op.metadata or {}).get("status_message") or "claimed by the site; starting")[:2000]
-    if job.status == "open" and job.attempts:
-        return "pending", f"waiting for a site to pick it up again (attempt {job.attempts + 1})"
-    return "pending", "waiting for the site to start it"
+    return "pending", "claimed by the site; starting"

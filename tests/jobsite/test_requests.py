@@ -4,12 +4,15 @@ emails and cancellation as the site reports (here the test plays the site throug
 
 import io
 import tarfile
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from orchestrator.jobsite import schema as t
 from orchestrator.jobsite.store.requests import STUDY_COMMIT_TYPE, job_id_of
+from orchestrator.runtime import schema as rt
 from orchestrator.runtime.models import ErrorInfo, OperationPatch, Principal
+from orchestrator.runtime.schema import utcnow
 from orchestrator.workflows.triggers import load_triggers
 from tests.utils.api import assert_error
 
@@ -213,3 +216,20 @@ def test_cancelling_a_request_or_some_of_its_actions(world):
     whole = world.call("POST", f"/api/job-requests/{running['id']}:cancel", json={})
     assert whole.status_code == 200
     assert world.store.get_operation(op.id).cancel_requested
+
+
+def test_a_request_whose_site_lost_its_lease_waits_again(world):
+    request = submit(world).json()
+    (op,) = world.store.claim_next("pipeline-1.0.0", SITE_A, lease_seconds=1)
+    _report(world.store, op.id, {"report": {"state": "running", "decision": "run", "order": 0}})
+    assert world.call("GET", f"/api/job-requests/{request['id']}").json()["status"] == "running"
+    with world.store.write() as conn:  # the lease ran out long ago
+        conn.execute(
+            rt.operations.update()
+            .where(rt.operations.c.id == op.id)
+            .values(lease_expires_at=utcnow() - timedelta(hours=1))
+        )
+    assert world.store.expire_leases() == 1
+    seen = world.call("GET", f"/api/job-requests/{request['id']}").json()
+    assert seen["status"] == "pending" and "attempt 2" in seen["status_message"]
+    assert [(j["action"], j["state"]) for j in seen["jobs"]] == [("report", "pending")]

@@ -7,8 +7,8 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.jobsite import markdown
-from orchestrator.jobsite.git import GitError, check_branch, check_repo_url
 from orchestrator.jobsite import schema as t
+from orchestrator.jobsite.git import GitError, check_branch, check_repo_url
 from orchestrator.jobsite.models import (
     Membership,
     MembershipSet,
@@ -258,4 +258,3 @@ def _check_git_names(repo: str, branch: str) -> None:
 
 def _strings(value) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
