@@ -1,22 +1,19 @@
-"""Brings the jobs site's tables to their newest schema with Alembic, beside (never inside) the runtime's."""
+"""Brings the jobs site's tables to their newest schema with Alembic, beside (never inside) the runtime's:
+its own script directory and version table (`jobsite_alembic_version`, set in migrations/env.py)."""
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine
+
+from orchestrator.runtime import migrate as runtime_migrate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "jobsite_alembic_version"
 
 
-def alembic_config(connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    return config
+def alembic_config(connection):
+    return runtime_migrate.alembic_config(connection, MIGRATIONS)
 
 
 def upgrade(engine: Engine) -> None:
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "head")
+    runtime_migrate.upgrade(engine, MIGRATIONS)

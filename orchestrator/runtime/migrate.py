@@ -9,13 +9,14 @@ from sqlalchemy import Engine
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(connection) -> Config:
+def alembic_config(connection, migrations: Path = MIGRATIONS) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(migrations))
     config.attributes["connection"] = connection
     return config
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, migrations: Path = MIGRATIONS) -> None:
+    """To head; `migrations` is another layer's own script directory (the jobs site's), if not the runtime's."""
     with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "head")
+        command.upgrade(alembic_config(connection, migrations), "head")
