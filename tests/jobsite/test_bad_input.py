@@ -74,3 +74,23 @@ def test_refused_job_requests_change_nothing(world):
     assert_error(world.call("POST", "/api/job-requests", data=b'{"workspace": "a\\u0000b"}', headers=JSON), 422)
     assert jobsite_rows(world.store) == before
     assert world.store.list_jobs().items == jobs_before
+
+
+def test_every_jobsite_error_is_documented_with_the_error_schema(world):
+    spec = requests.get(world.url + "/openapi.json", timeout=30).json()
+    error_ref = {"$ref": "#/components/schemas/Error"}
+    documented = {}
+    for path, operations in spec["paths"].items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in operations.items():
+            statuses = {int(s) for s in operation["responses"] if s[0] in "45"}
+            documented[(method.upper(), path)] = statuses
+            for status in statuses:
+                assert operation["responses"][str(status)]["content"]["application/json"]["schema"] == error_ref
+            assert {401, 422, 503} <= statuses, (method, path, statuses)  # a bad token is 401 even on public reads
+            if method.upper() != "GET":
+                assert {400, 403, 413} <= statuses, (method, path, statuses)
+    assert documented[("POST", "/api/projects")] == {400, 401, 403, 409, 413, 422, 503}
+    assert documented[("POST", "/api/job-requests")] == {400, 401, 403, 404, 409, 413, 422, 503}
+    assert documented[("GET", "/api/projects/{slug}")] == {401, 404, 409, 422, 503}

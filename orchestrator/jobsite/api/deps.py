@@ -21,3 +21,9 @@ def current_actor(jobsite: JobsiteDep, principal: OptionalPrincipalDep) -> Actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+# What a create answers when the thing exists already (documented in OpenAPI with the error schema).
+ALREADY_EXISTS = {
+    409: {"description": "It exists already, or another request with this id asked for something else (ALREADY_EXISTS)"}
+}

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from orchestrator.jobsite.api.deps import ActorDep, JobsiteDep
+from orchestrator.jobsite.api.deps import ALREADY_EXISTS, ActorDep, JobsiteDep
 from orchestrator.jobsite.models import Person, PersonCreate, PersonUpdate
 from orchestrator.runtime.errors import Unauthenticated
 
@@ -16,7 +16,9 @@ def me(jobsite: JobsiteDep, actor: ActorDep) -> Person:
     return jobsite.get_person(actor.user_id, actor)
 
 
-@router.post("/people", response_model=Person, status_code=201, summary="Create a person (admin)")
+@router.post(
+    "/people", response_model=Person, status_code=201, responses=ALREADY_EXISTS, summary="Create a person (admin)"
+)
 def create_person(body: PersonCreate, jobsite: JobsiteDep, actor: ActorDep) -> Person:
     return jobsite.create_person(body, actor)
 

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response
 
-from orchestrator.jobsite.api.deps import ActorDep, JobsiteDep
+from orchestrator.jobsite.api.deps import ALREADY_EXISTS, ActorDep, JobsiteDep
 from orchestrator.jobsite.models import (
     Membership,
     MembershipSet,
@@ -23,7 +23,7 @@ def list_projects(jobsite: JobsiteDep, _: ActorDep, after_seq: AfterSeq = 0, lim
     return jobsite.list_projects(after_seq, limit)
 
 
-@router.post("", response_model=Project, status_code=201, summary="Create a project (admin)")
+@router.post("", response_model=Project, status_code=201, responses=ALREADY_EXISTS, summary="Create a project (admin)")
 def create_project(body: ProjectCreate, jobsite: JobsiteDep, actor: ActorDep) -> Project:
     return jobsite.create_project(body, actor)
 
@@ -44,7 +44,11 @@ def list_workspaces(slug: str, jobsite: JobsiteDep, _: ActorDep, after_seq: Afte
 
 
 @router.post(
-    "/{slug}/workspaces", response_model=Workspace, status_code=201, summary="Create a workspace (ProjectDeveloper)"
+    "/{slug}/workspaces",
+    response_model=Workspace,
+    status_code=201,
+    responses=ALREADY_EXISTS,
+    summary="Create a workspace (ProjectDeveloper)",
 )
 def create_workspace(slug: str, body: WorkspaceCreate, jobsite: JobsiteDep, actor: ActorDep) -> Workspace:
     return jobsite.create_workspace(slug, body, actor)

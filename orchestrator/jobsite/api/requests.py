@@ -18,6 +18,10 @@ Name = Annotated[str | None, Query(max_length=100)]
     "",
     response_model=JobRequest,
     status_code=201,
+    responses={
+        404: {"description": "No such workspace (WORKSPACE_NOT_FOUND)"},
+        409: {"description": "The workspace is archived (WORKSPACE_ARCHIVED), or this id asked for something else"},
+    },
     summary="Submit a job request (ProjectDeveloper); 200 with the same request when its id was submitted before",
 )
 async def submit_request(

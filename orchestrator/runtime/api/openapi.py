@@ -94,13 +94,14 @@ def _document_errors(routers: list[APIRouter], schema: dict) -> dict:
             continue
         for method in route.methods:
             responses = schema["paths"][route.path_format][method.lower()]["responses"]
-            for status in sorted(error_statuses(route, method)):
+            declared = {int(status) for status in route.responses if str(status).isdigit() and int(status) >= 400}
+            for status in sorted(error_statuses(route, method) | declared):
                 documented = responses.get(str(status), {})
                 # Only a model the route itself declared (FastAPI adds its own 422 model, which we never send).
                 declared = "model" in route.responses.get(status, {})
                 own = declared and documented.get("content", {}).get("application/json", {}).get("schema")
                 responses[str(status)] = {
-                    "description": documented.get("description", ERROR_DESCRIPTIONS[status]),
+                    "description": documented.get("description") or ERROR_DESCRIPTIONS[status],
                     "content": {"application/json": {"schema": {"anyOf": [own, error]} if own else error}},
                 }
     return schema
