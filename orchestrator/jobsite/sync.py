@@ -62,7 +62,12 @@ def on_job_change(conn, job: Job, op: Operation | None, public_url: str = "") ->
             )
         if request.will_notify and values["state"] in FINISHED and (old is None or old.state not in FINISHED):
             queue_job_email(conn, request, action, values, public_url)
-    status, message = request_status(job, op, jobs)
+    # A report may name only some actions (the site sends them all, but nothing requires it): the status
+    # is of every job the request has.
+    every_job = {
+        row.action: {key: getattr(row, key) for key in ("state", "decision", "status_code")} for row in before.values()
+    }
+    status, message = request_status(job, op, {**every_job, **jobs})
     if (status, message) != (request.status, request.status_message):
         conn.execute(
             update(t.job_requests)
