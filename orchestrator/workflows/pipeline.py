@@ -196,7 +196,9 @@ class _Progress:
         self.context, self.runtime, self.workspace = context, runtime, workspace
         self.actions = pending_states(plan)
         self.reported_at = 0.0
-        self.unreported = True  # a state changed since the last report reached the runtime
+        # a state changed since the last report reached the runtime; the plan step reported these
+        # pending states, so the first report is the first change, sent at once
+        self.unreported = False
         self.lines_shown: dict[str, int] = {}
 
     def report(self, force: bool = False) -> None:

@@ -47,7 +47,8 @@ def test_progress_goes_to_the_operation_while_the_run_goes_and_a_rerun_reuses(
     assert first_result.success, first["error"]
     reports = [body["metadata"] for body in patches.to("PATCH", f"/operations/{first['id']}") if body.get("metadata")]
     planned = next(m for m in reports if m.get("step") == "plan")
-    assert all(a == {"state": "pending", "decision": "run"} for a in planned["actions"].values()), planned
+    assert all(a == {"state": "pending", "decision": "run", "order": a["order"]} for a in planned["actions"].values())
+    assert sorted(a["order"] for a in planned["actions"].values()) == [0, 1, 2, 3], planned  # the plan's order
     assert planned["status_message"] == "4 actions to run"  # words, not "4 run"
     messages = [m["status_message"] for m in reports if m.get("step") == "execute_actions"]
     assert messages[-1] == "4 actions succeeded" and all(

@@ -179,6 +179,7 @@ def test_an_action_another_request_is_running_is_waited_on_with_a_message_naming
     assert planned["shared"] == {
         "state": "pending",
         "decision": "wait",
+        "order": 0,
         "status_message": "waiting for the run of request jr-other",
     }
     waiting = [m["actions"]["shared"] for m in patches if m.get("step") == "execute_actions"]
