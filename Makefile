@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sensor_tick.py
 	$(BIN)/python bench/e2e.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/jobsite.py
 
 clean:
 	rm -rf $(VENV) .orchestrator

@@ -15,12 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
-from _common import (
+from _common import (  # noqa: F401  (re-exported: the benchmarks import the shared helpers from here)
     CLK_TCK,
     REPO,
+    RuntimeServer,
     SetupError,
+    percentile,
     postgres_admin_url,
-    postgres_database,  # noqa: F401
+    postgres_database,
+    process_tree,
     stat_fields,
 )
 
