@@ -6,7 +6,7 @@ both once, in the parent; each uvicorn worker builds its app with `app_from_env`
 
 import uvicorn
 
-from orchestrator.jobsite.api import people, projects, requests, workspaces
+from orchestrator.jobsite.api import people, projects, requests, tokens, workspaces
 from orchestrator.jobsite.mail import OutboxSender
 from orchestrator.jobsite.store import JobsiteStore
 from orchestrator.runtime import migrate
@@ -14,7 +14,7 @@ from orchestrator.runtime.api.app import create_app as create_runtime_app
 from orchestrator.runtime.store import Store
 from orchestrator.settings import Settings
 
-JOBSITE_ROUTERS = (projects.router, workspaces.router, requests.router, people.router)
+JOBSITE_ROUTERS = (projects.router, workspaces.router, requests.router, people.router, tokens.router)
 
 
 def create_app(store: Store, jobsite: JobsiteStore | None = None):

@@ -1,4 +1,4 @@
-"""`orchestrator projects|workspaces|requests ...`: the jobs site from the command line (same server
+"""`orchestrator projects|workspaces|requests|tokens ...`: the jobs site from the command line (same server
 and credentials as the other client commands); `--json` prints the models for scripts."""
 
 import sys
@@ -238,4 +238,23 @@ def requests_cancel(request_id, actions):
     click.echo(f"cancel requested for {what} job request {request.id}: {request.status}".replace("  ", " "))
 
 
-COMMANDS = (projects_group, workspaces_group, requests_group)
+# ---- single-use tokens
+@click.group("tokens")
+def tokens_group():
+    """Single-use tokens to log in to a site's airlock."""
+
+
+@tokens_group.command("create")
+@_json_option
+def tokens_create(as_json):
+    """Make a single-use token (it replaces your last one): three words, valid one hour, used once."""
+    token = _client().create_login_token()
+    if as_json:
+        return render.echo_json(token)
+    click.echo(
+        f"single-use token for {token.username}: {token.token}\n"
+        f"Log in to the airlock with it before {render.iso(token.expires_at)}; it works once."
+    )
+
+
+COMMANDS = (projects_group, workspaces_group, requests_group, tokens_group)

@@ -3,7 +3,7 @@
 import secrets
 from collections.abc import Iterator
 
-from orchestrator.jobsite.models import JobRequest, Project, Workspace
+from orchestrator.jobsite.models import JobRequest, LoginToken, Person, Project, Workspace
 from orchestrator.runtime.client import RuntimeClient
 
 
@@ -63,3 +63,13 @@ class JobsiteClient:
     def cancel(self, request_id: str, actions: list[str] | None = None) -> JobRequest:
         body = {"actions": actions} if actions else None
         return JobRequest.model_validate(self.runtime.post(f"/api/job-requests/{request_id}:cancel", body))
+
+    # ---- single-use tokens
+    def create_login_token(self) -> LoginToken:
+        return LoginToken.model_validate(self.runtime.post("/api/me/login-token"))
+
+    def redeem_login_token(self, username: str, token: str) -> Person:
+        """As a site: check and consume `username`'s token; who they are and their roles."""
+        return Person.model_validate(
+            self.runtime.post("/api/login-tokens:redeem", {"username": username, "token": token})
+        )

@@ -197,3 +197,14 @@ class JobRequest(BaseModel):
     updated_at: datetime
     seq: int
     jobs: list[RequestJob] | None = Field(None, description="Present when one request is read, absent in lists.")
+
+
+class LoginToken(BaseModel):
+    username: str
+    token: str = Field(description="Three words, shown once: type them at the airlock's login.")
+    expires_at: datetime
+
+
+class LoginTokenRedeem(Request):
+    username: str = Field(min_length=1, max_length=200)
+    token: str = Field(min_length=1, max_length=200, description="The three words, in any case and spacing.")

@@ -1,6 +1,6 @@
-"""Emails about job requests, written to the outbox inside the transaction of the change they tell
-about (see sync.py); `mail.py` sends them. Each message's id is derived from what it tells (request,
-action, outcome), so telling the same thing twice inserts nothing the second time."""
+"""Emails to people, written to the outbox inside the transaction of the change they tell about (job
+requests in sync.py, login tokens in store/tokens.py); `mail.py` sends them. Each message's id is
+derived from what it tells (request, action, outcome), so telling the same thing twice inserts nothing."""
 
 import hashlib
 
@@ -26,7 +26,7 @@ def queue_job_email(conn, request, action: str, job: dict, public_url: str) -> N
         f"Commit: {request.commit}\n"
         f"The request: {request_link(public_url, request.id)}\n"
     )
-    _queue(conn, request, f"{request.id}.{action}.{job['state']}", subject, body)
+    queue_email(conn, request.created_by, f"{request.id}.{action}.{job['state']}", subject, body)
 
 
 def queue_request_email(conn, request, status: str, message: str, public_url: str) -> None:
@@ -35,13 +35,14 @@ def queue_request_email(conn, request, status: str, message: str, public_url: st
         f"Job request {request.id} in workspace {request.workspace} (project {request.project}) is {status}.\n\n"
         f"{message}\n\nThe request: {request_link(public_url, request.id)}\n"
     )
-    _queue(conn, request, f"{request.id}.request.{status}", subject, body)
+    queue_email(conn, request.created_by, f"{request.id}.request.{status}", subject, body)
 
 
-def _queue(conn, request, key: str, subject: str, body: str) -> None:
-    recipient = conn.execute(select(t.people.c.email).where(t.people.c.user_id == request.created_by)).scalar()
+def queue_email(conn, user_id: str, key: str, subject: str, body: str) -> None:
+    """Queue an email to a person, once per `key`; nothing when they have no address on record."""
+    recipient = conn.execute(select(t.people.c.email).where(t.people.c.user_id == user_id)).scalar()
     if not recipient:
-        return  # nobody to tell: the requester has no email address on record
+        return
     now = utcnow()
     insert_ignoring_conflicts(
         conn,

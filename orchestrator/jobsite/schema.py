@@ -135,3 +135,17 @@ outbox = Table(
     Column("last_error", Text),
     Index("ix_outbox_unsent", "sent_at", "next_attempt_at"),
 )
+
+# A person's single-use login token for the airlock (one live token each: making one replaces the last).
+# Only its scrypt hash is kept; `attempts` counts checks against it, so guessing burns it.
+login_tokens = Table(
+    "login_tokens",
+    metadata,
+    Column("user_id", String(200), primary_key=True),
+    Column("token_hash", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("used_at", UTCDateTime),
+    Column("used_by_site", String(200)),
+)

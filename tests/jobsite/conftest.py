@@ -95,6 +95,8 @@ def world(store, jobsite, jobsite_server, repo) -> World:
         "alpha", WorkspaceCreate(name="alpha-main", repo=repo.url, branch="main", site_id="site-a"), developer
     )
     tokens = {name: store.token_for_user(name, password).access_token for name, password in passwords.items()}
+    site_a = store.generate_credentials("site-a")  # as_="site-a": the site's airlock calling
+    tokens["site-a"] = store.token_for_client(site_a.client_id, site_a.client_secret).access_token
     return World(
         url=jobsite_server,
         store=store,

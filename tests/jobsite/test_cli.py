@@ -83,3 +83,21 @@ def test_mistakes_are_one_clear_line(world, tmp_path):
         done = run(world, tmp_path, *args, as_=as_)
         assert done.returncode == 1, (args, done.stdout, done.stderr)
         assert done.stderr.startswith(f"error: {code}: ") and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_single_use_token_from_the_command_line(world, tmp_path):
+    out = ok(run(world, tmp_path, "tokens", "create", as_="checker"))
+    first_line = out.splitlines()[0]
+    assert first_line.startswith("single-use token for checker: ") and "works once" in out
+    words = first_line.split(": ", 1)[1]
+    assert len(words.split()) == 3
+    again = json.loads(ok(run(world, tmp_path, "tokens", "create", "--json", as_="checker")))
+    assert again["username"] == "checker" and again["token"] != words
+    redeemed = world.call(
+        "POST", "/api/login-tokens:redeem", as_="site-a", json={"username": "checker", "token": words}
+    )
+    assert redeemed.status_code == 403  # the second token replaced the first
+    redeemed = world.call(
+        "POST", "/api/login-tokens:redeem", as_="site-a", json={"username": "checker", "token": again["token"]}
+    )
+    assert redeemed.status_code == 200 and redeemed.json()["roles"] == ["OutputChecker"]

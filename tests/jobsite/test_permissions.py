@@ -108,12 +108,20 @@ def _endpoints(world):
             200,
             lambda r: ("PATCH", "/api/people/developer", {"email": "dev@example.net"}),
         ),
+        ("make a single-use token", LOGGED_IN, 201, lambda r: ("POST", "/api/me/login-token", None)),
+        (
+            "redeem a single-use token",
+            set(),  # a site's credentials only (tests/jobsite/test_tokens.py): no person, whatever their roles
+            200,
+            lambda r: ("POST", "/api/login-tokens:redeem", {"username": "developer", "token": "any three words"}),
+            "SITE_CREDENTIALS_REQUIRED",
+        ),
     ]
 
 
 def test_every_endpoint_for_every_role(world):
     seen, wrong = set(), []
-    for name, allowed, success, prepare in _endpoints(world):
+    for name, allowed, success, prepare, *denied_code in _endpoints(world):
         for role in ROLES:
             method, path, body = prepare(role)
             seen.add((method, path.split("?")[0]))
@@ -122,7 +130,8 @@ def test_every_endpoint_for_every_role(world):
             if response.status_code != expected:
                 wrong.append(f"{name} as {role}: {response.status_code} (expected {expected}) {response.text[:200]}")
             elif expected in (401, 403):
-                assert_error(response, expected, "LOGIN_REQUIRED" if expected == 401 else "MISSING_ROLE")
+                code = "LOGIN_REQUIRED" if expected == 401 else (denied_code or ["MISSING_ROLE"])[0]
+                assert_error(response, expected, code)
     assert wrong == []
     routes = {
         (method, route.path) for route in world_routes() for method in route.methods if route.path.startswith("/api/")

@@ -20,10 +20,10 @@ def test_jobsite_tables_match_their_migrations_and_live_beside_the_runtimes(stor
             },
         )
         assert compare_metadata(context, metadata) == []
-        assert context.get_current_revision() == "0001"
+        assert context.get_current_revision() == "0002"
         tables = set(inspect(conn).get_table_names())
     assert {"jobs", "operations", "alembic_version"} <= tables  # the runtime's, untouched
-    assert {"projects", "workspaces", "job_requests", "outbox", migrate.VERSION_TABLE} <= tables
+    assert {"projects", "workspaces", "job_requests", "outbox", "login_tokens", migrate.VERSION_TABLE} <= tables
     migrate.upgrade(store.writer)  # again: a no-op
 
 

@@ -8,11 +8,12 @@ from orchestrator.jobsite import migrate
 from orchestrator.jobsite.git import GitCache
 from orchestrator.jobsite.store.projects import ProjectStore
 from orchestrator.jobsite.store.requests import JOB_ID_PREFIX, RequestStore
+from orchestrator.jobsite.store.tokens import TokenStore
 from orchestrator.jobsite.sync import on_job_change
 from orchestrator.runtime.store import Store
 
 
-class JobsiteStore(ProjectStore, RequestStore):
+class JobsiteStore(ProjectStore, RequestStore, TokenStore):
     def __init__(self, runtime: Store):
         super().__init__(runtime)
         self.git = GitCache(Path(self.settings.git_cache_dir))
