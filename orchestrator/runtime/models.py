@@ -52,6 +52,11 @@ class ObjectType(Request):
     id: Identifier
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
+    restricted: bool = Field(
+        False,
+        description="Objects of this type are made, listed and read only by admins and sites; people reach "
+        "them through a layer with its own rules (the jobs site's released outputs).",
+    )
 
 
 class Workflow(Request):

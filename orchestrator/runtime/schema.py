@@ -93,6 +93,8 @@ object_types = Table(
     Column("id", String(200), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
     Column("description", Text, nullable=False, default=""),
+    # Objects of a restricted type are seen only by admins and sites (a layer above serves them to people).
+    Column("restricted", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 workflows = Table(

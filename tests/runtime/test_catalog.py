@@ -7,8 +7,8 @@ import requests
 # resource -> (a new item with this id, the same item with its values changed)
 RESOURCES = {
     "object_types": (
-        lambda i: {"id": i, "name": f"Type {i}", "description": "first"},
-        lambda body: {**body, "name": body["name"] + " v2", "description": "second"},
+        lambda i: {"id": i, "name": f"Type {i}", "description": "first", "restricted": False},
+        lambda body: {**body, "name": body["name"] + " v2", "description": "second", "restricted": True},
     ),
     "workflows": (
         lambda i: {
@@ -67,6 +67,7 @@ def test_put_creates_then_replaces(admin_catalog):
         "id": "t",
         "name": "T",
         "description": "",
+        "restricted": False,
     }
     assert call(admin_catalog, "GET", "/workflows/wf2").json() == {
         "id": "wf2",

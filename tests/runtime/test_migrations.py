@@ -1,18 +1,21 @@
 """Alembic migrations build exactly the schema the code declares, on both backends."""
 
+import hashlib
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, insert, inspect, select, table
+from sqlalchemy import column, func, insert, inspect, select, table
 
 from orchestrator.runtime import migrate
 from orchestrator.runtime import schema as s
 from orchestrator.runtime.errors import PermissionDenied, Unauthenticated
-from orchestrator.runtime.models import JobCreate, Principal, SiteLoad, Workflow
+from orchestrator.runtime.models import Checksum, JobCreate, ObjectCreate, ObjectType, Principal, SiteLoad, Workflow
 from orchestrator.runtime.schema import metadata, utcnow
 
-HEAD = "0003"
+HEAD = "0004"
+CHECKSUM_OF_A = Checksum(type="sha256", checksum=hashlib.sha256(b"a").hexdigest())
 
 
 def test_migrated_schema_matches_declared_tables(store):
@@ -122,3 +125,26 @@ def test_a_database_at_0002_with_rows_upgrades_to_head(store):
     with pytest.raises(PermissionDenied) as info:  # a new job of one site is kept from the others
         store.claim_job("new", Principal(kind="site", id="site-b"))
     assert info.value.code == "WRONG_SITE"
+
+
+def test_a_database_at_0003_with_rows_upgrades_to_head(store):
+    """0004 adds object_types.restricted: types written at 0003 stay open, their objects seen by everyone."""
+    with store.writer.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0003")
+    assert "restricted" not in {c["name"] for c in inspect(store.writer).get_columns("object_types")}
+    with store.write() as conn:  # as the code at 0003 wrote them
+        old_types = table("object_types", column("id"), column("name"), column("description"))
+        conn.execute(insert(old_types).values(id="doc", name="Document", description=""))
+    user = Principal(kind="user", id="researcher")
+    before = counts(store, ("object_types",))
+
+    migrate.upgrade(store.writer)
+
+    with store.writer.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD
+    assert counts(store, before) == before
+    assert store.get_object_type("doc").restricted is False
+    obj = store.create_object(ObjectCreate(name="a.txt", types=["doc"], size=1, checksums=[CHECKSUM_OF_A]), user)
+    assert store.get_object(obj.id, hide_restricted=True).id == obj.id
+    store.put_object_type(ObjectType(id="secret", name="Secret", restricted=True))
+    assert store.get_object_type("secret").restricted is True

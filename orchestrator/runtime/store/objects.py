@@ -13,12 +13,26 @@ from sqlalchemy import delete, insert, select, update
 from orchestrator.runtime import schema as s
 from orchestrator.runtime import security
 from orchestrator.runtime.blobs import BlobStore
-from orchestrator.runtime.errors import InvalidArgument, not_found
+from orchestrator.runtime.errors import InvalidArgument, PermissionDenied, not_found
 from orchestrator.runtime.models import Object, ObjectCreate, Page, Principal
 from orchestrator.runtime.schema import utcnow
 from orchestrator.runtime.store.base import MAX_PAGE, StoreBase, found, make_page, seq_range
 from orchestrator.runtime.store.catalog import _require_ids
 from orchestrator.runtime.store.rows import read_model
+
+RESTRICTED = s.object_types.c.restricted.is_(True)
+# An object with any type that is restricted (an EXISTS over its type links).
+RESTRICTED_OBJECT = (
+    select(s.object_type_links.c.object_seq)
+    .join(s.object_types, s.object_types.c.id == s.object_type_links.c.type_id)
+    .where(s.object_type_links.c.object_seq == s.objects.c.seq, RESTRICTED)
+    .exists()
+)
+
+
+def sees_restricted(principal: Principal) -> bool:
+    """Admins and sites see objects of restricted types; people do not (the jobs site serves them its way)."""
+    return principal.kind == "site" or principal.is_admin
 
 
 def _object(row) -> Object | None:
@@ -47,6 +61,16 @@ class ObjectStore(StoreBase):
         self.blobs.check_size(spec.size)
         with self.read() as conn:
             _require_ids(conn, s.object_types, spec.types, "UNKNOWN_OBJECT_TYPE", "object type")
+            restricted = conn.execute(
+                select(s.object_types.c.id).where(RESTRICTED, s.object_types.c.id.in_(spec.types))
+            )
+            restricted = restricted.scalars().all()
+        if restricted and not sees_restricted(by):
+            raise PermissionDenied(
+                "RESTRICTED_OBJECT_TYPE",
+                f"Only admins and sites make objects of type {', '.join(sorted(restricted))}.",
+                {"types": sorted(restricted)},
+            )
         stored = self.blobs.stored_size(spec.sha256)
         if stored is not None and stored != spec.size:  # these bytes are known: a wrong size can never match them
             raise InvalidArgument(
@@ -117,8 +141,14 @@ class ObjectStore(StoreBase):
                 conn.execute(insert(s.object_type_links), [{"type_id": t, "object_seq": seq} for t in set(spec.types)])
         return self.get_object(object_id)
 
-    def get_object(self, object_id: str) -> Object:
+    def get_object(self, object_id: str, hide_restricted: bool = False) -> Object:
+        """The object; with `hide_restricted` (a person asking), one of a restricted type is not found."""
         with self.read() as conn:
+            if (
+                hide_restricted
+                and conn.execute(select(s.objects.c.seq).where(s.objects.c.id == object_id, RESTRICTED_OBJECT)).first()
+            ):
+                raise not_found("object", object_id)
             row = conn.execute(select(s.objects).where(s.objects.c.id == object_id)).first()
             if row is not None:
                 return found(_object(row), "object", object_id)
@@ -131,10 +161,16 @@ class ObjectStore(StoreBase):
         return self.blobs.path(obj.checksums_sha256())
 
     def list_objects(
-        self, after_seq: int = 0, limit: int = 100, types: list[str] | None = None, before_seq: int | None = None
+        self,
+        after_seq: int = 0,
+        limit: int = 100,
+        types: list[str] | None = None,
+        before_seq: int | None = None,
+        hide_restricted: bool = False,
     ) -> Page[Object]:
+        hidden = (~RESTRICTED_OBJECT,) if hide_restricted else ()
         if not types:
-            return self.page(s.objects, _object, after_seq, limit, before_seq=before_seq)
+            return self.page(s.objects, _object, after_seq, limit, *hidden, before_seq=before_seq)
         limit = max(1, min(limit, MAX_PAGE))
         links, newest_first = s.object_type_links, before_seq is not None
         in_order = (lambda seq: seq.desc()) if newest_first else (lambda seq: seq)
@@ -150,6 +186,6 @@ class ObjectStore(StoreBase):
                 .scalars()
                 .all()
             )
-            query = select(s.objects).where(s.objects.c.seq.in_(seqs)).order_by(in_order(s.objects.c.seq))
+            query = select(s.objects).where(s.objects.c.seq.in_(seqs), *hidden).order_by(in_order(s.objects.c.seq))
             rows = conn.execute(query).all()
         return make_page(rows, limit, _object, newest_first=newest_first)

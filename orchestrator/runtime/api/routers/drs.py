@@ -10,6 +10,7 @@ from orchestrator import __version__
 from orchestrator.runtime.api.deps import PrincipalDep, StoreDep
 from orchestrator.runtime.errors import Conflict, NotFound
 from orchestrator.runtime.models import Object
+from orchestrator.runtime.store.objects import sees_restricted
 
 router = APIRouter(prefix="/ga4gh/drs/v1", tags=["ga4gh-drs"])
 ACCESS_ID = "content"
@@ -36,8 +37,8 @@ def drs_object(obj: Object, request: Request) -> dict:
     }
 
 
-def _ready(store, object_id: str) -> Object:
-    obj = store.get_object(object_id)
+def _ready(store, object_id: str, principal) -> Object:
+    obj = store.get_object(object_id, hide_restricted=not sees_restricted(principal))
     if obj.status != "ready":
         raise Conflict("CONTENT_NOT_UPLOADED", f"Object {object_id!r} has no content yet.")
     return obj
@@ -56,13 +57,15 @@ def service_info(request: Request) -> dict:
 
 
 @router.get("/objects/{object_id}")
-def get_drs_object(object_id: str, request: Request, store: StoreDep, _: PrincipalDep) -> dict:
-    return drs_object(_ready(store, object_id), request)
+def get_drs_object(object_id: str, request: Request, store: StoreDep, principal: PrincipalDep) -> dict:
+    return drs_object(_ready(store, object_id, principal), request)
 
 
 @router.get("/objects/{object_id}/access/{access_id}", response_model=AccessURL)
-def get_access_url(object_id: str, access_id: str, request: Request, store: StoreDep, _: PrincipalDep) -> AccessURL:
-    obj = _ready(store, object_id)
+def get_access_url(
+    object_id: str, access_id: str, request: Request, store: StoreDep, principal: PrincipalDep
+) -> AccessURL:
+    obj = _ready(store, object_id, principal)
     if access_id != ACCESS_ID:
         raise NotFound(
             "ACCESS_ID_NOT_FOUND", f"Object {object_id!r} has no access method {access_id!r}; use {ACCESS_ID!r}."

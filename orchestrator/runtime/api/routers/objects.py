@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from orchestrator.runtime.api.deps import AfterSeq, BeforeSeq, Limit, PrincipalDep, StoreDep
 from orchestrator.runtime.errors import Conflict
 from orchestrator.runtime.models import Object, ObjectCreate, Page
+from orchestrator.runtime.store.objects import sees_restricted
 
 router = APIRouter(prefix="/objects", tags=["objects"])
 
@@ -41,22 +42,25 @@ async def upload_content(object_id: str, request: Request, store: StoreDep, _: P
 @router.get("", response_model=Page[Object])
 def list_objects(
     store: StoreDep,
-    _: PrincipalDep,
+    principal: PrincipalDep,
     after_seq: AfterSeq = 0,
     before_seq: BeforeSeq = None,
     limit: Limit = 100,
     types: Annotated[list[str] | None, Query(description="Only objects with any of these types.")] = None,
 ):
-    return store.list_objects(after_seq, limit, types, before_seq=before_seq)
+    hide = not sees_restricted(principal)
+    return store.list_objects(after_seq, limit, types, before_seq=before_seq, hide_restricted=hide)
 
 
 @router.get("/{object_id}", response_model=Object)
-def get_object(object_id: str, store: StoreDep, _: PrincipalDep) -> Object:
-    return store.get_object(object_id)
+def get_object(object_id: str, store: StoreDep, principal: PrincipalDep) -> Object:
+    return store.get_object(object_id, hide_restricted=not sees_restricted(principal))
 
 
-async def content_response(store, object_id: str) -> Response:
-    obj = await run_in_threadpool(store.get_object, object_id)
+async def content_response(store, object_id: str, principal=None) -> Response:
+    """The object's bytes; a person (`principal` not a site or admin) finds no object of a restricted type."""
+    hide = principal is not None and not sees_restricted(principal)
+    obj = await run_in_threadpool(store.get_object, object_id, hide)
     if obj.status != "ready":
         raise Conflict(
             "CONTENT_NOT_UPLOADED", f"Object {object_id!r} has no content yet; PUT it to /objects/{object_id}/content."
@@ -67,5 +71,5 @@ async def content_response(store, object_id: str) -> Response:
 @router.get(
     "/{object_id}/content", response_class=FileResponse, responses={200: {"content": {"application/octet-stream": {}}}}
 )
-async def get_content(object_id: str, store: StoreDep, _: PrincipalDep) -> Response:
-    return await content_response(store, object_id)
+async def get_content(object_id: str, store: StoreDep, principal: PrincipalDep) -> Response:
+    return await content_response(store, object_id, principal)
