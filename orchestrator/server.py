@@ -6,7 +6,16 @@ both once, in the parent; each uvicorn worker builds its app with `app_from_env`
 
 import uvicorn
 
-from orchestrator.jobsite.api import people, projects, requests, tokens, workspaces
+from orchestrator.jobsite.api import (
+    people,
+    projects,
+    publications,
+    released_files,
+    releases,
+    requests,
+    tokens,
+    workspaces,
+)
 from orchestrator.jobsite.mail import OutboxSender
 from orchestrator.jobsite.store import JobsiteStore
 from orchestrator.runtime import migrate
@@ -14,7 +23,16 @@ from orchestrator.runtime.api.app import create_app as create_runtime_app
 from orchestrator.runtime.store import Store
 from orchestrator.settings import Settings
 
-JOBSITE_ROUTERS = (projects.router, workspaces.router, requests.router, people.router, tokens.router)
+JOBSITE_ROUTERS = (
+    projects.router,
+    workspaces.router,
+    requests.router,
+    people.router,
+    tokens.router,
+    releases.router,
+    released_files.router,
+    publications.router,
+)
 
 
 def create_app(store: Store, jobsite: JobsiteStore | None = None):

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import AliasChoices, BaseModel, Field, StringConstraints, field_validator
 
 from orchestrator.runtime.models import Identifier, Request
 
@@ -208,3 +208,85 @@ class LoginToken(BaseModel):
 class LoginTokenRedeem(Request):
     username: str = Field(min_length=1, max_length=200)
     token: str = Field(min_length=1, max_length=200, description="The three words, in any case and spacing.")
+
+
+# ---- released outputs and publications
+MAX_RELEASED_FILE_BYTES = 16 * 1024 * 1024
+RelativePath = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+class ReleaseFileCreate(Request):
+    path: RelativePath = Field(description="The file's path in the workspace, e.g. output/table.csv.")
+    object_id: str = Field(min_length=1, max_length=100, description="The released-output object holding its bytes.")
+
+
+class ReleaseCreate(Request):
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")] = Field(
+        description="The airlock's release request id: recording it again returns the first record."
+    )
+    workspace: str = Field(min_length=1, max_length=100)
+    requested_by: str = Field(min_length=1, max_length=200, description="The developer who asked for the release.")
+    released_by: str = Field(min_length=1, max_length=200, description="The output checker who released it.")
+    reviewers: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
+        min_length=2, max_length=20, description="The output checkers who approved every file (two at least)."
+    )
+    files: list[ReleaseFileCreate] = Field(min_length=1, max_length=1000)
+
+
+class ReleasedFile(BaseModel):
+    id: int = Field(validation_alias=AliasChoices("id", "seq"))
+    release_id: str
+    workspace: str
+    project: str
+    path: str
+    sha256: str
+    size: int
+    released_at: datetime
+    released_by: str
+
+
+class Release(BaseModel):
+    id: str
+    workspace: str
+    project: str
+    site_id: str
+    requested_by: str
+    released_by: str
+    reviewers: list[str]
+    created_at: datetime
+    files: list[ReleasedFile]
+
+
+class PublicationStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+
+
+class PublicationCreate(Request):
+    title: str = Field("", max_length=300)
+
+
+class Publication(BaseModel):
+    id: str
+    workspace: str
+    project: str
+    title: str
+    status: PublicationStatus
+    created_by: str
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    files: list[ReleasedFile]
+
+
+class ReleaseLogEntry(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    workspace: str
+    release_id: str | None
+    file_id: int | None = Field(validation_alias=AliasChoices("file_id", "file_seq"))
+    publication_id: str | None
+    detail: str

@@ -29,6 +29,7 @@ class Permission(StrEnum):
     VIEW_RELEASED_OUTPUTS = "view released and draft public outputs"
     REVIEW_RELEASES = "review and release files, delete a file from a release"
     PUBLISH = "publish a draft"
+    VIEW_RELEASE_LOG = "read who released, deleted, drafted and published a workspace's outputs"
 
 
 # Who may: the roles that grant each permission. Empty = public.
@@ -47,6 +48,7 @@ PERMISSIONS: dict[Permission, frozenset[str]] = {
     Permission.VIEW_RELEASED_OUTPUTS: frozenset({DEV, COLLAB}),
     Permission.REVIEW_RELEASES: frozenset({CHECKER}),
     Permission.PUBLISH: frozenset({PUBLISHER}),
+    Permission.VIEW_RELEASE_LOG: frozenset({DEV, COLLAB, CHECKER, PUBLISHER, ADMIN}),
 }
 assert set(PERMISSIONS) == set(Permission), "every permission needs a row"
 

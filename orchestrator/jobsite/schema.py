@@ -5,7 +5,19 @@ Runtime ids (users, sites, jobs, objects) are plain strings here, not foreign ke
 schema evolves on its own, and the jobs site reads the runtime only through its store.
 """
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from orchestrator.runtime.schema import Json, UTCDateTime, _seq
 
@@ -148,4 +160,81 @@ login_tokens = Table(
     Column("attempts", Integer, nullable=False),
     Column("used_at", UTCDateTime),
     Column("used_by_site", String(200)),
+)
+
+# Files a site's airlock released (reviewed by two output checkers) into the runtime as objects of the
+# restricted type `released-output`; recorded here against their workspace. `id` is the airlock's release
+# request id, so a release retried after a lost reply is recorded once.
+releases = Table(
+    "releases",
+    metadata,
+    _seq(),
+    Column("id", String(100), nullable=False, unique=True),
+    Column("workspace", String(100), ForeignKey("workspaces.name"), nullable=False),
+    Column("project", String(100), nullable=False),
+    Column("site_id", String(200), nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("released_by", String(200), nullable=False),
+    Column("reviewers", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+released_files = Table(
+    "released_files",
+    metadata,
+    _seq(),  # the file's id in the API
+    Column("release_id", String(100), nullable=False),
+    Column("workspace", String(100), nullable=False),
+    Column("project", String(100), nullable=False),
+    Column("path", String(1000), nullable=False),
+    Column("object_id", String(100), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("released_at", UTCDateTime, nullable=False),
+    Column("released_by", String(200), nullable=False),
+    Column("deleted_at", UTCDateTime),  # a checker took it out of the release: gone from every view
+    Column("deleted_by", String(200)),
+    UniqueConstraint("release_id", "path", name="uq_released_files_release_path"),
+    Index("ix_released_files_workspace_seq", "workspace", "seq"),
+)
+
+# A workspace's latest released files, drafted by a developer; an output publisher publishes (everyone
+# may read it then) or rejects it.
+publications = Table(
+    "publications",
+    metadata,
+    _seq(),
+    Column("id", String(100), nullable=False, unique=True),
+    Column("workspace", String(100), ForeignKey("workspaces.name"), nullable=False),
+    Column("project", String(100), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(200)),
+    Column("decided_at", UTCDateTime),
+    Index("ix_publications_workspace_seq", "workspace", "seq"),
+)
+
+publication_files = Table(
+    "publication_files",
+    metadata,
+    Column("publication_id", String(100), primary_key=True),
+    Column("file_seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+)
+
+# Who did what to released outputs, when: releases recorded, files deleted, drafts made, published, rejected.
+release_log = Table(
+    "release_log",
+    metadata,
+    _seq(),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("workspace", String(100), nullable=False),
+    Column("release_id", String(100)),
+    Column("file_seq", BigInteger().with_variant(Integer(), "sqlite")),
+    Column("publication_id", String(100)),
+    Column("detail", Text, nullable=False),
+    Index("ix_release_log_workspace_seq", "workspace", "seq"),
 )

@@ -7,6 +7,7 @@ import requests
 from sqlalchemy import select
 
 from orchestrator.jobsite import schema as t
+from tests.jobsite.releases import record, release_body
 from tests.runtime.test_bad_input import FUZZ_BODIES
 from tests.utils.api import JSON, assert_error, is_error_body
 
@@ -23,7 +24,16 @@ def test_fuzz_every_jobsite_route_never_5xx(world):
     request_id = world.call(
         "POST", "/api/job-requests", json={"workspace": "alpha-main", "requested_actions": ["prepare"]}
     ).json()["id"]
-    real = {"slug": "alpha", "name": "alpha-main", "username": "developer", "request_id": request_id}
+    release = record(world, release_body(world, {"output/table.csv": b"a,b\n1,2\n"})).json()
+    draft = world.call("POST", "/api/workspaces/alpha-main/publications", as_="developer").json()
+    real = {
+        "slug": "alpha",
+        "name": "alpha-main",
+        "username": "developer",
+        "request_id": request_id,
+        "file_id": str(release["files"][0]["id"]),
+        "publication_id": draft["id"],
+    }
     spec = requests.get(world.url + "/openapi.json", timeout=30).json()
     paths = {path: ops for path, ops in spec["paths"].items() if path.startswith("/api/")}
     assert len(paths) >= 10
@@ -33,7 +43,7 @@ def test_fuzz_every_jobsite_route_never_5xx(world):
             real_path = re.sub(r"\{(\w+)\}", lambda m: real[m.group(1)], template)
             unknown_path = re.sub(r"\{(\w+)\}", "fuzz", template)
             for method in operations:
-                for as_ in ("developer", "admin", "anonymous"):
+                for as_ in ("developer", "admin", "anonymous", "site-a"):
                     token = world.tokens[as_]
                     attempts = [(real_path, body, headers) for body, headers in FUZZ_BODIES]
                     attempts += [(unknown_path, body, headers) for body, headers in FUZZ_BODIES[1:4]]

@@ -8,7 +8,7 @@ from orchestrator.jobsite import migrate
 from orchestrator.jobsite.models import MembershipSet, PersonCreate, ProjectCreate, ProjectRole, WorkspaceCreate
 from orchestrator.jobsite.permissions import Actor
 
-HEAD = "0002"
+HEAD = "0003"
 ADMIN = Actor(user_id="admin", is_admin=True)
 
 

@@ -3,12 +3,14 @@ getting exactly the status the permission table promises (on SQLite and PostgreS
 
 import itertools
 
-from orchestrator.jobsite.models import JobRequestCreate, MembershipSet
+from orchestrator.jobsite.models import JobRequestCreate, MembershipSet, PublicationCreate
 from orchestrator.jobsite.permissions import PERMISSIONS, Actor, Permission
 from tests.jobsite.conftest import ADMIN, ROLES
+from tests.jobsite.releases import record, release_body
 from tests.utils.api import assert_error
 
 EVERYONE = set(ROLES)
+VIEWERS = {"developer", "collaborator"}  # of project alpha: who sees its released outputs
 LOGGED_IN = EVERYONE - {"anonymous"}
 _serial = itertools.count()
 
@@ -25,8 +27,16 @@ def _endpoints(world):
     """(name, allowed roles, success status, prepare(role) -> (method, path, json))."""
     first_request = _pending_request(world)
 
+    def new_file() -> int:
+        return record(world, release_body(world, {f"output/{unique('f')}.csv": b"x"})).json()["files"][0]["id"]
+
+    def new_draft() -> str:
+        return world.jobsite.create_publication("alpha-main", PublicationCreate(), world.actor("developer")).id
+
     def unique(prefix):
         return f"{prefix}-{next(_serial)}"
+
+    released = new_file()
 
     def member_to_remove(role):
         world.jobsite.set_membership("beta", "publisher", MembershipSet(roles=["ProjectCollaborator"]), ADMIN)
@@ -58,7 +68,7 @@ def _endpoints(world):
             "set member",
             {"admin"},
             200,
-            lambda r: ("PUT", "/api/projects/alpha/members/checker", {"roles": ["ProjectCollaborator"]}),
+            lambda r: ("PUT", "/api/projects/beta/members/checker", {"roles": ["ProjectCollaborator"]}),
         ),
         ("remove member", {"admin"}, 204, member_to_remove),
         ("read workspace", EVERYONE, 200, lambda r: ("GET", "/api/workspaces/alpha-main", None)),
@@ -110,6 +120,33 @@ def _endpoints(world):
         ),
         ("make a single-use token", LOGGED_IN, 201, lambda r: ("POST", "/api/me/login-token", None)),
         (
+            "record a release",
+            set(),  # the workspace's site only (tests/jobsite/test_releases.py)
+            201,
+            lambda r: ("POST", "/api/releases", release_body(world, {"output/x.csv": b"x"})),
+            "SITE_CREDENTIALS_REQUIRED",
+        ),
+        ("list released files", VIEWERS, 200, lambda r: ("GET", "/api/workspaces/alpha-main/released-files", None)),
+        ("read a released file", VIEWERS, 200, lambda r: ("GET", f"/api/released-files/{released}", None)),
+        ("download a released file", VIEWERS, 200, lambda r: ("GET", f"/api/released-files/{released}/content", None)),
+        ("delete a released file", {"checker"}, 204, lambda r: ("DELETE", f"/api/released-files/{new_file()}", None)),
+        (
+            "draft a publication",
+            {"developer"},
+            201,
+            lambda r: ("POST", "/api/workspaces/alpha-main/publications", None),
+        ),
+        ("list publications", EVERYONE, 200, lambda r: ("GET", "/api/workspaces/alpha-main/publications", None)),
+        ("read a draft", VIEWERS | {"publisher"}, 200, lambda r: ("GET", f"/api/publications/{new_draft()}", None)),
+        ("publish a draft", {"publisher"}, 200, lambda r: ("POST", f"/api/publications/{new_draft()}:publish", None)),
+        ("reject a draft", {"publisher"}, 200, lambda r: ("POST", f"/api/publications/{new_draft()}:reject", None)),
+        (
+            "read the release log",
+            LOGGED_IN - {"other_developer"},
+            200,
+            lambda r: ("GET", "/api/workspaces/alpha-main/release-log", None),
+        ),
+        (
             "redeem a single-use token",
             set(),  # a site's credentials only (tests/jobsite/test_tokens.py): no person, whatever their roles
             200,
@@ -157,6 +194,14 @@ def _template(path: str) -> str:
         (r"/api/job-requests/[^/]+:cancel", "/api/job-requests/{request_id}:cancel"),
         (r"/api/job-requests/[^/]+", "/api/job-requests/{request_id}"),
         (r"/api/people/[^/]+", "/api/people/{username}"),
+        (r"/api/workspaces/[^/]+/released-files", "/api/workspaces/{name}/released-files"),
+        (r"/api/workspaces/[^/]+/publications", "/api/workspaces/{name}/publications"),
+        (r"/api/workspaces/[^/]+/release-log", "/api/workspaces/{name}/release-log"),
+        (r"/api/released-files/[^/]+/content", "/api/released-files/{file_id}/content"),
+        (r"/api/released-files/[^/]+", "/api/released-files/{file_id}"),
+        (r"/api/publications/[^/]+:publish", "/api/publications/{publication_id}:publish"),
+        (r"/api/publications/[^/]+:reject", "/api/publications/{publication_id}:reject"),
+        (r"/api/publications/[^/]+", "/api/publications/{publication_id}"),
     ]
     import re
 

@@ -20,7 +20,7 @@ def test_jobsite_tables_match_their_migrations_and_live_beside_the_runtimes(stor
             },
         )
         assert compare_metadata(context, metadata) == []
-        assert context.get_current_revision() == "0002"
+        assert context.get_current_revision() == "0003"
         tables = set(inspect(conn).get_table_names())
     assert {"jobs", "operations", "alembic_version"} <= tables  # the runtime's, untouched
     assert {"projects", "workspaces", "job_requests", "outbox", "login_tokens", migrate.VERSION_TABLE} <= tables

@@ -7,13 +7,14 @@ from pathlib import Path
 from orchestrator.jobsite import migrate
 from orchestrator.jobsite.git import GitCache
 from orchestrator.jobsite.store.projects import ProjectStore
+from orchestrator.jobsite.store.releases import ReleaseStore
 from orchestrator.jobsite.store.requests import JOB_ID_PREFIX, RequestStore
 from orchestrator.jobsite.store.tokens import TokenStore
 from orchestrator.jobsite.sync import on_job_change
 from orchestrator.runtime.store import Store
 
 
-class JobsiteStore(ProjectStore, RequestStore, TokenStore):
+class JobsiteStore(ProjectStore, RequestStore, TokenStore, ReleaseStore):
     def __init__(self, runtime: Store):
         super().__init__(runtime)
         self.git = GitCache(Path(self.settings.git_cache_dir))
@@ -25,6 +26,7 @@ class JobsiteStore(ProjectStore, RequestStore, TokenStore):
         migrate.upgrade(runtime.writer)
         jobsite = cls(runtime)
         jobsite.ensure_catalog()
+        jobsite.ensure_release_type()
         return jobsite
 
 

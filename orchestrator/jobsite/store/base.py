@@ -58,3 +58,14 @@ def require(actor: Actor, permission: Permission, project: str | None = None) ->
         f"{actor.user_id!r} may not {permission.value}: it needs the role {roles}{where}.",
         {"permission": permission.name, "roles": sorted(PERMISSIONS[permission]), "project": project},
     )
+
+
+def require_site(principal, what: str) -> None:
+    """Raise 401 (nobody) or 403 (a person) unless a site's credentials ask: some calls only an airlock makes."""
+    if principal is None:
+        raise Unauthenticated("LOGIN_REQUIRED", f"Only a site may {what}: use its client credentials.")
+    if principal.kind != "site":
+        raise PermissionDenied(
+            "SITE_CREDENTIALS_REQUIRED",
+            f"Only a site's airlock may {what} (with the site's client credentials), not a person.",
+        )

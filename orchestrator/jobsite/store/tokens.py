@@ -14,7 +14,7 @@ from orchestrator.jobsite import schema as t
 from orchestrator.jobsite.models import LoginToken, LoginTokenRedeem, Person
 from orchestrator.jobsite.notify import queue_email
 from orchestrator.jobsite.permissions import Actor
-from orchestrator.jobsite.store.base import JobsiteBase
+from orchestrator.jobsite.store.base import JobsiteBase, require_site
 from orchestrator.runtime.errors import PermissionDenied, Unauthenticated
 from orchestrator.runtime.models import Principal
 from orchestrator.runtime.schema import utcnow
@@ -82,14 +82,7 @@ class TokenStore(JobsiteBase):
         answers the same refusal. A check first takes one of the token's attempts in a conditional
         UPDATE, so concurrent guesses cannot get more than MAX_ATTEMPTS between them, and two
         concurrent right answers consume it once (the second finds it used)."""
-        if principal is None:
-            raise Unauthenticated("LOGIN_REQUIRED", "Only a site may check single-use tokens: use its credentials.")
-        if principal.kind != "site":
-            raise PermissionDenied(
-                "SITE_CREDENTIALS_REQUIRED",
-                "Only a site's airlock checks single-use tokens (with the site's client credentials); "
-                "people type their token at the airlock.",
-            )
+        require_site(principal, "check single-use tokens")
         token, now = normalise(spec.token), utcnow()
         live = (
             (t.login_tokens.c.user_id == spec.username)
