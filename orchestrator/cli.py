@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from orchestrator import render
+from orchestrator.airlock.cli import airlock_group
 from orchestrator.client_config import client_from_env
 from orchestrator.jobsite.cli import COMMANDS as JOBSITE_COMMANDS
 from orchestrator.pipeline.cli import run_command
@@ -44,6 +45,7 @@ def serve_command(host: str, port: int, workers: int, log_level: str):
 
 
 cli.add_command(runtime_group)
+cli.add_command(airlock_group)
 for _command in JOBSITE_COMMANDS:
     cli.add_command(_command)
 cli.add_command(up_command)

@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     mail_poll_seconds: float = 2
     mail_max_attempts: int = 100  # temporary failures before a message is given up (backoff: 5 s doubling to 10 min)
 
+    # ---- the airlock (at a site, beside its workspaces; it calls the runtime as the site)
+    airlock_database_url: str = ""  # default: sqlite:///<home>/airlock.db
+    airlock_dir: Path | None = None  # default: <home>/airlock; copies of the files asked to be released
+    airlock_url: str = ""  # where the CLI reaches the airlock (e.g. http://127.0.0.1:8010)
+    airlock_session_days: float = 14  # a session lapses after this long unused
+    airlock_login_max_failures: int = 10  # failed logins of one username or address per window, then 429
+    airlock_login_window_seconds: int = 900
+
     @model_validator(mode="after")
     def _paths_under_home(self) -> "Settings":
         self.home = self.home.resolve()
@@ -89,4 +97,6 @@ class Settings(BaseSettings):
         self.blob_dir = self.blob_dir or self.home / "blobs"
         self.workspaces_dir = self.workspaces_dir or self.home / "workspaces"
         self.git_cache_dir = self.git_cache_dir or self.home / "git"
+        self.airlock_database_url = self.airlock_database_url or f"sqlite:///{self.home / 'airlock.db'}"
+        self.airlock_dir = self.airlock_dir or self.home / "airlock"
         return self

@@ -1,0 +1,37 @@
+"""The airlock's FastAPI app and `orchestrator airlock serve`: the JSON API under /api/, the same error
+bodies and request limits as the runtime's, and /healthz."""
+
+from fastapi_offline import FastAPIOffline
+
+from orchestrator import __version__
+from orchestrator.airlock.api import release_requests, session, workspaces
+from orchestrator.airlock.service import Airlock
+from orchestrator.runtime.api.errors import install_error_handlers
+from orchestrator.runtime.api.guard import RequestGuard
+
+ROUTERS = (session.router, workspaces.router, release_requests.router)
+
+
+def create_app(airlock: Airlock) -> FastAPIOffline:
+    app = FastAPIOffline(
+        title="Orchestrator airlock",
+        version=__version__,
+        description="Level 4 files at this site, and their review and release.",
+    )
+    app.state.airlock = airlock
+    install_error_handlers(app)
+    app.add_middleware(RequestGuard, max_body_bytes=airlock.settings.max_request_bytes)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict:
+        return {"status": "ok", "site": airlock.settings.site_id}
+
+    return app
+
+
+def app_from_env() -> FastAPIOffline:
+    from orchestrator.settings import Settings
+
+    return create_app(Airlock.open(Settings()))
