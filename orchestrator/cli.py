@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from orchestrator import render
-from orchestrator.airlock.cli import airlock_group
+from orchestrator.airlock.cli import COMMANDS as AIRLOCK_COMMANDS
 from orchestrator.client_config import client_from_env
 from orchestrator.jobsite.cli import COMMANDS as JOBSITE_COMMANDS
 from orchestrator.pipeline.cli import run_command
@@ -45,7 +45,8 @@ def serve_command(host: str, port: int, workers: int, log_level: str):
 
 
 cli.add_command(runtime_group)
-cli.add_command(airlock_group)
+for _command in AIRLOCK_COMMANDS:
+    cli.add_command(_command)
 for _command in JOBSITE_COMMANDS:
     cli.add_command(_command)
 cli.add_command(up_command)

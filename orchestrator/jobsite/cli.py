@@ -257,4 +257,71 @@ def tokens_create(as_json):
     )
 
 
-COMMANDS = (projects_group, workspaces_group, requests_group, tokens_group)
+# ---- publications
+@click.group("publications")
+def publications_group():
+    """Draft a workspace's released files for publication; publish or reject drafts."""
+
+
+def show_publication(publication) -> None:
+    click.echo(
+        f"publication {publication.id}  {publication.status.value}: {publication.title}\n"
+        f"workspace {publication.workspace} (project {publication.project}), drafted by {publication.created_by}"
+        + (f", {publication.status.value} by {publication.decided_by}" if publication.decided_by else "")
+    )
+    if publication.files:
+        click.echo("")
+        render.table(
+            ("FILE", "PATH", "SIZE", "SHA256"),
+            [(f.id, f.path, f.size, f.sha256) for f in publication.files],
+        )
+
+
+@publications_group.command("create")
+@click.argument("workspace")
+@click.option("--title", default="", help="Default: Outputs of WORKSPACE.")
+@_json_option
+def publications_create(workspace, title, as_json):
+    """Draft a publication of WORKSPACE's latest released files (ProjectDeveloper)."""
+    publication = _client().create_publication(workspace, title)
+    return render.echo_json(publication) if as_json else show_publication(publication)
+
+
+@publications_group.command("list")
+@click.argument("workspace")
+@_json_option
+def publications_list(workspace, as_json):
+    publications = _client().publications(workspace)
+    if as_json:
+        return render.echo_json(publications)
+    if not publications:
+        return click.echo(f"no publications of {workspace} that you may see")
+    render.table(
+        ("ID", "STATUS", "FILES", "DRAFTED BY", "TITLE"),
+        [(p.id, p.status.value, len(p.files), p.created_by, p.title) for p in publications],
+    )
+
+
+@publications_group.command("show")
+@click.argument("publication_id")
+@_json_option
+def publications_show(publication_id, as_json):
+    publication = _client().publication(publication_id)
+    return render.echo_json(publication) if as_json else show_publication(publication)
+
+
+@publications_group.command("publish")
+@click.argument("publication_id")
+def publications_publish(publication_id):
+    """Publish a draft for everyone (OutputPublisher)."""
+    show_publication(_client().decide_publication(publication_id, True))
+
+
+@publications_group.command("reject")
+@click.argument("publication_id")
+def publications_reject(publication_id):
+    """Reject a draft (OutputPublisher)."""
+    show_publication(_client().decide_publication(publication_id, False))
+
+
+COMMANDS = (projects_group, workspaces_group, requests_group, tokens_group, publications_group)

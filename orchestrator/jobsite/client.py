@@ -1,10 +1,21 @@
 """Typed calls to the jobs site's API over a RuntimeClient (same server, same tokens, same retries)."""
 
+import hashlib
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
-from orchestrator.jobsite.models import JobRequest, LoginToken, Person, Project, Workspace
-from orchestrator.runtime.client import RuntimeClient
+from orchestrator.jobsite.models import (
+    JobRequest,
+    LoginToken,
+    Person,
+    Project,
+    Publication,
+    ReleasedFile,
+    ReleaseLogEntry,
+    Workspace,
+)
+from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
 
 
 class JobsiteClient:
@@ -73,3 +84,45 @@ class JobsiteClient:
         return Person.model_validate(
             self.runtime.post("/api/login-tokens:redeem", {"username": username, "token": token})
         )
+
+    # ---- released outputs and publications
+    def released_files(self, workspace: str) -> list[ReleasedFile]:
+        return list(self._pages(f"/api/workspaces/{workspace}/released-files", ReleasedFile))
+
+    def released_file(self, file_id: int) -> ReleasedFile:
+        return ReleasedFile.model_validate(self.runtime.get(f"/api/released-files/{file_id}"))
+
+    def download_released_file(self, file_id: int, target: Path) -> ReleasedFile:
+        """Save the file's bytes to `target`, checked against its sha256 (a mismatch leaves no file)."""
+        file = self.released_file(file_id)
+        digest = hashlib.sha256()
+        with self.runtime.request("GET", f"/api/released-files/{file_id}/content", stream=True) as response:
+            with open(target, "wb") as fh:
+                for chunk in response.iter_content(1 << 20):
+                    digest.update(chunk)
+                    fh.write(chunk)
+        if digest.hexdigest() != file.sha256:
+            Path(target).unlink()
+            raise RuntimeClientError(0, "CHECKSUM_MISMATCH", f"Released file {file_id} arrived with another sha256.")
+        return file
+
+    def delete_released_file(self, file_id: int) -> None:
+        self.runtime.request("DELETE", f"/api/released-files/{file_id}")
+
+    def release_log(self, workspace: str) -> list[ReleaseLogEntry]:
+        return list(self._pages(f"/api/workspaces/{workspace}/release-log", ReleaseLogEntry))
+
+    def create_publication(self, workspace: str, title: str = "") -> Publication:
+        return Publication.model_validate(
+            self.runtime.post(f"/api/workspaces/{workspace}/publications", {"title": title})
+        )
+
+    def publications(self, workspace: str) -> list[Publication]:
+        return list(self._pages(f"/api/workspaces/{workspace}/publications", Publication))
+
+    def publication(self, publication_id: str) -> Publication:
+        return Publication.model_validate(self.runtime.get(f"/api/publications/{publication_id}"))
+
+    def decide_publication(self, publication_id: str, publish: bool) -> Publication:
+        verb = "publish" if publish else "reject"
+        return Publication.model_validate(self.runtime.post(f"/api/publications/{publication_id}:{verb}"))

@@ -1,7 +1,9 @@
 """End to end: a job request made with the CLI runs its action and the action's dependency at a real
 site (dagster-daemon), the request shows each job's state as it goes, and ends succeeded; a second
-request reuses the dependency. SQLite only: a daemon costs seconds of CPU per run."""
+request reuses the dependency; the moderately_sensitive output then goes through the site's airlock
+(single-use token, two checkers) to a publication anyone downloads with the same sha256. SQLite only: a daemon costs seconds of CPU per run."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -10,7 +12,11 @@ import time
 import pytest
 import requests
 
+from orchestrator.airlock.app import create_app as create_airlock_app
+from orchestrator.airlock.service import Airlock
 from orchestrator.runtime.client import Credentials, RuntimeClient
+from tests.conftest import LiveServer
+from tests.jobsite.releases import second_checker
 from tests.jobsite.repos import QUICK_STUDY
 from tests.site.stack import SiteDaemon, make_site_copy, register_as_admin, site_env, wait_for
 
@@ -123,3 +129,57 @@ def test_a_job_request_from_the_cli_runs_at_the_site_job_by_job(world, site, tmp
     assert again.returncode == 0, (out, err, site.output())
     second = json.loads(out)
     assert second["status"] == "succeeded" and [job["action"] for job in second["jobs"]] == ["report"], second
+
+    # On to the airlock: the moderately_sensitive report, viewed by the developer who logged in with a
+    # single-use token, released by two checkers, drafted, published and read by anyone, same sha256.
+    level4 = tmp_path / "workspaces" / "alpha-main" / "level4" / "output" / "report.csv"
+    assert level4.read_text() == "total\n1\n"
+    _through_the_airlock(world, tmp_path, level4.read_bytes())
+
+
+def _through_the_airlock(world, tmp_path, report: bytes):
+    second_checker(world)
+    creds = world.store.generate_credentials("site-a")
+    settings = world.store.settings.model_copy(
+        update={
+            "url": world.url,
+            "site_id": "site-a",
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+            "workspaces_dir": tmp_path / "workspaces",
+            "airlock_dir": tmp_path / "airlock",
+            "airlock_database_url": f"sqlite:///{tmp_path / 'airlock.db'}",
+        }
+    )
+    service = Airlock.open(settings)
+    with LiveServer(world.store, create_airlock_app(service)) as url:
+
+        def as_(username):
+            token = world.jobsite.create_login_token(world.actor(username)).token
+            login = requests.post(url + "/api/login", json={"username": username, "token": token}, timeout=30)
+            assert login.status_code == 200, login.text
+            return {"Authorization": f"Bearer {login.json()['session']}"}
+
+        developer, checkers = as_("developer"), [as_("checker"), as_("checker2")]
+        shown = requests.get(url + "/api/workspaces/alpha-main/files/output/report.csv", headers=developer, timeout=30)
+        assert shown.json()["table"] == {"header": ["total"], "rows": [["1"]]}, shown.text
+        asked = requests.post(
+            url + "/api/release-requests",
+            json={"workspace": "alpha-main", "files": [{"path": "output/report.csv", "reason": "the total"}]},
+            headers=developer,
+            timeout=30,
+        ).json()
+        for checker in checkers:
+            review = {"path": "output/report.csv", "decision": "approve", "comment": "no small numbers"}
+            requests.post(f"{url}/api/release-requests/{asked['id']}/reviews", json=review, headers=checker, timeout=30)
+        released = requests.post(f"{url}/api/release-requests/{asked['id']}:release", headers=checkers[0], timeout=60)
+        assert released.status_code == 200 and released.json()["status"] == "released", released.text
+    service.db.dispose()
+
+    draft = world.call("POST", "/api/workspaces/alpha-main/publications", as_="developer").json()
+    assert world.call("POST", f"/api/publications/{draft['id']}:publish", as_="publisher").status_code == 200
+    public = requests.get(f"{world.url}/api/publications/{draft['id']}", timeout=30).json()
+    (file,) = public["files"]
+    anyone = requests.get(f"{world.url}/api/released-files/{file['id']}/content", timeout=30)
+    assert anyone.content == report
+    assert hashlib.sha256(anyone.content).hexdigest() == file["sha256"] == anyone.headers["X-Content-SHA256"]
