@@ -42,3 +42,10 @@ def client_from_env(settings: Settings | None = None) -> RuntimeClient:
     if not (creds.client_id or creds.username):
         creds.username, creds.password = saved.get("username"), saved.get("password")
     return RuntimeClient(settings.url or saved.get("url") or DEFAULT_URL, creds, max_retries=2)
+
+
+def save_airlock_url(home: Path, airlock_url: str) -> None:
+    """Beside the saved credentials: where `orchestrator up` runs the local site's airlock."""
+    path = credentials_file(home)
+    saved = load_saved(home)
+    path.write_text(json.dumps({**saved, "airlock_url": airlock_url}))

@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 import requests
 
-from orchestrator.client_config import load_saved, save_credentials
+from orchestrator.client_config import load_saved, save_airlock_url, save_credentials
 from orchestrator.runtime.client import Credentials, RuntimeClient
 from orchestrator.settings import Settings
 
@@ -217,11 +217,12 @@ def stack_env(settings: Settings, url: str, site: dict) -> tuple[dict, Path]:
     return env, dagster_home
 
 
-def banner(url: str, dagster_url: str, home: Path) -> None:
+def banner(url: str, dagster_url: str, airlock_url: str, home: Path) -> None:
     bin_dir = Path(sys.executable).parent
     click.secho(f"\n  orchestrator is up ({home})", bold=True)
     click.secho(f"  Dagster UI:   {dagster_url}", bold=True)
     click.secho(f"  Runtime API:  {url}   (docs {url}/docs)", bold=True)
+    click.secho(f"  Airlock:      {airlock_url}   (Level 4 files; log in with `orchestrator tokens create`)", bold=True)
     click.echo(f"  Job request:  {bin_dir / 'orchestrator'} requests submit demo-study run_all --wait")
     click.echo(f"  Submit:       {bin_dir / 'orchestrator'} submit examples/study --type study --wait")
     click.echo("  Stop:         Ctrl-C\n")
@@ -231,15 +232,17 @@ def banner(url: str, dagster_url: str, home: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int, help="runtime API port")
 @click.option("--dagster-port", default=3000, show_default=True, type=int, help="Dagster UI port")
+@click.option("--airlock-port", default=8010, show_default=True, type=int, help="the local site's airlock port")
 @click.option("--demo", is_flag=True, help="Submit an example object so a run shows up at once.")
 @click.option("--verbose", is_flag=True, help="Log every request and every sensor tick (Dagster's INFO level).")
-def up_command(host: str, port: int, dagster_port: int, demo: bool, verbose: bool):
-    """Run the runtime API, the local site and the Dagster UI + daemon; Ctrl-C stops them all."""
+def up_command(host: str, port: int, dagster_port: int, airlock_port: int, demo: bool, verbose: bool):
+    """Run the runtime API, the local site (Dagster UI + daemon, and its airlock); Ctrl-C stops them all."""
     from orchestrator.catalog import register_catalog
 
     settings = Settings()
     home, url, dagster_url = settings.home, f"http://{host}:{port}", f"http://{host}:{dagster_port}"
-    refuse_if_running(home, host, {"runtime API": port, "Dagster UI": dagster_port})
+    airlock_url = f"http://{host}:{airlock_port}"
+    refuse_if_running(home, host, {"runtime API": port, "Dagster UI": dagster_port, "airlock": airlock_port})
     trigger_set, site = prepare_state(settings, url)
     env, dagster_home = stack_env(settings, url, site)
     log_level = "info" if verbose else "warning"  # idle sensor ticks and API requests log at INFO: a line a second
@@ -296,8 +299,19 @@ def up_command(host: str, port: int, dagster_port: int, demo: bool, verbose: boo
                 start_new_session=True,
             )
         )
-        wait_until_answering({"runtime API": f"{url}/healthz", "Dagster UI": f"{dagster_url}/server_info"}, processes)
-        banner(url, dagster_url, home)
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "orchestrator.cli", "airlock", "serve", "--host", host]
+                + ["--port", str(airlock_port), "--log-level", log_level],
+                env={**env, "ORCHESTRATOR_AIRLOCK_URL": airlock_url},
+                cwd=REPO,
+                start_new_session=True,
+            )
+        )
+        save_airlock_url(home, airlock_url)
+        answering = {"runtime API": f"{url}/healthz", "Dagster UI": f"{dagster_url}/server_info"}
+        wait_until_answering({**answering, "airlock": f"{airlock_url}/healthz"}, processes)
+        banner(url, dagster_url, airlock_url, home)
         if demo:
             for path, kind in (
                 (REPO / "examples" / "study", "study"),

@@ -64,18 +64,25 @@ def failed_sensor_ticks(dagster_home) -> list:
         ]
 
 
-def readme_job_request_commands() -> list[str]:
-    section = (REPO_ROOT / "README.md").read_text().split("### Job requests", 1)[1]
+def readme_commands(heading: str) -> list[str]:
+    section = (REPO_ROOT / "README.md").read_text().split(heading, 1)[1]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
     return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
 
 
 def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_stops_on_ctrl_c(tmp_path):
-    home, port, dagster_port = tmp_path / "home", free_port(), free_port()
+    home, port, dagster_port, airlock_port = tmp_path / "home", free_port(), free_port(), free_port()
     env = {**os.environ, "ORCHESTRATOR_HOME": str(home)}
-    for name in ("ORCHESTRATOR_URL", "ORCHESTRATOR_DATABASE_URL", "ORCHESTRATOR_USERNAME", "ORCHESTRATOR_CLIENT_ID"):
+    for name in (
+        "ORCHESTRATOR_URL",
+        "ORCHESTRATOR_DATABASE_URL",
+        "ORCHESTRATOR_USERNAME",
+        "ORCHESTRATOR_CLIENT_ID",
+        "ORCHESTRATOR_AIRLOCK_URL",
+    ):
         env.pop(name, None)
     command = [sys.executable, "-m", "orchestrator.cli", "up", "--port", str(port), "--dagster-port", str(dagster_port)]
+    command += ["--airlock-port", str(airlock_port)]
     # started as a script's background job is (SIGINT ignored): Ctrl-C and the orderly stop must work all the same
     up = subprocess.Popen(
         command,
@@ -97,7 +104,7 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
         assert nux.json() == {"data": {"shouldShowNux": False}}  # no community dialog on the first visit
         time.sleep(IDLE_SECONDS)
         after_banner = output.lines[banner_at:]
-        assert len(after_banner) <= 8, "".join(after_banner)  # the banner itself, then silence while idle
+        assert len(after_banner) <= 9, "".join(after_banner)  # the banner itself, then silence while idle
 
         again = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
         assert again.returncode == 1
@@ -128,7 +135,7 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
 
         # The README's job-request session, pasted: the demo project and workspace `make run` made.
         request_id = None
-        for command_line in readme_job_request_commands():
+        for command_line in readme_commands("### Job requests"):
             words = shlex.split(command_line.replace("REQUEST_ID", str(request_id)))
             done = subprocess.run(
                 [
@@ -151,6 +158,29 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
                 assert "generate_dataset: succeeded (SUCCEEDED)" in done.stdout, done.stdout
             if words[1:3] == ["requests", "show"]:
                 assert "succeeded" in done.stdout and "summarise" in done.stdout, done.stdout
+
+        # The README's airlock session: a single-use token, a login, the Level 4 files of that request's runs.
+        assert requests.get(f"http://127.0.0.1:{airlock_port}/healthz", timeout=5).ok
+        token = None
+        for command_line in readme_commands("### Level 4 outputs: the airlock"):
+            words = shlex.split(command_line)[1:]
+            if words[:2] == ["airlock", "login"]:
+                words += ["--token", token]
+            done = subprocess.run(
+                [sys.executable, "-m", "orchestrator.cli", *words],
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, command_line + "\n" + done.stdout + done.stderr + output.text()
+            if words[:2] == ["tokens", "create"]:
+                token = done.stdout.splitlines()[0].split(": ", 1)[1]
+            if words[:2] == ["airlock", "files"]:
+                assert "output/summary_by_age.csv" in done.stdout, done.stdout
+            if words[:2] == ["releases", "request"]:
+                assert "submitted" in done.stdout and "the table by age" in done.stdout, done.stdout
 
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
         stopping = time.monotonic()

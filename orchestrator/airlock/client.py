@@ -1,5 +1,5 @@
-"""The CLI's way into an airlock: its URL (ORCHESTRATOR_AIRLOCK_URL, else the one `orchestrator up` or
-the last login saved) and the session a login with a single-use token made, kept in
+"""The CLI's way into an airlock: its URL (ORCHESTRATOR_AIRLOCK_URL, else the one `orchestrator up`
+saved, else the last login's) and the session a login with a single-use token made, kept in
 $ORCHESTRATOR_HOME/airlock-session.json (mode 600). Errors come back as RuntimeClientError, so the CLI
 prints them like the runtime's."""
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import requests
 
+from orchestrator.client_config import load_saved
 from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.settings import Settings
 
@@ -27,7 +28,7 @@ class AirlockClient:
         settings = settings or Settings()
         path = session_file(settings.home)
         saved = json.loads(path.read_text()) if path.is_file() else {}
-        url = settings.airlock_url or saved.get("url") or DEFAULT_URL
+        url = settings.airlock_url or load_saved(settings.home).get("airlock_url") or saved.get("url") or DEFAULT_URL
         return cls(url, saved.get("session") if saved.get("url", url) == url else None, settings.home)
 
     def login(self, username: str, token: str) -> dict:
