@@ -7,7 +7,7 @@ from pathlib import Path
 from orchestrator.jobsite.models import Person, Release, Workspace
 from orchestrator.jobsite.permissions import Actor
 from orchestrator.runtime.client import RuntimeClient, RuntimeClientError, quote_id
-from orchestrator.runtime.errors import NotFound, PermissionDenied, RuntimeApiError
+from orchestrator.runtime.errors import Conflict, NotFound, PermissionDenied, RuntimeApiError
 
 RELEASED_OUTPUT_TYPE = "released-output"
 
@@ -37,6 +37,12 @@ class Central:
                 raise PermissionDenied(exc.code, exc.message) from exc
             if exc.status == 404:
                 raise NotFound(exc.code, exc.message, exc.details) from exc
+            if exc.permanent and exc.status != 401:  # it would refuse again: say what, do not ask for a retry
+                raise Conflict(
+                    "CENTRAL_REFUSED",
+                    f"The central server refused what the airlock asked: {exc.code}: {exc.message}",
+                    {"central_status": exc.status, "central_code": exc.code, **exc.details},
+                ) from exc
             raise CentralUnavailable(
                 "CENTRAL_UNAVAILABLE",
                 f"The central server did not do what the airlock asked ({exc.code}: {exc.message}). "

@@ -157,3 +157,15 @@ def test_who_sees_which_requests(airlock):
         assert [r["id"] for r in airlock.call("GET", "/api/release-requests", as_=role).json()] == seen, role
     for role, status in (("collaborator", 403), ("publisher", 403), ("other_developer", 403)):
         assert airlock.call("GET", f"/api/release-requests/{rid}", as_=role).status_code == status, role
+
+
+def test_a_release_the_jobs_site_refuses_says_why_and_is_not_retried_as_an_outage(airlock):
+    from orchestrator.jobsite.models import PersonUpdate
+    from tests.jobsite.conftest import ADMIN
+
+    rid = ask(airlock)["id"]
+    approve_all(airlock, rid, [f["path"] for f in FILES])
+    airlock.world.jobsite.update_person("checker2", PersonUpdate(roles=[]), ADMIN)  # no longer a checker
+    refused = assert_error(airlock.call("POST", f"/api/release-requests/{rid}:release", as_="checker"), 409)
+    assert refused["code"] == "CENTRAL_REFUSED" and "checker2 is not an output checker" in refused["message"]
+    assert airlock.world.call("GET", "/api/workspaces/alpha-main/released-files").json()["items"] == []
