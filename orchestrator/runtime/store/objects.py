@@ -21,13 +21,20 @@ from orchestrator.runtime.store.catalog import _require_ids
 from orchestrator.runtime.store.rows import read_model
 
 RESTRICTED = s.object_types.c.restricted.is_(True)
-# An object with any type that is restricted (an EXISTS over its type links).
-RESTRICTED_OBJECT = (
-    select(s.object_type_links.c.object_seq)
-    .join(s.object_types, s.object_types.c.id == s.object_type_links.c.type_id)
-    .where(s.object_type_links.c.object_seq == s.objects.c.seq, RESTRICTED)
-    .exists()
-)
+
+
+def restricted_seq(object_seq):
+    """Whether the object with this seq has any restricted type (an EXISTS over its type links)."""
+    links = s.object_type_links.alias("restricted_links")
+    return (
+        select(links.c.object_seq)
+        .join(s.object_types, s.object_types.c.id == links.c.type_id)
+        .where(links.c.object_seq == object_seq, RESTRICTED)
+        .exists()
+    )
+
+
+RESTRICTED_OBJECT = restricted_seq(s.objects.c.seq)
 
 
 def sees_restricted(principal: Principal) -> bool:
@@ -61,10 +68,7 @@ class ObjectStore(StoreBase):
         self.blobs.check_size(spec.size)
         with self.read() as conn:
             _require_ids(conn, s.object_types, spec.types, "UNKNOWN_OBJECT_TYPE", "object type")
-            restricted = conn.execute(
-                select(s.object_types.c.id).where(RESTRICTED, s.object_types.c.id.in_(spec.types))
-            )
-            restricted = restricted.scalars().all()
+        restricted = self._restricted_types(spec.types)
         if restricted and not sees_restricted(by):
             raise PermissionDenied(
                 "RESTRICTED_OBJECT_TYPE",
@@ -72,6 +76,10 @@ class ObjectStore(StoreBase):
                 {"types": sorted(restricted)},
             )
         stored = self.blobs.stored_size(spec.sha256)
+        if stored is not None and not sees_restricted(by) and not self._held_openly(spec.sha256):
+            # Only objects of restricted types hold these bytes: a person must send them, never get them by
+            # naming their sha256 (released outputs' hashes are public), nor learn their size.
+            stored = None
         if stored is not None and stored != spec.size:  # these bytes are known: a wrong size can never match them
             raise InvalidArgument(
                 "SIZE_MISMATCH",
@@ -141,6 +149,12 @@ class ObjectStore(StoreBase):
                 conn.execute(insert(s.object_type_links), [{"type_id": t, "object_seq": seq} for t in set(spec.types)])
         return self.get_object(object_id)
 
+    def _held_openly(self, sha256: str) -> bool:
+        """Whether an object of no restricted type holds these bytes."""
+        with self.read() as conn:
+            query = select(s.objects.c.seq).where(s.objects.c.sha256 == sha256, ~RESTRICTED_OBJECT).limit(1)
+            return conn.execute(query).first() is not None
+
     def get_object(self, object_id: str, hide_restricted: bool = False) -> Object:
         """The object; with `hide_restricted` (a person asking), one of a restricted type is not found."""
         with self.read() as conn:
@@ -155,7 +169,18 @@ class ObjectStore(StoreBase):
             pending = conn.execute(select(s.uploads).where(s.uploads.c.id == object_id)).first()
         if pending is None:
             raise not_found("object", object_id)
-        return found(_pending(pending), "object", object_id)
+        obj = found(_pending(pending), "object", object_id)
+        if hide_restricted and self._restricted_types(obj.types):
+            raise not_found("object", object_id)
+        return obj
+
+    def _restricted_types(self, types: list[str]) -> list[str]:
+        with self.read() as conn:
+            return (
+                conn.execute(select(s.object_types.c.id).where(RESTRICTED, s.object_types.c.id.in_(types)))
+                .scalars()
+                .all()
+            )
 
     def blob_path_of(self, obj: Object):
         return self.blobs.path(obj.checksums_sha256())
@@ -179,13 +204,17 @@ class ObjectStore(StoreBase):
                 conn.execute(
                     select(links.c.object_seq)
                     .distinct()
-                    .where(links.c.type_id.in_(types), *seq_range(links.c.object_seq, after_seq, before_seq))
+                    .where(
+                        links.c.type_id.in_(types),
+                        *seq_range(links.c.object_seq, after_seq, before_seq),
+                        *([~restricted_seq(links.c.object_seq)] if hide_restricted else []),
+                    )
                     .order_by(in_order(links.c.object_seq))
                     .limit(limit + 1)
                 )
                 .scalars()
                 .all()
             )
-            query = select(s.objects).where(s.objects.c.seq.in_(seqs), *hidden).order_by(in_order(s.objects.c.seq))
+            query = select(s.objects).where(s.objects.c.seq.in_(seqs)).order_by(in_order(s.objects.c.seq))
             rows = conn.execute(query).all()
         return make_page(rows, limit, _object, newest_first=newest_first)
