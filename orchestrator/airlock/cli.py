@@ -29,7 +29,13 @@ def airlock_group():
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
-def serve_command(host: str, port: int, log_level: str):
+@click.option(
+    "--forwarded-allow-ips",
+    default="127.0.0.1",
+    show_default=True,
+    help="The reverse proxies whose X-Forwarded-For/-Proto to trust (the login limit counts the client's address).",
+)
+def serve_command(host: str, port: int, log_level: str, forwarded_allow_ips: str):
     """Serve the airlock's API (/api/...; OpenAPI docs at /docs)."""
     import uvicorn
 
@@ -40,7 +46,15 @@ def serve_command(host: str, port: int, log_level: str):
         Airlock.open(Settings()).db.dispose()  # check the settings and migrate, once, before serving
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    uvicorn.run("orchestrator.airlock.app:app_from_env", factory=True, host=host, port=port, log_level=log_level)
+    uvicorn.run(
+        "orchestrator.airlock.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
 
 
 @airlock_group.command("login")

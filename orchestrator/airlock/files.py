@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from orchestrator.pipeline.workspace import LEVEL4_DIR
-from orchestrator.runtime.errors import NotFound
+from orchestrator.runtime.errors import NotFound, PayloadTooLarge
 
 ACTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 TABLE_ROWS_SHOWN = 1000
 TEXT_BYTES_SHOWN = 1 << 20
+MAX_READ_BYTES = 64 << 20  # what the airlock reads of one file to show it; a release takes at most 16 MiB
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 TEXT_SUFFIXES = {".txt", ".md", ".log", ".json", ".html", ".tsv"}
 
@@ -64,7 +65,8 @@ class WorkspaceFiles:
         try:
             for index, part in enumerate(parts):
                 last = index == len(parts) - 1
-                flags = os.O_RDONLY | os.O_NOFOLLOW | (0 if last else os.O_DIRECTORY)
+                # O_NONBLOCK: a FIFO planted here must not hold a worker forever (regular files ignore it)
+                flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_NONBLOCK if last else os.O_DIRECTORY)
                 next_fd = os.open(part, flags, dir_fd=fd)
                 os.close(fd)
                 fd = next_fd
@@ -75,13 +77,20 @@ class WorkspaceFiles:
             os.close(fd)
             raise
 
-    def _read(self, parts: list[str], shown: str, limit: int | None = None) -> bytes:
+    def _read(self, parts: list[str], shown: str, max_bytes: int = MAX_READ_BYTES) -> bytes:
         try:
             fd = self._open_no_follow(parts)
         except OSError:
             raise _missing(self.name, shown) from None
         with os.fdopen(fd, "rb") as fh:
-            return fh.read() if limit is None else fh.read(limit)
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes:  # known before a byte is read: a huge file costs no memory
+                raise PayloadTooLarge(
+                    "FILE_TOO_LARGE",
+                    f"{shown} is {size} bytes; the airlock reads files of up to {max_bytes} bytes here.",
+                    {"size": size, "max_bytes": max_bytes},
+                )
+            return fh.read(max_bytes + 1)
 
     @staticmethod
     def _parts(path: str) -> list[str] | None:
@@ -106,14 +115,17 @@ class WorkspaceFiles:
             subdirs[:] = sorted(d for d in subdirs if not (Path(directory) / d).is_symlink())
             for name in sorted(names):
                 item = Path(directory) / name
-                info = item.lstat()
+                try:
+                    info = item.lstat()
+                except FileNotFoundError:  # removed meanwhile (a running action rewrites its outputs)
+                    continue
                 if stat.S_ISREG(info.st_mode):
                     relative = item.relative_to(base).as_posix()
                     found.append(Level4File(relative, info.st_size, kind_of(relative)))
         return found
 
-    def level4_bytes(self, path: str) -> bytes:
-        return self._read(self.level4_parts(path), path)
+    def level4_bytes(self, path: str, max_bytes: int = MAX_READ_BYTES) -> bytes:
+        return self._read(self.level4_parts(path), path, max_bytes)
 
     def read_level4(self, path: str) -> tuple[Level4File, bytes, str]:
         """(the file, its bytes, their sha256), from one read."""

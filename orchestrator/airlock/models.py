@@ -62,7 +62,7 @@ class ReviewCreate(Request):
 
 class Withdraw(Request):
     paths: list[str] | None = Field(
-        None, max_length=200, description="Only these files; omitted: the whole request, for good."
+        None, max_length=200, description="Only these files; omitted or null: the whole request, for good."
     )
 
 

@@ -15,9 +15,9 @@ from orchestrator.runtime.schema import utcnow
 
 
 def release(requests: ReleaseRequests, request_id: str, actor: Actor) -> ReleaseRequest:
-    db, central = requests.db, requests.central
+    db = requests.db
     with db.write() as conn:
-        row = requests._row(conn, request_id)
+        row = requests._row(conn, request_id, lock=True)  # no review, return or withdrawal in between
         requests._checker_not_author(row, actor, "release")
         status = RequestStatus(row.status)
         if status is RequestStatus.SUBMITTED:
@@ -45,26 +45,30 @@ def release(requests: ReleaseRequests, request_id: str, actor: Actor) -> Release
         elif status is not RequestStatus.RELEASING:  # releasing: a release cut off before; resume it
             requests._require_status(row, (RequestStatus.SUBMITTED, RequestStatus.RELEASING), "released")
 
-    request = requests.get(request_id, actor)
-    for file in request.files:
-        if not file.withdrawn and not file.uploaded:
-            _upload(requests, request, file, actor)
-
+    try:
+        recorded = _send(requests, request_id, actor)
+    except Conflict as refused:  # the central server refuses for good: back to review, uploads kept
+        with db.write() as conn:
+            conn.execute(
+                update(a.release_requests)
+                .where(
+                    a.release_requests.c.id == request_id, a.release_requests.c.status == RequestStatus.RELEASING.value
+                )
+                .values(status=RequestStatus.SUBMITTED.value, updated_at=utcnow())
+            )
+            db.audit(
+                actor.user_id,
+                "release-refused",
+                workspace=row.workspace,
+                request_id=request_id,
+                detail=refused.message,
+                conn=conn,
+            )
+        raise
     request = requests.get(request_id, actor)
     live = [f for f in request.files if not f.withdrawn]
-    approvers = sorted({r.reviewer for f in live for r in f.reviews if r.decision == "approve"})
-    recorded = central.record_release(
-        {
-            "id": request_id,
-            "workspace": request.workspace,
-            "requested_by": request.author,
-            "released_by": actor.user_id,
-            "reviewers": approvers,
-            "files": [{"path": f.path, "object_id": f.object_id} for f in live],
-        }
-    )
     with db.write() as conn:
-        conn.execute(
+        done = conn.execute(
             update(a.release_requests)
             .where(a.release_requests.c.id == request_id, a.release_requests.c.status == RequestStatus.RELEASING.value)
             .values(
@@ -73,7 +77,9 @@ def release(requests: ReleaseRequests, request_id: str, actor: Actor) -> Release
                 released_at=utcnow(),
                 updated_at=utcnow(),
             )
-        )
+        ).rowcount
+        if not done:  # another checker's resumed release finished it first
+            return requests.get(request_id, actor)
         db.audit(
             actor.user_id,
             "released",
@@ -84,6 +90,27 @@ def release(requests: ReleaseRequests, request_id: str, actor: Actor) -> Release
         )
     requests.discard_copies(request_id)
     return requests.get(request_id, actor)
+
+
+def _send(requests: ReleaseRequests, request_id: str, actor: Actor):
+    """Upload every file not yet uploaded, then have the jobs site record the release (by the request's id)."""
+    request = requests.get(request_id, actor)
+    for file in request.files:
+        if not file.withdrawn and not file.uploaded:
+            _upload(requests, request, file, actor)
+    request = requests.get(request_id, actor)
+    live = [f for f in request.files if not f.withdrawn]
+    approvers = sorted({r.reviewer for f in live for r in f.reviews if r.decision == "approve"})
+    return requests.central.record_release(
+        {
+            "id": request_id,
+            "workspace": request.workspace,
+            "requested_by": request.author,
+            "released_by": actor.user_id,
+            "reviewers": approvers,
+            "files": [{"path": f.path, "object_id": f.object_id} for f in live],
+        }
+    )
 
 
 def _upload(requests: ReleaseRequests, request: ReleaseRequest, file, actor: Actor) -> None:

@@ -24,7 +24,7 @@ from orchestrator.airlock.models import (
 from orchestrator.jobsite.models import MAX_RELEASED_FILE_BYTES
 from orchestrator.jobsite.permissions import Actor, Permission
 from orchestrator.jobsite.store.base import require
-from orchestrator.runtime.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
+from orchestrator.runtime.errors import Conflict, InvalidArgument, NotFound, PayloadTooLarge, PermissionDenied
 from orchestrator.runtime.schema import utcnow
 
 APPROVALS_NEEDED = 2
@@ -61,12 +61,13 @@ class ReleaseRequests:
             problems.append(f"{path}: named twice")
         for file in spec.files:
             try:
-                data = files.level4_bytes(file.path)
+                data = files.level4_bytes(file.path, max_bytes=MAX_RELEASED_FILE_BYTES)
             except NotFound:
                 problems.append(f"{file.path}: no such file in level4/")
                 continue
-            if len(data) > MAX_RELEASED_FILE_BYTES:
-                problems.append(f"{file.path}: {len(data)} bytes, over the {MAX_RELEASED_FILE_BYTES} a release allows")
+            except PayloadTooLarge as too_large:
+                size = too_large.details["size"]
+                problems.append(f"{file.path}: {size} bytes, over the {MAX_RELEASED_FILE_BYTES} a release allows")
                 continue
             copies.append((file, data))
         if problems:
@@ -114,8 +115,11 @@ class ReleaseRequests:
         return self.get(request_id, actor)
 
     # ---- reading
-    def _row(self, conn, request_id: str):
-        row = conn.execute(select(a.release_requests).where(a.release_requests.c.id == request_id)).first()
+    def _row(self, conn, request_id: str, lock: bool = False):
+        """The request's row; with `lock`, held until the transaction ends (PostgreSQL: FOR UPDATE; SQLite's
+        writers take turns anyway), so a status checked here is still the status when the change commits."""
+        query = select(a.release_requests).where(a.release_requests.c.id == request_id)
+        row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
             raise NotFound("RELEASE_REQUEST_NOT_FOUND", f"No release request {request_id!r} at this airlock.")
         return row
@@ -171,7 +175,14 @@ class ReleaseRequests:
         file = next((f for f in request.files if f.path == path), None)
         if file is None:
             raise NotFound("FILE_NOT_FOUND", f"Release request {request_id!r} has no file {path!r}.")
-        return file, self.snapshot_path(request_id, path)
+        copy = self.snapshot_path(request_id, path)
+        if not copy.is_file():  # released (or withdrawn): the airlock keeps no copy any more
+            raise NotFound(
+                "COPY_DISCARDED",
+                f"Release request {request_id} is {request.status.value}; the airlock no longer keeps its files. "
+                "Released files are on the jobs site (orchestrator releases files WORKSPACE).",
+            )
+        return file, copy
 
     # ---- reviewing
     def _checker_not_author(self, row, actor: Actor, what: str) -> None:
@@ -183,7 +194,7 @@ class ReleaseRequests:
 
     def review(self, request_id: str, spec: ReviewCreate, actor: Actor) -> ReleaseRequest:
         with self.db.write() as conn:
-            row = self._row(conn, request_id)
+            row = self._row(conn, request_id, lock=True)
             self._checker_not_author(row, actor, "review")
             self._require_status(row, (RequestStatus.SUBMITTED,), "reviewed")
             live = conn.execute(
@@ -232,11 +243,18 @@ class ReleaseRequests:
         return self._move(request_id, actor, sources, target, ("resubmit", "submitted again"), "")
 
     def withdraw(self, request_id: str, paths: list[str] | None, actor: Actor) -> ReleaseRequest:
-        if not paths:
+        """Withdraw `paths`, or (None) the whole request for good; its copies go with it."""
+        if paths is None:
             target = RequestStatus.WITHDRAWN
-            return self._move(request_id, actor, OPEN, target, ("withdraw", "withdrawn"), "the whole request")
+            request = self._move(request_id, actor, OPEN, target, ("withdraw", "withdrawn"), "the whole request")
+            self.discard_copies(request_id)
+            return request
+        if not paths:
+            raise InvalidArgument(
+                "NO_PATHS", "Name the files to withdraw, or send no paths to withdraw the whole request."
+            )
         with self.db.write() as conn:
-            row = self._row(conn, request_id)
+            row = self._row(conn, request_id, lock=True)
             self._require_author(row, actor)
             self._require_status(row, OPEN, "changed")
             for path in paths:
@@ -262,7 +280,7 @@ class ReleaseRequests:
     def _move(self, request_id, actor, sources, target, words, detail, checker=False) -> ReleaseRequest:
         action, verb = words
         with self.db.write() as conn:
-            row = self._row(conn, request_id)
+            row = self._row(conn, request_id, lock=True)
             if checker:
                 self._checker_not_author(row, actor, "return")
             else:

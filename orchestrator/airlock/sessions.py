@@ -18,6 +18,7 @@ from orchestrator.runtime.schema import utcnow
 
 log = logging.getLogger(__name__)
 ROLES_FRESH_FOR = timedelta(minutes=5)
+ROLES_USABLE_FOR = timedelta(hours=1)  # how long roles last when the central server cannot be asked again
 COOKIE = "airlock_session"
 
 
@@ -108,10 +109,10 @@ class Sessions:
             )
         person = Person.model_validate(row.person)
         if now - row.roles_read_at > ROLES_FRESH_FOR:
-            person = self._refresh(row.token_hash, person, now)
+            person = self._refresh(row.token_hash, person, now, row.roles_read_at)
         return person
 
-    def _refresh(self, token_hash: str, person: Person, now) -> Person:
+    def _refresh(self, token_hash: str, person: Person, now, read_at) -> Person:
         try:
             fresh = self.central.person(person.username)
         except NotFound:  # the person is gone from the jobs site: so is their session
@@ -119,8 +120,16 @@ class Sessions:
             raise Unauthenticated(
                 "SESSION_EXPIRED", f"{person.username} is no longer a user of the jobs site."
             ) from None
-        except CentralUnavailable as exc:  # keep the roles we have: the central server may be down a while
-            log.warning("could not re-read the roles of %s (%s); using those read at login", person.username, exc)
+        except CentralUnavailable as exc:  # keep the roles we have for a while: the central server may be down
+            if (
+                now - read_at > ROLES_USABLE_FOR
+            ):  # ... but not for ever: someone removed from a project must lose access
+                raise CentralUnavailable(
+                    "ROLES_UNKNOWN",
+                    "The airlock cannot check your roles with the central server (unreachable for over an hour); "
+                    "try again later.",
+                ) from exc
+            log.warning("could not re-read the roles of %s (%s); using those read at %s", person.username, exc, read_at)
             return person
         with self.db.write() as conn:
             conn.execute(

@@ -3,6 +3,7 @@ their workspace's level4/ files (CSV as a table, text, images, with size and sha
 nobody else does, and no path (../, absolute, encoded) or planted symlink reaches anything else."""
 
 import hashlib
+import os
 
 import pytest
 
@@ -90,3 +91,22 @@ def test_only_developers_of_the_project_see_its_files(airlock):
         assert_error(airlock.call("GET", f"/api/workspaces/alpha-main/{path}", as_="anonymous"), 401, "LOGIN_REQUIRED")
     assert airlock.call("GET", "/api/workspaces", as_="other_developer").json() == []  # beta has none at site-a
     assert_error(airlock.call("GET", "/api/workspaces/nowhere/files"), 404, "WORKSPACE_NOT_FOUND")
+
+
+def test_a_planted_fifo_or_a_huge_file_costs_a_worker_nothing(airlock):
+    level4 = airlock.workspaces / "alpha-main" / "level4" / "output"
+    os.mkfifo(level4 / "pipe.csv")  # opening it for reading would block forever without O_NONBLOCK
+    with open(level4 / "huge.csv", "wb") as fh:  # sparse: 65 MiB that take no disk
+        fh.truncate(65 << 20)
+    paths = [f["path"] for f in airlock.call("GET", "/api/workspaces/alpha-main/files").json()]
+    assert "output/pipe.csv" not in paths and "output/huge.csv" in paths
+    assert_error(airlock.call("GET", "/api/workspaces/alpha-main/files/output/pipe.csv"), 404, "FILE_NOT_FOUND")
+    too_large = airlock.call("GET", "/api/workspaces/alpha-main/content/output/huge.csv")
+    assert_error(too_large, 413, "FILE_TOO_LARGE")
+    asked = airlock.call(
+        "POST",
+        "/api/release-requests",
+        json={"workspace": "alpha-main", "files": [{"path": "output/huge.csv", "reason": "all of it"}]},
+    )
+    problems = assert_error(asked, 422, "INVALID_RELEASE_REQUEST")["details"]["problems"]
+    assert problems == [f"output/huge.csv: {65 << 20} bytes, over the {16 << 20} a release allows"]

@@ -8,10 +8,13 @@ import requests
 from sqlalchemy import update
 
 from orchestrator.airlock import schema as a
+from orchestrator.airlock.central import Central
 from orchestrator.jobsite import schema as t
 from orchestrator.jobsite.models import MembershipSet
+from orchestrator.runtime.client import Credentials, RuntimeClient
 from orchestrator.runtime.schema import utcnow
 from tests.jobsite.conftest import ADMIN
+from tests.jobsite.smtp import free_port
 from tests.utils.api import assert_error
 
 
@@ -75,3 +78,28 @@ def test_roles_are_read_again_from_the_jobs_site(airlock):
     with airlock.airlock.db.write() as conn:
         conn.execute(update(a.sessions).values(roles_read_at=utcnow() - timedelta(minutes=6)))
     assert airlock.call("GET", "/api/workspaces/alpha-main/files", as_="collaborator").status_code == 200
+
+
+def test_the_cookie_is_renewed_on_use_and_old_roles_stop_counting_when_the_central_server_is_gone(airlock):
+    session = airlock.session("developer")
+    with requests.Session() as browser:
+        browser.cookies.set("airlock_session", session)
+        used = browser.get(airlock.url + "/api/workspaces/alpha-main/files", timeout=30)
+        assert used.status_code == 200 and "airlock_session=" in used.headers["set-cookie"]
+
+    sessions = airlock.airlock.sessions
+    real = sessions.central
+    dead = RuntimeClient(
+        f"http://127.0.0.1:{free_port()}", Credentials(client_id="x", client_secret="y"), max_retries=0
+    )
+    sessions.central = Central(dead, "site-a")
+    try:
+        with airlock.airlock.db.write() as conn:
+            conn.execute(update(a.sessions).values(roles_read_at=utcnow() - timedelta(minutes=30)))
+        assert airlock.call("GET", "/api/workspaces/alpha-main/files").status_code == 200  # roles read 30 min ago
+        with airlock.airlock.db.write() as conn:
+            conn.execute(update(a.sessions).values(roles_read_at=utcnow() - timedelta(hours=2)))
+        assert_error(airlock.call("GET", "/api/workspaces/alpha-main/files"), 503, "ROLES_UNKNOWN")
+    finally:
+        sessions.central = real
+    assert airlock.call("GET", "/api/workspaces/alpha-main/files").status_code == 200

@@ -72,6 +72,8 @@ def test_two_checkers_approve_and_a_release_reaches_the_jobs_site(airlock):
     download = world.call("GET", f"/api/released-files/{table['id']}/content", as_="developer")
     assert download.content == TABLE.encode() and download.headers["X-Content-SHA256"] == table["sha256"]
     assert_error(airlock.call("POST", f"/api/release-requests/{rid}:release", as_="checker"), 409, "WRONG_STATUS")
+    gone = airlock.call("GET", f"/api/release-requests/{rid}/content/output/table.csv", as_="checker")
+    assert "jobs site" in assert_error(gone, 404, "COPY_DISCARDED")["message"]  # the copies left with the release
 
     audit = airlock.call("GET", f"/api/release-requests/{rid}/audit").json()
     steps = [(e["actor"], e["action"], e["path"]) for e in audit]
@@ -98,6 +100,8 @@ def test_a_rejected_file_is_withdrawn_or_the_request_returned(airlock):
         403,
         "MISSING_ROLE",
     )
+    nothing = airlock.call("POST", f"/api/release-requests/{rid}:withdraw", as_="developer", json={"paths": []})
+    assert_error(nothing, 422, "NO_PATHS")  # an empty list never withdraws the whole request by accident
     withdrawn = airlock.call(
         "POST", f"/api/release-requests/{rid}:withdraw", as_="developer", json={"paths": ["output/table.csv"]}
     ).json()
@@ -169,3 +173,8 @@ def test_a_release_the_jobs_site_refuses_says_why_and_is_not_retried_as_an_outag
     refused = assert_error(airlock.call("POST", f"/api/release-requests/{rid}:release", as_="checker"), 409)
     assert refused["code"] == "CENTRAL_REFUSED" and "checker2 is not an output checker" in refused["message"]
     assert airlock.world.call("GET", "/api/workspaces/alpha-main/released-files").json()["items"] == []
+    back = airlock.call("GET", f"/api/release-requests/{rid}", as_="checker").json()
+    assert back["status"] == "submitted" and all(f["uploaded"] for f in back["files"])  # back to review, uploads kept
+    assert airlock.call("POST", f"/api/release-requests/{rid}:return", as_="checker").json()["status"] == "returned"
+    steps = [e["action"] for e in airlock.call("GET", f"/api/release-requests/{rid}/audit").json()]
+    assert steps[-2:] == ["release-refused", "return"]

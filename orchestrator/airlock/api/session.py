@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request, Response
 
-from orchestrator.airlock.api.deps import AirlockDep, SessionDep
+from orchestrator.airlock.api.deps import AirlockDep, SessionDep, set_session_cookie
 from orchestrator.airlock.models import Login, SessionInfo
 from orchestrator.airlock.sessions import COOKIE
 from orchestrator.jobsite.models import Person
@@ -22,14 +22,7 @@ router = APIRouter(prefix="/api", tags=["airlock: session"])
 def login(body: Login, request: Request, response: Response, airlock: AirlockDep) -> SessionInfo:
     address = request.client.host if request.client else "unknown"
     session, person = airlock.sessions.log_in(body.username, body.token, address)
-    response.set_cookie(
-        COOKIE,
-        session,
-        max_age=int(airlock.settings.airlock_session_days * 86400),
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    set_session_cookie(response, request, session, airlock.settings.airlock_session_days)
     return SessionInfo(session=session, person=person)
 
 
