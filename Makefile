@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench setup clean
+.PHONY: run test lint format bench setup clean browser
 
 setup: $(STAMP)
 
@@ -17,8 +17,14 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/orchestrator up $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The browser tests drive Debian's Chromium through Playwright; it comes from apt, never a browser download.
+browser:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && (apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) ; } || \
+		{ echo "Install Chromium (Debian/Ubuntu: apt-get install chromium), then run make test again." >&2; exit 1; }
 
 # ruff formats and lints the whole tree; `.ci/run` checks both before the tests.
 lint: $(STAMP)

@@ -4,7 +4,10 @@ Here, not in the runtime, because the runtime never imports the layers above it.
 both once, in the parent; each uvicorn worker builds its app with `app_from_env`.
 """
 
+from pathlib import Path
+
 import uvicorn
+from starlette.staticfiles import StaticFiles
 
 from orchestrator.jobsite.api import (
     people,
@@ -22,6 +25,9 @@ from orchestrator.runtime import migrate
 from orchestrator.runtime.api.app import create_app as create_runtime_app
 from orchestrator.runtime.store import Store
 from orchestrator.settings import Settings
+from orchestrator.web import pages
+
+STATIC = Path(pages.__file__).parent / "static"
 
 JOBSITE_ROUTERS = (
     projects.router,
@@ -37,12 +43,16 @@ JOBSITE_ROUTERS = (
 
 def create_app(store: Store, jobsite: JobsiteStore | None = None):
     jobsite = jobsite or JobsiteStore(store)
-    return create_runtime_app(
+    app = create_runtime_app(
         store,
         more_routers=JOBSITE_ROUTERS,
         more_tasks=[OutboxSender(store, store.settings).run],
         state={"jobsite": jobsite},
+        home_page=False,  # `/` is the jobs site's projects page
     )
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="web-static")
+    return app
 
 
 def app_from_env():

@@ -125,8 +125,21 @@ class RequestStore(JobsiteBase):
         except GitError as error:
             raise InvalidArgument(error.code, error.message, getattr(error, "details", None) or {}) from None
 
+    def branch_actions(self, workspace_name: str) -> tuple[str, dict[str, tuple[str, ...]]]:
+        """(the branch head's commit, each action of its project.yaml -> its needs, in file order): what a
+        workspace's page offers to run. Public, as the project.yaml's repository is the workspace's."""
+        workspace = self.get_workspace(workspace_name)
+        commit = self._git(lambda: self.git.resolve_branch(workspace.repo, workspace.branch))
+        return commit, self._valid_project(workspace.repo, commit).needs_graph
+
     def _checked_actions(self, repo: str, commit: str, requested: list[str]) -> list[str]:
         """Every problem at once, before anything is made: project.yaml's, then unknown action names."""
+        project = self._valid_project(repo, commit)
+        if RUN_ALL in requested:
+            return [RUN_ALL]
+        return self._unknown_actions(project, commit, requested)
+
+    def _valid_project(self, repo: str, commit: str):
         source = self._git(lambda: self.git.read_file_at(repo, commit, "project.yaml"))
         if source is None:
             raise InvalidArgument(
@@ -148,8 +161,9 @@ class RequestStore(JobsiteBase):
                     ],
                 },
             )
-        if RUN_ALL in requested:
-            return [RUN_ALL]
+        return project
+
+    def _unknown_actions(self, project, commit: str, requested: list[str]) -> list[str]:
         unknown = [name for name in requested if name not in project.actions]
         if unknown:
             raise InvalidArgument(

@@ -53,8 +53,10 @@ def create_app(
     more_routers: Sequence[APIRouter] = (),
     more_tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     state: dict[str, Any] | None = None,
+    home_page: bool = True,
 ) -> FastAPIOffline:
-    """The runtime's app; layers above it (the jobs site) add their routers, background loops and state."""
+    """The runtime's app; layers above it (the jobs site) add their routers, background loops and state,
+    and may serve their own `/` (home_page=False)."""
 
     @asynccontextmanager
     async def lifespan(app):
@@ -77,7 +79,7 @@ def create_app(
         setattr(app.state, name, value)
     install_error_handlers(app)
     app.add_middleware(RequestGuard, max_body_bytes=store.settings.max_request_bytes)
-    routers = [module.router for module in ROUTERS] + list(more_routers)
+    routers = [module.router for module in ROUTERS if home_page or module is not home] + list(more_routers)
     for router in routers:
         app.include_router(router)
     install_openapi(app, routers)

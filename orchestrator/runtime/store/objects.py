@@ -63,8 +63,9 @@ def _pending(row) -> Object | None:
 class ObjectStore(StoreBase):
     blobs: BlobStore
 
-    def create_object(self, spec: ObjectCreate, by: Principal) -> Object:
-        """Reserve an id for `spec`; if the bytes are already stored (same sha256) the object is ready at once."""
+    def create_object(self, spec: ObjectCreate, by: Principal, has_bytes: bool = False) -> Object:
+        """Reserve an id for `spec`; if the bytes are already stored (same sha256) the object is ready at once.
+        `has_bytes`: the caller has just stored these very bytes itself (put_object)."""
         self.blobs.check_size(spec.size)
         with self.read() as conn:
             _require_ids(conn, s.object_types, spec.types, "UNKNOWN_OBJECT_TYPE", "object type")
@@ -76,7 +77,7 @@ class ObjectStore(StoreBase):
                 {"types": sorted(restricted)},
             )
         stored = self.blobs.stored_size(spec.sha256)
-        if stored is not None and not sees_restricted(by) and not self._held_openly(spec.sha256):
+        if stored is not None and not (has_bytes or sees_restricted(by) or self._held_openly(spec.sha256)):
             # Only objects of restricted types hold these bytes: a person must send them, never get them by
             # naming their sha256 (released outputs' hashes are public), nor learn their size.
             stored = None
@@ -107,7 +108,7 @@ class ObjectStore(StoreBase):
         sha256 = self.blobs.write_bytes(data)
         if spec.sha256 != sha256 or spec.size != len(data):
             raise InvalidArgument("CHECKSUM_MISMATCH", "The bytes do not match the object's declared sha256 or size.")
-        return self.create_object(spec, by)
+        return self.create_object(spec, by, has_bytes=True)
 
     async def upload_content(self, object_id: str, chunks: AsyncIterable[bytes]) -> Object:
         """Verify and store the bytes of `object_id`, then publish it. Re-uploading the same bytes is harmless."""
