@@ -25,7 +25,7 @@ from orchestrator.runtime import migrate
 from orchestrator.runtime.api.app import create_app as create_runtime_app
 from orchestrator.runtime.store import Store
 from orchestrator.settings import Settings
-from orchestrator.web import pages
+from orchestrator.web import outputs, pages, workspace_forms
 
 STATIC = Path(pages.__file__).parent / "static"
 
@@ -51,6 +51,8 @@ def create_app(store: Store, jobsite: JobsiteStore | None = None):
         home_page=False,  # `/` is the jobs site's projects page
     )
     app.include_router(pages.router)
+    app.include_router(outputs.router)
+    app.include_router(workspace_forms.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="web-static")
     return app
 

@@ -29,10 +29,10 @@ Field = Annotated[str, Form()]
 Flag = Annotated[str | None, Form()]
 
 
-def page(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
+def page(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
     actor = context.pop("actor", None) or actor_of(request)
     context = {"actor": actor, "csrf": csrf_token(request), **context}
-    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
     keep_csrf_cookie(request, response)
     return response
 
@@ -69,7 +69,8 @@ def project_page(request: Request, slug: str):
         members = jobsite.list_members(slug, 0, 1000).items
     except RuntimeApiError as error:
         return error_page(request, error)
-    return page(request, "project.html", project=project, workspaces=workspaces, members=members)
+    can_create = actor_of(request).can(Permission.CREATE_WORKSPACE, slug)
+    return page(request, "project.html", project=project, workspaces=workspaces, members=members, can_create=can_create)
 
 
 def _workspace_context(request: Request, name: str, actor) -> dict:

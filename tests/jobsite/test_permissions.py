@@ -126,9 +126,24 @@ def _endpoints(world):
             lambda r: ("POST", "/api/releases", release_body(world, {"output/x.csv": b"x"})),
             "SITE_CREDENTIALS_REQUIRED",
         ),
-        ("list released files", VIEWERS, 200, lambda r: ("GET", "/api/workspaces/alpha-main/released-files", None)),
-        ("read a released file", VIEWERS, 200, lambda r: ("GET", f"/api/released-files/{released}", None)),
-        ("download a released file", VIEWERS, 200, lambda r: ("GET", f"/api/released-files/{released}/content", None)),
+        (
+            "list released files",
+            VIEWERS | {"checker"},
+            200,
+            lambda r: ("GET", "/api/workspaces/alpha-main/released-files", None),
+        ),
+        (
+            "read a released file",
+            VIEWERS | {"checker"},
+            200,
+            lambda r: ("GET", f"/api/released-files/{released}", None),
+        ),
+        (
+            "download a released file",
+            VIEWERS | {"checker"},
+            200,
+            lambda r: ("GET", f"/api/released-files/{released}/content", None),
+        ),
         ("delete a released file", {"checker"}, 204, lambda r: ("DELETE", f"/api/released-files/{new_file()}", None)),
         (
             "draft a publication",

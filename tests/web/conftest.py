@@ -38,7 +38,9 @@ class Visitor:
         self.name, self.test_name, self.problems, self.shots = name, test_name, [], 0
         self.page.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        self.page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.method} {r.url} {r.failure}"))
+        self.failed, self.downloads = [], set()
+        self.page.on("requestfailed", lambda r: self.failed.append((r.url, f"failed: {r.method} {r.url} {r.failure}")))
+        self.page.on("download", lambda d: self.downloads.add(d.url))  # Chromium reports a download as aborted
 
     def goto(self, path: str):
         response = self.page.goto(path)
@@ -69,13 +71,14 @@ class Visitor:
 def visitors(browser, world, request):  # noqa: F811  (the imported fixture)
     made = []
 
-    def visit(name: str = "anonymous", **options) -> Visitor:
-        visitor = Visitor(browser, world.url, name, request.node.name, **options)
+    def visit(name: str = "anonymous", base_url: str | None = None, **options) -> Visitor:
+        visitor = Visitor(browser, base_url or world.url, name, request.node.name, **options)
         made.append(visitor)
         return visitor
 
     yield visit
     problems = [f"{v.name}: {p}" for v in made for p in v.problems]
+    problems += [f"{v.name}: {p}" for v in made for url, p in v.failed if url not in v.downloads]
     for visitor in made:
         visitor.context.close()
     assert problems == [], problems

@@ -153,3 +153,67 @@ def test_a_forged_form_and_a_wrong_password_are_refused_in_words(world, visitors
     expect(page.get_by_label("Username")).to_have_value("developer")
     visitor.shot("login-error")
     visitor.problems.clear()  # the 401 answer is the point
+
+
+def test_a_developer_creates_and_edits_a_workspace_with_errors_beside_their_fields(world, visitors):
+    developer = visitors("developer")
+    developer.log_in("developer", world.passwords["developer"])
+    developer.goto("/projects/alpha")
+    page = developer.page
+    page.get_by_role("link", name="New workspace").click()
+    page.get_by_label("Name").fill("alpha-main")  # taken
+    page.get_by_label("Git repository").fill("ext::sh -c evil")
+    page.get_by_label("Sample (about 20%)").check()
+    page.get_by_role("button", name="Create workspace").click()
+    expect(page.locator("#repo-error")).to_contain_text("Use https://")
+    expect(page.get_by_label("Name")).to_have_value("alpha-main")
+    expect(page.get_by_label("Sample (about 20%)")).to_be_checked()
+    developer.shot("workspace-form-errors")
+    page.get_by_label("Git repository").fill(world.repo.url)
+    page.get_by_role("button", name="Create workspace").click()
+    expect(page.locator("#name-error")).to_contain_text("already exists")
+    page.get_by_label("Name").fill("alpha-second")
+    page.get_by_label("Purpose").fill("A second look")
+    page.get_by_role("button", name="Create workspace").click()
+    expect(page.get_by_role("heading", name="alpha-second")).to_be_visible()
+    expect(page.get_by_text("A second look")).to_be_visible()
+    page.get_by_role("link", name="Edit the workspace").click()
+    page.get_by_label("Archived").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("This workspace is archived")).to_be_visible()
+    developer.shot("workspace-archived")
+    developer.problems.clear()  # the 422 answers are the point
+
+    collaborator = visitors("collaborator")
+    collaborator.log_in("collaborator", world.passwords["collaborator"])
+    collaborator.goto("/projects/alpha")
+    expect(collaborator.page.get_by_role("link", name="New workspace")).to_have_count(0)
+    refused = collaborator.page.goto("/projects/alpha/workspaces/new")
+    assert refused.status == 403
+    collaborator.problems.clear()
+
+
+def test_pages_fit_a_phone_and_work_by_keyboard_alone(world, visitors):
+    phone = visitors("phone", viewport={"width": 390, "height": 844})
+    for path in ("/", "/projects/alpha", "/workspaces/alpha-main", "/login", "/status"):
+        phone.goto(path)
+        width = phone.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)  # nothing wider than the screen: wide tables scroll inside
+    keyboard = visitors("keyboard")
+    keyboard.goto("/login")
+    page = keyboard.page
+    page.keyboard.press("Tab")  # the skip link first
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.get_by_label("Username").focus()
+    page.keyboard.type("developer")
+    page.keyboard.press("Tab")
+    page.keyboard.type(world.passwords["developer"])
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Log out developer")).to_be_visible()
+    keyboard.goto("/workspaces/alpha-main")
+    page.get_by_label("prepare").focus()
+    page.keyboard.press("Space")
+    expect(page.get_by_label("prepare")).to_be_checked()
+    page.get_by_role("button", name="Submit job request").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Job request jr-")).to_be_visible()

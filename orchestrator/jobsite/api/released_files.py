@@ -19,7 +19,7 @@ FileId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The released file'
 @router.get(
     "/workspaces/{name}/released-files",
     response_model=Page[ReleasedFile],
-    summary="A workspace's released files (ProjectDeveloper, ProjectCollaborator)",
+    summary="A workspace's released files (ProjectDeveloper, ProjectCollaborator, OutputChecker)",
 )
 def list_released_files(
     name: str, jobsite: JobsiteDep, actor: ActorDep, after_seq: AfterSeq = 0, limit: Limit = 100
@@ -30,7 +30,7 @@ def list_released_files(
 @router.get(
     "/released-files/{file_id}",
     response_model=ReleasedFile,
-    summary="A released file (its project's members; anyone once published; publishers while drafted)",
+    summary="A released file (its project's members, checkers; anyone once published; publishers while drafted)",
 )
 def get_released_file(file_id: FileId, jobsite: JobsiteDep, actor: ActorDep) -> ReleasedFile:
     return jobsite.released_file(file_id, actor)[0]

@@ -180,12 +180,14 @@ class ReleaseStore(JobsiteBase):
     # ---- released files
     def list_released_files(self, workspace: str, actor: Actor, after_seq: int = 0, limit: int = 100):
         project = self.get_workspace(workspace).project
-        require(actor, Permission.VIEW_RELEASED_OUTPUTS, project)
+        if not actor.can(Permission.REVIEW_RELEASES):  # checkers see what they may delete from a release
+            require(actor, Permission.VIEW_RELEASED_OUTPUTS, project)
         return self.page(t.released_files, _file, after_seq, limit, t.released_files.c.workspace == workspace, LIVE)
 
     def released_file(self, file_id: int, actor: Actor) -> tuple[ReleasedFile, str]:
-        """(the file, its object id) if `actor` may read it: a member who sees released outputs, anyone once
-        it is published, a publisher while it is in a draft. A deleted file is gone for everyone."""
+        """(the file, its object id) if `actor` may read it: a member who sees released outputs, an output
+        checker, anyone once it is published, a publisher while it is in a draft. A deleted file is gone
+        for everyone."""
         with self.read() as conn:
             row = conn.execute(select(t.released_files).where(t.released_files.c.seq == file_id, LIVE)).first()
             statuses = set()
@@ -199,8 +201,10 @@ class ReleaseStore(JobsiteBase):
                 )
         if row is None:
             raise not_found("released file", str(file_id))
-        if PublicationStatus.PUBLISHED not in statuses and not (
-            PublicationStatus.DRAFT in statuses and actor.can(Permission.PUBLISH)
+        if (
+            PublicationStatus.PUBLISHED not in statuses
+            and not (PublicationStatus.DRAFT in statuses and actor.can(Permission.PUBLISH))
+            and not actor.can(Permission.REVIEW_RELEASES)
         ):
             require(actor, Permission.VIEW_RELEASED_OUTPUTS, row.project)
         return found(_file(row), "released file", str(file_id)), row.object_id
