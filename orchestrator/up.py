@@ -220,8 +220,11 @@ def stack_env(settings: Settings, url: str, site: dict) -> tuple[dict, Path]:
 def banner(url: str, dagster_url: str, airlock_url: str, home: Path) -> None:
     bin_dir = Path(sys.executable).parent
     click.secho(f"\n  orchestrator is up ({home})", bold=True)
-    click.secho(f"  Dagster UI:   {dagster_url}", bold=True)
-    click.secho(f"  Jobs site:    {url}   (its API and the runtime's: {url}/docs)", bold=True)
+    click.secho(
+        f"  Jobs site:    {url}/workspaces/demo-study   (log in as local-admin, password in {home / 'credentials.json'})",
+        bold=True,
+    )
+    click.secho(f"  Dagster UI:   {dagster_url}   (APIs: {url}/docs)", bold=True)
     click.secho(f"  Airlock:      {airlock_url}   (Level 4 files; log in with `orchestrator tokens create`)", bold=True)
     click.echo(f"  Job request:  {bin_dir / 'orchestrator'} requests submit demo-study run_all --wait")
     click.echo(f"  Submit:       {bin_dir / 'orchestrator'} submit examples/study --type study --wait")

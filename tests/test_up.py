@@ -159,6 +159,10 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
             if words[1:3] == ["requests", "show"]:
                 assert "succeeded" in done.stdout and "summarise" in done.stdout, done.stdout
 
+        # In a browser, as the README's first screen says: log in as the demo developer, run two actions of the
+        # demo workspace from its page, watch them succeed live.
+        _run_two_actions_in_a_browser(f"http://127.0.0.1:{port}", home)
+
         # The README's airlock session: a single-use token, a login, the Level 4 files of that request's runs.
         assert requests.get(f"http://127.0.0.1:{airlock_port}/healthz", timeout=5).ok
         token = None
@@ -200,3 +204,39 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
     assert "Traceback" not in text and "will not be used" not in text, text
     assert not (home / "up.json").exists()
     assert failed_sensor_ticks(home / "dagster") == []
+
+
+def _run_two_actions_in_a_browser(url: str, home) -> None:
+    import json
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.web.conftest import ARTEFACTS, CHROMIUM
+
+    password = json.loads((home / "credentials.json").read_text())["password"]
+    shots = ARTEFACTS / "test_up"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(base_url=url, viewport={"width": 1100, "height": 900})
+        errors = []
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.goto("/")
+        page.get_by_role("link", name="Log in").first.click()
+        page.get_by_label("Username").fill("local-admin")
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("link", name="Demo project").click()
+        page.get_by_role("link", name="demo-study").click()
+        page.get_by_label("chart").check()
+        page.get_by_label("export_sample").check()
+        page.screenshot(path=str(shots / "workspace-page.png"))
+        page.get_by_role("button", name="Submit job request").click()
+        expect(page.get_by_role("heading", name="Job request jr-")).to_be_visible()
+        page.evaluate("window.notReloaded = true")
+        expect(page.locator("#status")).to_have_text("succeeded", timeout=150_000)
+        assert page.evaluate("window.notReloaded") is True
+        expect(page.locator('tr[data-action="chart"] [data-field="state"]')).to_have_text("succeeded")
+        page.screenshot(path=str(shots / "job-request-page.png"))
+        browser.close()
+    assert errors == []
