@@ -69,8 +69,17 @@ def project_page(request: Request, slug: str):
         members = jobsite.list_members(slug, 0, 1000).items
     except RuntimeApiError as error:
         return error_page(request, error)
-    can_create = actor_of(request).can(Permission.CREATE_WORKSPACE, slug)
-    return page(request, "project.html", project=project, workspaces=workspaces, members=members, can_create=can_create)
+    actor = actor_of(request)
+    return page(
+        request,
+        "project.html",
+        actor=actor,
+        project=project,
+        workspaces=workspaces,
+        members=members,
+        can_create=actor.can(Permission.CREATE_WORKSPACE, slug),
+        can_edit=actor.can(Permission.EDIT_PROJECT, slug),
+    )
 
 
 def _workspace_context(request: Request, name: str, actor) -> dict:

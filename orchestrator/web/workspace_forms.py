@@ -1,12 +1,12 @@
-"""Creating and editing a workspace from the browser: every problem is shown beside its field (the model's
-checks, git's, a taken name, an unknown site) and what was typed is kept."""
+"""Creating and editing a workspace, and editing a project, from the browser: every problem is shown
+beside its field (the model's checks, git's, a taken name, an unknown site) and what was typed is kept."""
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator.jobsite.models import WorkspaceCreate, WorkspaceUpdate
+from orchestrator.jobsite.models import ProjectStatus, ProjectUpdate, WorkspaceCreate, WorkspaceUpdate
 from orchestrator.jobsite.permissions import Permission
 from orchestrator.runtime.errors import PermissionDenied, RuntimeApiError, Unauthenticated
 from orchestrator.web.pages import error_page, page, redirect
@@ -163,4 +163,49 @@ async def edit_workspace(request: Request, name: str):
 def _refusal(actor, what: str) -> RuntimeApiError:
     if actor.user_id is None:
         return Unauthenticated("LOGIN_REQUIRED", f"Log in to {what}.")
-    return PermissionDenied("MISSING_ROLE", f"Only the project's developers {what.split(' ', 1)[0]} workspaces.")
+    return PermissionDenied("MISSING_ROLE", f"Your roles do not let you {what} here.")
+
+
+@router.get("/projects/{slug}/edit", response_class=HTMLResponse)
+def edit_project_page(request: Request, slug: str):
+    actor, jobsite = actor_of(request), request.app.state.jobsite
+    try:
+        project = jobsite.get_project(slug)
+    except RuntimeApiError as error:
+        return error_page(request, error)
+    if not actor.can(Permission.EDIT_PROJECT, slug):
+        return error_page(request, _refusal(actor, "edit a project"))
+    return page(
+        request,
+        "project_form.html",
+        actor=actor,
+        project=project,
+        values=project.model_dump(mode="json"),
+        errors={},
+        statuses=[s.value for s in ProjectStatus],
+    )
+
+
+@router.post("/projects/{slug}/edit", response_class=HTMLResponse)
+async def edit_project(request: Request, slug: str):
+    actor, form, jobsite = actor_of(request), await request.form(), request.app.state.jobsite
+    values = {key: str(form.get(key, "")) for key in ("name", "org", "status", "status_description")}
+    try:
+        project = jobsite.get_project(slug)
+    except RuntimeApiError as error:
+        return error_page(request, error)
+    updated, errors, refused = await _attempt(
+        request, form, lambda: jobsite.update_project(slug, ProjectUpdate(**values), actor)
+    )
+    if refused or updated:
+        return refused or redirect(f"/projects/{slug}")
+    return page(
+        request,
+        "project_form.html",
+        422,
+        actor=actor,
+        project=project,
+        values=values,
+        errors=errors,
+        statuses=[s.value for s in ProjectStatus],
+    )

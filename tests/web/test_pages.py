@@ -217,3 +217,29 @@ def test_pages_fit_a_phone_and_work_by_keyboard_alone(world, visitors):
     page.get_by_role("button", name="Submit job request").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Job request jr-")).to_be_visible()
+
+
+def test_an_admin_edits_a_projects_status_and_its_markdown_shows_safely(world, visitors):
+    admin = visitors("admin")
+    admin.log_in("admin", world.passwords["admin"])
+    admin.goto("/projects/alpha")
+    page = admin.page
+    page.get_by_role("link", name="Edit the project").click()
+    page.get_by_label("Name").fill("")
+    page.get_by_label("Status", exact=True).select_option("ongoing-linked")
+    page.get_by_label("Status description (Markdown)").fill("**Approved.** <script>alert(1)</script>")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#name-error")).to_be_visible()  # a name cannot be empty; the rest is kept
+    expect(page.get_by_label("Status description (Markdown)")).to_have_value("**Approved.** <script>alert(1)</script>")
+    page.get_by_label("Name").fill("Alpha study")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Alpha study")).to_be_visible()
+    expect(page.locator(".markdown strong")).to_have_text("Approved.")
+    expect(page.locator(".markdown script")).to_have_count(0)
+    admin.shot("project-edited")
+    admin.problems.clear()  # the 422 answer is the point
+
+    developer = visitors("developer")
+    developer.log_in("developer", world.passwords["developer"])
+    developer.goto("/projects/alpha")
+    expect(developer.page.get_by_role("link", name="Edit the project")).to_have_count(0)  # the table: admins only
