@@ -24,9 +24,11 @@ from orchestrator.airlock.release import release
 from orchestrator.airlock.sessions import COOKIE
 from orchestrator.jobsite.permissions import Permission
 from orchestrator.runtime.errors import NotFound, RuntimeApiError, Unauthenticated
+from orchestrator.web import filters
 from orchestrator.web.session import check_csrf, csrf_token, keep_csrf_cookie
 
 templates = Jinja2Templates(directory=Path(__file__).parents[1] / "web" / "templates")
+filters.install(templates)
 router = APIRouter(include_in_schema=False)
 
 

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from orchestrator.jobsite.models import CancelRequest, JobRequestCreate
 from orchestrator.jobsite.permissions import Permission
 from orchestrator.runtime.errors import RuntimeApiError, TooManyAttempts, Unauthenticated
+from orchestrator.web import filters
 from orchestrator.web.session import (
     actor_of,
     check_csrf,
@@ -24,6 +25,7 @@ from orchestrator.web.session import (
 
 FINAL = ("succeeded", "failed", "cancelled", "nothing_to_do")
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+filters.install(templates)
 router = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]
 Flag = Annotated[str | None, Form()]

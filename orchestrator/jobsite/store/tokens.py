@@ -29,7 +29,7 @@ _NO_TOKEN_HASH = hash_secret(secrets.token_hex(16))
 REFUSED = (
     "LOGIN_TOKEN_REFUSED",
     "The username or single-use token is wrong, used or expired. Make a new token on the jobs site "
-    "(orchestrator tokens create) and log in with it within the hour.",
+    "(Settings, or `orchestrator tokens create`) and log in with it within the hour.",
 )
 
 

@@ -7,6 +7,27 @@
   const final = new Set(table.dataset.final.split(" "));
   const fields = ["status_code", "status_message", "started_at", "finished_at"];
 
+  function when(iso) {  // as the server writes times: 2026-12-04 10:00:05 UTC
+    return iso ? iso.replace("T", " ").slice(0, 19) + " UTC" : "";
+  }
+
+  function cancelForm(action) {
+    const form = document.createElement("form");
+    form.className = "inline";
+    form.method = "post";
+    form.action = "/job-requests/" + encodeURIComponent(id) + "/cancel";
+    for (const [name, value] of [["csrf", table.dataset.csrf], ["action", action]]) {
+      const input = document.createElement("input");
+      Object.assign(input, { type: "hidden", name: name, value: value });
+      form.appendChild(input);
+    }
+    const button = document.createElement("button");
+    Object.assign(button, { className: "small", type: "submit", textContent: "Cancel" });
+    button.setAttribute("aria-label", "Cancel " + action);
+    form.appendChild(button);
+    return form;
+  }
+
   function badge(state) {
     const span = document.createElement("span");
     span.className = "badge state-" + state;
@@ -26,6 +47,12 @@
       for (const field of ["state", ...fields]) {
         const td = document.createElement("td");
         td.dataset.field = field;
+        if (field.endsWith("_at")) td.className = "when";
+        tr.appendChild(td);
+      }
+      if (table.dataset.cancel) {
+        const td = document.createElement("td");
+        td.appendChild(cancelForm(job.action));
         tr.appendChild(td);
       }
       table.tBodies[0].appendChild(tr);
@@ -48,12 +75,16 @@
       const tr = row(job);
       const state = tr.querySelector('[data-field="state"]');
       if (state.textContent !== job.state) state.replaceChildren(badge(job.state));
-      for (const field of fields) tr.querySelector('[data-field="' + field + '"]').textContent = job[field] || "";
+      for (const field of fields) {
+        const value = job[field] || "";
+        tr.querySelector('[data-field="' + field + '"]').textContent = field.endsWith("_at") ? when(value) : value;
+      }
     }
     const status = document.getElementById("status");  // changed in place: it is the aria-live region
     status.className = "badge state-" + request.status;
     status.textContent = request.status;
-    document.getElementById("status-message").textContent = request.status_message;
+    document.getElementById("status-message").textContent =
+      request.status_message === request.status ? "" : request.status_message;
     for (const job of request.jobs) {  // a job that ended can no longer be cancelled
       if (job.state !== "pending" && job.state !== "running") {
         const form = row(job).querySelector("form");
