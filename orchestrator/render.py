@@ -169,3 +169,8 @@ def show_object(obj: Object) -> None:
 
 def _compact(value) -> str:
     return json.dumps(value, default=str, separators=(", ", ": "))
+
+
+def json_option(command):
+    """`--json` on a command: print the models as JSON instead of a table (for scripts)."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(command)

@@ -14,10 +14,6 @@ from orchestrator.client_config import client_from_env
 from orchestrator.jobsite.client import JobsiteClient
 
 
-def _json_option(command):
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(command)
-
-
 @click.group("airlock")
 def airlock_group():
     """The airlock: Level 4 files at this site, their review and release."""
@@ -210,7 +206,7 @@ def releases_release(request_id):
 
 @releases_group.command("files")
 @click.argument("workspace")
-@_json_option
+@render.json_option
 def releases_files(workspace, as_json):
     """WORKSPACE's released files on the jobs site (its project's developers and collaborators)."""
     files = JobsiteClient(client_from_env()).released_files(workspace)

@@ -1,38 +1,19 @@
 """The airlock's database: engines (one writer at a time on SQLite), migrated on open, and the audit log."""
 
-from contextlib import contextmanager
-
 from sqlalchemy import insert, select
 
 from orchestrator.airlock import migrate
 from orchestrator.airlock import schema as a
-from orchestrator.runtime.db import make_engines
+from orchestrator.runtime.db import Engines
 from orchestrator.runtime.schema import utcnow
 
 
-class AirlockDatabase:
-    def __init__(self, url: str):
-        self.writer, self.reader = make_engines(url)
-
+class AirlockDatabase(Engines):
     @classmethod
     def open(cls, url: str) -> "AirlockDatabase":
         db = cls(url)
         migrate.upgrade(db.writer)
         return db
-
-    @contextmanager
-    def write(self):
-        with self.writer.begin() as conn:
-            yield conn
-
-    @contextmanager
-    def read(self):
-        with self.reader.begin() as conn:
-            yield conn
-
-    def dispose(self) -> None:
-        self.writer.dispose()
-        self.reader.dispose()
 
     def audit(self, actor: str, action: str, *, workspace=None, request_id=None, path=None, detail="", conn=None):
         """One audit entry; inside `conn`'s transaction when given (the step and its entry commit together)."""

@@ -18,10 +18,6 @@ def _client() -> JobsiteClient:
     return JobsiteClient(client_from_env())
 
 
-def _json_option(command):
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(command)
-
-
 # ---- projects
 @click.group("projects")
 def projects_group():
@@ -29,7 +25,7 @@ def projects_group():
 
 
 @projects_group.command("list")
-@_json_option
+@render.json_option
 def projects_list(as_json):
     projects = _client().projects()
     if as_json:
@@ -39,7 +35,7 @@ def projects_list(as_json):
 
 @projects_group.command("show")
 @click.argument("slug")
-@_json_option
+@render.json_option
 def projects_show(slug, as_json):
     client = _client()
     project = client.project(slug)
@@ -58,7 +54,7 @@ def projects_show(slug, as_json):
 @click.argument("slug")
 @click.option("--name", required=True)
 @click.option("--org", required=True, help="The organisation the project belongs to.")
-@_json_option
+@render.json_option
 def projects_create(slug, name, org, as_json):
     """Create a project (admins)."""
     project = _client().create_project(slug=slug, name=name, org=org)
@@ -83,7 +79,7 @@ def _workspace_rows(workspaces) -> None:
 
 @workspaces_group.command("list")
 @click.argument("project")
-@_json_option
+@render.json_option
 def workspaces_list(project, as_json):
     workspaces = _client().workspaces(project)
     render.echo_json(workspaces) if as_json else _workspace_rows(workspaces)
@@ -98,7 +94,7 @@ def workspaces_list(project, as_json):
 @click.option("--database", type=click.Choice(["full", "sample"]), default="full", show_default=True)
 @click.option("--purpose", default="")
 @click.option("--notify/--no-notify", default=False, help="Email by default when its jobs finish.")
-@_json_option
+@render.json_option
 def workspaces_create(project, name, repo, branch, site_id, database, purpose, notify, as_json):
     """Create a workspace in PROJECT (ProjectDeveloper)."""
     workspace = _client().create_workspace(
@@ -165,7 +161,7 @@ def show_request(request: JobRequest) -> None:
 @click.option("--notify/--no-notify", default=None, help="Email me as each job finishes (default: the workspace's).")
 @click.option("--wait", is_flag=True, help="Follow it to its end; exit 1 unless it succeeds (or has nothing to do).")
 @click.option("--timeout", type=click.FloatRange(min=1), help="With --wait: give up after this many seconds.")
-@_json_option
+@render.json_option
 def requests_submit(workspace, actions, force_run_dependencies, notify, wait, timeout, as_json):
     """Run ACTIONS (or run_all) of WORKSPACE's branch as it is now: the commit is pinned at submit."""
     client = _client()
@@ -202,7 +198,7 @@ def _follow(client: JobsiteClient, request: JobRequest, timeout: float | None, q
 
 @requests_group.command("show")
 @click.argument("request_id")
-@_json_option
+@render.json_option
 def requests_show(request_id, as_json):
     """A job request with one row per action: state, status code, times, whether its log exists at the site."""
     request = _client().request(request_id)
@@ -212,7 +208,7 @@ def requests_show(request_id, as_json):
 @requests_group.command("list")
 @click.option("--workspace")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="Show the newest N.")
-@_json_option
+@render.json_option
 def requests_list(workspace, limit, as_json):
     requests = _client().newest_requests(limit, workspace)
     if as_json:
@@ -245,7 +241,7 @@ def tokens_group():
 
 
 @tokens_group.command("create")
-@_json_option
+@render.json_option
 def tokens_create(as_json):
     """Make a single-use token (it replaces your last one): three words, valid one hour, used once."""
     token = _client().create_login_token()
@@ -280,7 +276,7 @@ def show_publication(publication) -> None:
 @publications_group.command("create")
 @click.argument("workspace")
 @click.option("--title", default="", help="Default: Outputs of WORKSPACE.")
-@_json_option
+@render.json_option
 def publications_create(workspace, title, as_json):
     """Draft a publication of WORKSPACE's latest released files (ProjectDeveloper)."""
     publication = _client().create_publication(workspace, title)
@@ -289,7 +285,7 @@ def publications_create(workspace, title, as_json):
 
 @publications_group.command("list")
 @click.argument("workspace")
-@_json_option
+@render.json_option
 def publications_list(workspace, as_json):
     publications = _client().publications(workspace)
     if as_json:
@@ -304,7 +300,7 @@ def publications_list(workspace, as_json):
 
 @publications_group.command("show")
 @click.argument("publication_id")
-@_json_option
+@render.json_option
 def publications_show(publication_id, as_json):
     publication = _client().publication(publication_id)
     return render.echo_json(publication) if as_json else show_publication(publication)

@@ -4,6 +4,7 @@ SQLite write transactions start with BEGIN IMMEDIATE so concurrent writers queue
 instead of failing to upgrade a read lock; readers use a separate engine with deferred BEGIN.
 """
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -61,3 +62,25 @@ def make_engines(url: str) -> tuple[Engine, Engine]:
 def make_admin_engine(url: str) -> Engine:
     """An autocommit engine for CREATE/DROP DATABASE (tests, setup)."""
     return create_engine(normalize_url(url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
+class Engines:
+    """A database's writer and reader engines and their transactions: what the runtime's store and the
+    airlock's database share (each adds its own tables and functions)."""
+
+    def __init__(self, url: str):
+        self.writer, self.reader = make_engines(url)
+
+    @contextmanager
+    def write(self):
+        with self.writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self):
+        with self.reader.begin() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.writer.dispose()
+        self.reader.dispose()

@@ -1,12 +1,11 @@
 """What every part of the store shares: engines, transactions, row conversion and cursor pages."""
 
 from collections.abc import Callable
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, select, text
 
-from orchestrator.runtime.db import make_engines
+from orchestrator.runtime.db import Engines
 from orchestrator.runtime.errors import Conflict
 from orchestrator.runtime.models import Page
 from orchestrator.settings import Settings
@@ -15,30 +14,16 @@ MAX_PAGE = 1000
 T = TypeVar("T")
 
 
-class StoreBase:
+class StoreBase(Engines):
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.writer, self.reader = make_engines(settings.database_url)
-
-    @contextmanager
-    def write(self):
-        with self.writer.begin() as conn:
-            yield conn
-
-    @contextmanager
-    def read(self):
-        with self.reader.begin() as conn:
-            yield conn
+        super().__init__(settings.database_url)
 
     def ping(self) -> str:
         """One round trip to the database (for /healthz); the backend's name."""
         with self.read() as conn:
             conn.execute(text("SELECT 1"))
         return self.writer.dialect.name
-
-    def dispose(self) -> None:
-        self.writer.dispose()
-        self.reader.dispose()
 
     def page(
         self,
