@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     max_object_bytes: int = 1 << 30
     max_request_bytes: int = 4 << 20
     token_ttl_seconds: int = 3600
+    # A browser's session (the jobs site's pages): a working day, not the API token's hour; logging out ends it.
+    web_session_seconds: int = 8 * 3600
     lease_seconds: int = 60
     lease_sweep_seconds: float = 2
     # A site whose last heartbeat is older than this is down: GET /sites/{id}/status answers 503.

@@ -183,6 +183,7 @@ def _request_page(request: Request, request_id: str, actor, error: str | None = 
     rr = airlock.requests.get(request_id, actor)
     audit = [AuditEntry(**entry) for entry in airlock.db.audit_entries(request_id)]
     can_review = actor.can(Permission.REVIEW_RELEASES) and actor.user_id != rr.author
+    mine = {f.path: r for f in rr.files for r in f.reviews if r.reviewer == actor.user_id}
     return page(
         request,
         "request.html",
@@ -191,6 +192,8 @@ def _request_page(request: Request, request_id: str, actor, error: str | None = 
         rr=rr,
         audit=audit,
         can_review=can_review,
+        my_reviews=mine,
+        blockers=airlock.requests.approval_problems(rr),
         is_author=actor.user_id == rr.author,
         error=error,
     )

@@ -9,8 +9,11 @@ from starlette.concurrency import run_in_threadpool
 
 from orchestrator.jobsite.models import PublicationCreate
 from orchestrator.jobsite.permissions import Permission
+from orchestrator.jobsite.store.base import require
 from orchestrator.runtime.errors import RuntimeApiError
+from orchestrator.web import paging
 from orchestrator.web.pages import error_page, page, redirect
+from orchestrator.web.paging import Cursor, pager
 from orchestrator.web.session import actor_of, check_csrf
 
 router = APIRouter(include_in_schema=False)
@@ -26,23 +29,26 @@ def sites_page(request: Request):
 
 
 @router.get("/workspaces/{name}/outputs", response_class=HTMLResponse)
-def outputs_page(request: Request, name: str):
+def outputs_page(request: Request, name: str, after: Cursor = None, publications_after: Cursor = None):
     actor, jobsite = actor_of(request), request.app.state.jobsite
     try:
         workspace = jobsite.get_workspace(name)
-        publications = jobsite.list_publications(name, actor, 0, 1000).items
+        publications = jobsite.list_publications(name, actor, publications_after or 0, paging.PAGE_SIZE)
     except RuntimeApiError as error:
         return error_page(request, error)
-    released = None
+    released, released_pages = None, pager(request, "after", None)
     if actor.can(Permission.VIEW_RELEASED_OUTPUTS, workspace.project) or actor.can(Permission.REVIEW_RELEASES):
-        released = jobsite.list_released_files(name, actor, 0, 1000).items
+        files = jobsite.list_released_files(name, actor, after or 0, paging.PAGE_SIZE)
+        released, released_pages = files.items, pager(request, "after", files.next_after_seq)
     return page(
         request,
         "outputs.html",
         actor=actor,
         workspace=workspace,
         released=released,
-        publications=publications,
+        released_pages=released_pages,
+        publications=publications.items,
+        publication_pages=pager(request, "publications_after", publications.next_after_seq),
         can_draft=actor.can(Permission.CREATE_DRAFT_PUBLICATION, workspace.project),
         can_publish=actor.can(Permission.PUBLISH),
         can_delete=actor.can(Permission.REVIEW_RELEASES),
@@ -58,6 +64,18 @@ async def download(request: Request, file_id: FileId):
         return error_page(request, error)
     name = file.path.rsplit("/", 1)[-1]
     return FileResponse(path, filename=name, headers={"X-Content-SHA256": file.sha256})
+
+
+@router.get("/released-files/{file_id}/delete", response_class=HTMLResponse)
+def confirm_delete(request: Request, file_id: FileId):
+    """Deleting cannot be undone: a page that says what goes, with the one button that does it."""
+    actor = actor_of(request)
+    try:
+        require(actor, Permission.REVIEW_RELEASES)
+        file = request.app.state.jobsite.released_file(file_id, actor)[0]
+    except RuntimeApiError as error:
+        return error_page(request, error)
+    return page(request, "confirm_delete.html", actor=actor, file=file)
 
 
 @router.post("/released-files/{file_id}/delete")

@@ -13,12 +13,14 @@ from starlette.concurrency import run_in_threadpool
 from orchestrator.jobsite.models import CancelRequest, JobRequestCreate
 from orchestrator.jobsite.permissions import Permission
 from orchestrator.runtime.errors import RuntimeApiError, TooManyAttempts, Unauthenticated
-from orchestrator.web import filters
+from orchestrator.web import filters, paging
+from orchestrator.web.paging import Cursor, pager
 from orchestrator.web.session import (
     actor_of,
     check_csrf,
     csrf_token,
     end_session,
+    end_token,
     keep_csrf_cookie,
     start_session,
 )
@@ -57,18 +59,20 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-def projects_page(request: Request):
-    jobsite = request.app.state.jobsite
-    return page(request, "projects.html", projects=list(jobsite.list_projects(0, 1000).items))
+def projects_page(request: Request, after: Cursor = None):
+    projects = request.app.state.jobsite.list_projects(after or 0, paging.PAGE_SIZE)
+    return page(
+        request, "projects.html", projects=projects.items, pages=pager(request, "after", projects.next_after_seq)
+    )
 
 
 @router.get("/projects/{slug}", response_class=HTMLResponse)
-def project_page(request: Request, slug: str):
+def project_page(request: Request, slug: str, after: Cursor = None):
     jobsite = request.app.state.jobsite
     try:
         project = jobsite.get_project(slug)
-        workspaces = jobsite.list_workspaces(slug, 0, 1000).items
-        members = jobsite.list_members(slug, 0, 1000).items
+        workspaces = jobsite.list_workspaces(slug, after or 0, paging.PAGE_SIZE)
+        members = jobsite.list_members(slug, 0, 1000).items  # a project's people: tens, not thousands
     except RuntimeApiError as error:
         return error_page(request, error)
     actor = actor_of(request)
@@ -77,14 +81,15 @@ def project_page(request: Request, slug: str):
         "project.html",
         actor=actor,
         project=project,
-        workspaces=workspaces,
+        workspaces=workspaces.items,
+        pages=pager(request, "after", workspaces.next_after_seq),
         members=members,
         can_create=actor.can(Permission.CREATE_WORKSPACE, slug),
         can_edit=actor.can(Permission.EDIT_PROJECT, slug),
     )
 
 
-def _workspace_context(request: Request, name: str, actor) -> dict:
+def _workspace_context(request: Request, name: str, actor, before: int | None = None) -> dict:
     jobsite = request.app.state.jobsite
     workspace = jobsite.get_workspace(name)
     context = {"workspace": workspace, "actions": {}, "commit": "", "branch_error": None}
@@ -92,16 +97,17 @@ def _workspace_context(request: Request, name: str, actor) -> dict:
         context["commit"], context["actions"] = jobsite.branch_actions(name)
     except RuntimeApiError as error:  # an unreachable repository or a broken project.yaml: say so, show the rest
         context["branch_error"] = error.message
-    context["requests"] = jobsite.list_requests(workspace=name, before_seq=2**63 - 1, limit=50).items
+    requests = jobsite.list_requests(workspace=name, before_seq=before or 2**63 - 1, limit=paging.PAGE_SIZE)
+    context["requests"], context["pages"] = requests.items, pager(request, "before", requests.next_before_seq)
     context["can_run"] = actor.can(Permission.RUN_JOBS, workspace.project)
     return context
 
 
 @router.get("/workspaces/{name}", response_class=HTMLResponse)
-async def workspace_page(request: Request, name: str):
+async def workspace_page(request: Request, name: str, before: Cursor = None):
     actor = actor_of(request)
     try:
-        context = await run_in_threadpool(_workspace_context, request, name, actor)  # git: off the event loop
+        context = await run_in_threadpool(_workspace_context, request, name, actor, before)  # git: off the event loop
     except RuntimeApiError as error:
         return error_page(request, error)
     notify = context["workspace"].notifications_default
@@ -200,7 +206,9 @@ async def log_in(request: Request, username: Field = "", password: Field = "", c
     address = request.client.host if request.client else "unknown"
     try:
         check_csrf(request, csrf)
-        token = await run_in_threadpool(store.token_for_user, username, password, address)
+        token = await run_in_threadpool(
+            store.token_for_user, username, password, address, store.settings.web_session_seconds
+        )
     except (Unauthenticated, TooManyAttempts) as error:
         message = error.message if isinstance(error, TooManyAttempts) else "That username and password do not match."
         return page(request, "login.html", error.http_status, next=_safe_next(next), username=username, error=message)
@@ -219,6 +227,7 @@ def log_out(request: Request, csrf: Field = "") -> Response:
         check_csrf(request, csrf)
     except RuntimeApiError as error:
         return error_page(request, error)
+    end_token(request)  # the cookie's token stops working, not only the cookie
     response = redirect("/")
     end_session(response)
     return response

@@ -53,3 +53,15 @@ def start_session(request: Request, response: Response, access_token: str, secon
 
 def end_session(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE)
+
+
+def end_token(request: Request) -> None:
+    """Revoke the session cookie's access token (logging out), if it is still a live one."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return
+    store = request.app.state.store
+    try:
+        store.revoke_token(token, store.authenticate(token))
+    except Unauthenticated:
+        pass  # expired or revoked already: nothing to end

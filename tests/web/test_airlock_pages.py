@@ -50,9 +50,16 @@ def test_view_ask_review_and_release_at_the_airlock(airlock, world, visitors):  
         checker = visitors(name, base_url=airlock.url)
         log_in(checker, world, name)
         checker.goto(request_url)
+        release = checker.page.get_by_role("button", name="Release", exact=True)
         for path in ("output/table.csv", "output/figures/plot.png"):
+            expect(release).to_have_count(0)  # offered only once every file has its two approvals
             checker.page.get_by_label(f"Your comment on {path}").fill(f"{name}: fine")
             checker.page.get_by_role("button", name=f"Approve {path}").click()
+            expect(checker.page.locator("section.file", has_text=path).locator(".yours")).to_have_text(
+                "You approved this file; you may change your mind below."
+            )
+        if name == "checker":
+            expect(checker.page.locator("#not-yet")).to_contain_text("output/table.csv: 1 of 2 approvals")
         checker.shot("airlock-reviewed")
     checker.page.get_by_role("button", name="Release", exact=True).click()
     expect(checker.page.locator("#status")).to_have_text("released")

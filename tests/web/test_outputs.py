@@ -1,6 +1,6 @@
 """Released outputs, publications and sites' status in a real browser: a developer sees the released
 files and drafts a publication, a publisher publishes it, an anonymous visitor reads and downloads it
-(same sha256), a checker deletes a file from every view; other people see only what their role allows."""
+(same sha256), a checker deletes a file from every view, after a page that asks to confirm; other people see only what their role allows."""
 
 import hashlib
 
@@ -51,7 +51,18 @@ def test_from_released_files_to_a_publication_anyone_downloads(world, visitors):
     checker = visitors("checker")
     checker.log_in("checker", world.passwords["checker"])
     checker.goto("/workspaces/alpha-main/outputs")
-    checker.page.get_by_role("button", name="Delete output/table.csv from its release").click()
+    checker.page.get_by_role("link", name="Delete output/table.csv from its release").click()
+    expect(checker.page.get_by_role("heading", name="Delete output/table.csv?")).to_be_visible()
+    checker.shot("confirm-delete")
+    checker.page.get_by_role("link", name="Keep it").click()  # changed their mind: nothing happens
+    expect(checker.page.get_by_role("link", name="output/table.csv").first).to_be_visible()
+    checker.page.get_by_role("link", name="Delete output/table.csv from its release").click()
+    checker.page.get_by_role("button", name="Delete output/table.csv").click()
+    expect(checker.page.get_by_role("heading", name="Outputs of alpha-main")).to_be_visible()
+    notes_url = checker.page.get_by_role("link", name="Delete output/notes.txt from its release").get_attribute("href")
+    refused = developer.page.goto(notes_url)  # not a checker: no confirm page, and the POST is refused too
+    assert refused.status == 403
+    developer.problems.clear()
     anonymous.goto("/workspaces/alpha-main/outputs")
     expect(anonymous.page.get_by_role("link", name="output/table.csv")).to_have_count(0)
     expect(anonymous.page.get_by_role("link", name="output/notes.txt")).to_be_visible()

@@ -6,6 +6,7 @@ settings make a single-use token; a forged form is refused."""
 import threading
 import time
 
+import requests
 from playwright.sync_api import expect
 
 from orchestrator.runtime.models import OperationPatch, Principal
@@ -132,13 +133,16 @@ def test_a_collaborator_is_offered_nothing_to_run_and_settings_make_a_token(worl
     token = page.locator("#token").inner_text()
     assert len(token.split()) == 3
     collaborator.shot("settings-token")
+    (session,) = [c for c in collaborator.context.cookies() if c["name"] == "jobsite_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Lax"
+    assert 7.9 * 3600 < session["expires"] - time.time() <= 8 * 3600  # a working day, not the API token's hour
     page.get_by_role("button", name="Log out collaborator").click()
     expect(page.get_by_role("link", name="Log in").first).to_be_visible()
+    after = requests.get(world.url + "/api/me", headers={"Authorization": f"Bearer {session['value']}"}, timeout=30)
+    assert after.status_code == 401 and after.json()["code"] == "TOKEN_REVOKED"  # logging out ended the token
 
 
 def test_a_forged_form_and_a_wrong_password_are_refused_in_words(world, visitors):
-    import requests
-
     forged = requests.post(
         world.url + "/workspaces/alpha-main/run", data={"action": "prepare", "csrf": "guess"}, timeout=30
     )
@@ -243,3 +247,45 @@ def test_an_admin_edits_a_projects_status_and_its_markdown_shows_safely(world, v
     developer.log_in("developer", world.passwords["developer"])
     developer.goto("/projects/alpha")
     expect(developer.page.get_by_role("link", name="Edit the project")).to_have_count(0)  # the table: admins only
+
+
+def test_long_lists_come_a_page_at_a_time(world, visitors, monkeypatch):
+    from orchestrator.jobsite.models import JobRequestCreate, ProjectCreate
+    from orchestrator.web import paging
+    from tests.jobsite.conftest import ADMIN
+
+    monkeypatch.setattr(paging, "PAGE_SIZE", 2)
+    for slug in ("gamma", "delta", "epsilon"):  # with alpha and beta: five, so three pages
+        world.jobsite.create_project(ProjectCreate(slug=slug, name=slug.title(), org="Org"), ADMIN)
+    visitor = visitors()
+    visitor.goto("/")
+    page, seen = visitor.page, []
+    rows = page.locator("tbody tr")
+    for expected in (2, 2, 1):
+        expect(rows).to_have_count(expected)
+        seen += rows.locator("td:first-child").all_inner_texts()
+        if expected == 2:
+            page.get_by_role("link", name="Next page").click()
+    visitor.shot("projects-last-page")
+    expect(page.get_by_role("link", name="Next page")).to_have_count(0)
+    assert sorted(seen) == ["Alpha", "Beta", "Delta", "Epsilon", "Gamma"]  # each once
+    page.get_by_role("link", name="First page").click()
+    expect(rows).to_have_count(2)
+    expect(page.get_by_role("link", name="First page")).to_have_count(0)
+
+    developer = world.actor("developer")
+    made = [
+        world.jobsite.submit_request(
+            JobRequestCreate(workspace="alpha-main", requested_actions=["prepare"]), developer
+        )[0].id
+        for _ in range(3)
+    ]
+    visitor.goto("/workspaces/alpha-main")
+    requests_table = page.locator("table").last
+    expect(requests_table.locator("tbody tr")).to_have_count(2)
+    newest = requests_table.locator("tbody tr td:first-child").all_inner_texts()
+    assert newest == [made[2], made[1]]  # newest first
+    page.get_by_role("link", name="Older requests").click()
+    expect(requests_table.locator("tbody tr td:first-child")).to_have_text([made[0]])
+    page.get_by_role("link", name="Newest requests").click()
+    expect(requests_table.locator("tbody tr")).to_have_count(2)

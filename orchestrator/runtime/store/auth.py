@@ -105,9 +105,11 @@ class AuthStore(LoginLimitStore):
         )
         return self._issue("site", row.site_id, client_id)
 
-    def token_for_user(self, username: str, password: str, address: str = LOCAL) -> Token:
+    def token_for_user(
+        self, username: str, password: str, address: str = LOCAL, ttl_seconds: int | None = None
+    ) -> Token:
         self._login("user", username, password, address, s.users.c.id, s.users.c.hashed_password)
-        return self._issue("user", username, None)
+        return self._issue("user", username, None, ttl_seconds)
 
     def _login(self, kind: str, id_: str, secret: str, address: str, id_column, hash_column):
         """The row of `id_` if `secret` is its secret; every failure costs one scrypt and counts (rate limit)."""
@@ -122,9 +124,9 @@ class AuthStore(LoginLimitStore):
             self.clear_login_failures(kind, id_, address)
         return row
 
-    def _issue(self, kind: str, principal_id: str, client_id: str | None) -> Token:
+    def _issue(self, kind: str, principal_id: str, client_id: str | None, ttl: int | None = None) -> Token:
         token, now = security.new_token(), utcnow()
-        ttl = self.settings.token_ttl_seconds
+        ttl = ttl or self.settings.token_ttl_seconds
         with self.write() as conn:
             # Locks the client row against a concurrent revoke, which then also revokes this token.
             if (
