@@ -44,6 +44,7 @@ class PipelineResource(dg.ConfigurableResource):
     """Where a site keeps pipeline workspaces and how it runs actions."""
 
     workspaces_dir: str
+    jobs_dir: str = ""  # where action runs live, for `orchestrator site` commands; "" : temporary directories
     concurrency: int = 2
     action_timeout_seconds: float = 0  # 0: no limit
     action_memory_bytes: int = 0  # 0: no limit
@@ -64,6 +65,7 @@ def runtime_from_env() -> RuntimeResource:
 def pipeline_from_settings(settings: Settings) -> PipelineResource:
     return PipelineResource(
         workspaces_dir=str(settings.workspaces_dir),
+        jobs_dir=str(settings.jobs_dir),
         concurrency=settings.pipeline_concurrency,
         action_timeout_seconds=settings.action_timeout_seconds,
         action_memory_bytes=settings.action_memory_bytes,

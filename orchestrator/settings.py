@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     sensor_interval_seconds: int = 2
     triggers_dir: Path | None = None  # default: the repository's triggers/
     workspaces_dir: Path | None = None  # default: <home>/workspaces
+    jobs_dir: Path | None = None  # default: <home>/jobs; the site's action runs (orchestrator/pipeline/jobdirs.py)
     pipeline_concurrency: int = 2
     action_timeout_seconds: float = 0  # 0: no limit
     action_memory_bytes: int = 0  # 0: no limit
@@ -98,6 +99,7 @@ class Settings(BaseSettings):
         self.database_url = self.database_url or f"sqlite:///{self.home / 'runtime.db'}"
         self.blob_dir = self.blob_dir or self.home / "blobs"
         self.workspaces_dir = self.workspaces_dir or self.home / "workspaces"
+        self.jobs_dir = self.jobs_dir or self.home / "jobs"
         self.git_cache_dir = self.git_cache_dir or self.home / "git"
         self.airlock_database_url = self.airlock_database_url or f"sqlite:///{self.home / 'airlock.db'}"
         self.airlock_dir = self.airlock_dir or self.home / "airlock"

@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 from orchestrator.pipeline.execute import NO_LIMITS, ActionHandle, ActionRun, Limits, run_action
 from orchestrator.pipeline.images import ImageMap
+from orchestrator.pipeline.jobdirs import JobDirs
 from orchestrator.pipeline.plan import Decision, Plan, PlanError, plan_actions, waiting_reason
 from orchestrator.pipeline.project import Project
 from orchestrator.pipeline.status import ActionResult, State, StatusCode, random_id
@@ -119,8 +120,12 @@ def run_plan(
     poll_interval: float = 0.2,
     stream_output: bool = False,
     database_url: str | None = None,
+    job_dirs: JobDirs | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> RunResult:
-    """Run `plan`. `database_url` is given, as DATABASE_URL, to its database actions only."""
+    """Run `plan`. `database_url` is given, as DATABASE_URL, to its database actions only. With
+    `job_dirs`, each action runs in a directory there that `orchestrator site` commands can find
+    (`labels`, the runtime job, operation and Dagster run ids, go in its record)."""
     run = _Run(
         plan,
         project,
@@ -135,7 +140,7 @@ def run_plan(
         cancel,
         poll_interval,
         stream_output,
-        database_url,
+        dict(database_url=database_url, job_dirs=job_dirs, request_id=plan.request_id, labels=dict(labels or {})),
     )
     return run.run()
 
@@ -156,7 +161,7 @@ class _Run:
         cancel,
         poll_interval,
         stream_output,
-        database_url,
+        run_options,
     ):
         self.plan, self.project, self.workspace = plan, project, workspace
         self.spec = dict(
@@ -165,7 +170,7 @@ class _Run:
             workspace=workspace,
             image_map=image_map,
             limits=limits,
-            database_url=database_url,
+            **run_options,
         )
         self.concurrency, self.continue_on_error = concurrency, continue_on_error
         self.emit, self.stop, self.poll_interval = on_event, stop, poll_interval

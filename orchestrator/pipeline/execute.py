@@ -32,11 +32,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from orchestrator.pipeline.collect import collect_outputs, matches_pattern, snapshot, unmatched_message
 from orchestrator.pipeline.images import ImageMap
+from orchestrator.pipeline.jobdirs import JobDirs, JobRecord
 from orchestrator.pipeline.level4 import level4_problems, withheld_reason
 from orchestrator.pipeline.patterns import LEVEL4_LEVEL
 from orchestrator.pipeline.project import Action, Project
@@ -78,6 +80,11 @@ class ActionRun:
     limits: Limits = NO_LIMITS
     # The URL of the database the job request names; only a database action is given it, as DATABASE_URL.
     database_url: str | None = field(default=None, repr=False)
+    # Where the site keeps its action runs (jobdirs.py), so another process can find, follow and kill them;
+    # None (the local `orchestrator run`): a temporary directory, always removed.
+    job_dirs: JobDirs | None = None
+    request_id: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)  # runtime job, operation, Dagster run ids
 
 
 class ActionHandle:
@@ -145,16 +152,33 @@ class ActionHandle:
 
 def run_action(spec: ActionRun, handle: ActionHandle | None = None) -> ActionResult:
     handle = handle or ActionHandle()
-    scratch = Path(tempfile.mkdtemp(prefix=f"orchestrator-{spec.action.name}-{spec.job_id}-"))
+    if spec.job_dirs:
+        record = JobRecord(spec.job_id, spec.action.name, spec.workspace.name, request_id=spec.request_id)
+        scratch = spec.job_dirs.start(replace(record, labels=dict(spec.labels)))
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix=f"orchestrator-{spec.action.name}-{spec.job_id}-"))
+    result = None
     try:
-        return _run(spec, handle, scratch)
+        result = _run(spec, handle, scratch)
     except Exception as exc:  # a bug or an OS failure of ours: still a result, still recorded
         result = _result(spec, StatusCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
         spec.workspace.finish_action(result, log_text=result.message + "\n")
-        return _with_log(result, spec)
+        result = _with_log(result, spec)
     finally:
         handle.stop_following()
-        shutil.rmtree(scratch, ignore_errors=True)
+        if not spec.job_dirs:
+            shutil.rmtree(scratch, ignore_errors=True)
+        elif result is None:  # interrupted (the run was terminated): kept, as an internal error is
+            spec.job_dirs.finish(spec.job_id, StatusCode.INTERNAL_ERROR.value, "interrupted")
+        else:  # removed unless an administrator killed it or it ended in an internal error
+            spec.job_dirs.finish(
+                spec.job_id,
+                result.status_code.value,
+                result.message,
+                peak_memory_bytes=result.peak_memory_bytes,
+                cpu_seconds=result.cpu_seconds,
+            )
+    return result
 
 
 def _run(spec: ActionRun, handle: ActionHandle, scratch: Path) -> ActionResult:
@@ -166,10 +190,10 @@ def _run(spec: ActionRun, handle: ActionHandle, scratch: Path) -> ActionResult:
         return _with_log(result, spec)
     job_dir, log_file = scratch / "job", scratch / "action.log"
     before = snapshot(job_dir)
-    started, exit_code, finished = _execute(spec, argv, job_dir, log_file, handle)
+    started, exit_code, finished, usage = _execute(spec, argv, job_dir, log_file, handle)
     output_text = _read_log(log_file)
     tail = tuple(output_text.splitlines()[-LOG_TAIL_LINES:])
-    timing = dict(started_at=started, finished_at=finished, exit_code=exit_code, log_tail=tail)
+    timing = dict(started_at=started, finished_at=finished, exit_code=exit_code, log_tail=tail, **usage)
     failed = _exit_failure(spec, handle, exit_code, tail)
     staged: dict[str, Path] = {}
     if failed:
@@ -213,7 +237,7 @@ def _copy_code(project_dir: Path, job_dir: Path, workspace_dir: Path, patterns: 
     job_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _execute(spec, argv, job_dir, log_file, handle) -> tuple[float | None, int | None, float]:
+def _execute(spec, argv, job_dir, log_file, handle) -> tuple[float | None, int | None, float, dict]:
     env = {
         **{name: os.environ[name] for name in ACTION_ENV if name in os.environ},  # never the site's secrets
         "PYTHONUNBUFFERED": "1",
@@ -221,34 +245,101 @@ def _execute(spec, argv, job_dir, log_file, handle) -> tuple[float | None, int |
         "ORCHESTRATOR_JOB_ID": spec.job_id,
         **({"DATABASE_URL": spec.database_url} if spec.database_url and spec.action.is_database_action else {}),
     }
-    memory = spec.limits.memory
+    usage_file = log_file.with_name(USAGE_FILE)
     with open(log_file, "wb") as log:
         handle.follow(log_file)
-        try:
-            process = subprocess.Popen(
-                _with_memory_limit(argv, memory) if memory else argv,
-                cwd=job_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            log.write(f"could not start {argv[0]!r}: {exc.strerror or exc}\n".encode())
-            return None, None, time.time()
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _SUPERVISOR, str(usage_file), str(spec.limits.memory or 0), *argv],
+            cwd=job_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         started = time.time()
+        if spec.job_dirs:
+            spec.job_dirs.update(spec.job_id, pid=process.pid)
         handle.attach(process.pid)
         timer = None
         if spec.limits.timeout:
             timer = threading.Timer(spec.limits.timeout, handle.kill, (StatusCode.JOB_TIMEOUT,))
             timer.daemon = True
             timer.start()
-        exit_code = process.wait()
+        exit_code = _wait(process, lambda: _check_kill(spec, handle))
+        _check_kill(spec, handle)  # `site kill` may have ended the group before this process saw its mark
         if timer:
             timer.cancel()
         _kill_group(process.pid)  # whatever it left behind
-    return started, exit_code, time.time()
+        usage, start_error = _read_usage(usage_file)
+        if start_error:
+            log.write(f"could not start {argv[0]!r}: {start_error}\n".encode())
+            return None, None, time.time(), {}
+    return started, exit_code, time.time(), usage
+
+
+def _check_kill(spec: ActionRun, handle: ActionHandle) -> None:
+    """`orchestrator site kill` leaves a mark in the run's directory, from any process: end it so."""
+    if spec.job_dirs and spec.job_dirs.kill_requested(spec.job_id):
+        handle.kill(StatusCode.KILLED_BY_ADMIN)
+
+
+def _wait(process: subprocess.Popen, on_tick) -> int:
+    """Wait for the action, calling `on_tick` while it runs: soon after the start (most actions are
+    short), then every quarter of a second."""
+    delay = 0.01
+    while process.poll() is None:
+        on_tick()
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+    return process.returncode
+
+
+# The action's parent, in the action's process group: it sets the memory limit in the child alone, runs
+# the action, and writes the action's own peak memory and CPU time (wait4) to USAGE_FILE, then ends as
+# the action did (the same exit code, or killed by the same signal, so an OOM kill still reads as one).
+# Measured here rather than by our wait4: a child made by our fork (or vfork) inherits our peak memory
+# until it execs, and the kernel keeps that figure; this small process's floor is about 10 MB. A tiny
+# interpreter rather than Popen's preexec_fn, which Python documents as unsafe while other threads
+# start processes (ours do).
+_SUPERVISOR = """
+import os, resource, signal, sys
+usage_file, limit, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+pid = os.fork()
+if pid == 0:
+    try:
+        for name in ("SIGPIPE", "SIGXFSZ"):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        if limit:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        os.execvp(argv[0], argv)
+    except OSError as error:
+        with open(usage_file, "w") as file:
+            file.write("error " + (error.strerror or str(error)))
+    os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+if not os.path.exists(usage_file):
+    with open(usage_file, "w") as file:
+        file.write("usage %d %.3f" % (usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime))
+if os.WIFSIGNALED(status):
+    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+    os.kill(os.getpid(), os.WTERMSIG(status))
+os._exit(os.waitstatus_to_exitcode(status))
+"""
+USAGE_FILE = "usage"
+
+
+def _read_usage(usage_file: Path) -> tuple[dict, str | None]:
+    """({peak_memory_bytes, cpu_seconds}, None), or ({}, why it could not start); ({}, None) when the
+    supervisor was killed before it could write (a kill of the whole group: no figures)."""
+    try:
+        kind, _, rest = usage_file.read_text().partition(" ")
+    except FileNotFoundError:
+        return {}, None
+    if kind == "error":
+        return {}, rest
+    peak, cpu = rest.split()
+    return {"peak_memory_bytes": int(peak), "cpu_seconds": round(float(cpu), 3)}, None
 
 
 def _read_log(log_file: Path) -> str:
@@ -260,18 +351,6 @@ def _read_log(log_file: Path) -> str:
         file.seek(max(0, size - MAX_LOG_BYTES))
         text = file.read().decode(errors="replace")
     return text if size <= MAX_LOG_BYTES else f"[... first {size - MAX_LOG_BYTES} bytes cut ...]\n{text}"
-
-
-# Sets the address-space limit, then becomes the action. A tiny exec wrapper rather than Popen's
-# preexec_fn, which Python documents as unsafe while other threads start processes (ours do).
-_LIMIT_THEN_EXEC = (
-    "import os, resource, sys; limit = int(sys.argv[1]); "
-    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); os.execvp(sys.argv[2], sys.argv[2:])"
-)
-
-
-def _with_memory_limit(argv: list[str], limit: int) -> list[str]:
-    return [sys.executable, "-S", "-c", _LIMIT_THEN_EXEC, str(limit), *argv]
 
 
 def _kill_group(pid: int) -> None:
@@ -365,6 +444,11 @@ def _trailer(spec: ActionRun, argv, result: ActionResult) -> str:
         f"command: {spec.action.image}:{spec.action.tag} {' '.join(spec.action.args)}",
         f"ran as: {' '.join(argv)}",
         f"exit code: {result.exit_code}",
+        *(
+            [f"resources: peak memory {result.peak_memory_bytes / 2**20:.1f} MiB, CPU {result.cpu_seconds:.2f} s"]
+            if result.peak_memory_bytes is not None and result.cpu_seconds is not None
+            else []
+        ),
         f"status: {result.status_code.value}: {result.message}",
         "outputs:",
         *(

@@ -91,6 +91,8 @@ class ActionResult:
     outputs: tuple[OutputFile, ...] = ()
     log_path: str | None = None  # metadata/<action>.log in the workspace, when written
     log_tail: tuple[str, ...] = ()  # last lines of the action's own output
+    peak_memory_bytes: int | None = None  # the action process's peak resident memory (its waited-for children's too)
+    cpu_seconds: float | None = None  # user + system CPU time of the same
     details: Mapping[str, object] = field(default_factory=dict)
 
     @property

@@ -200,6 +200,8 @@ class Workspace:
                 "finished_at": isoformat(result.finished_at),
                 "exit_code": result.exit_code,
                 "outputs": previous.get("outputs", []),
+                **({"peak_memory_bytes": result.peak_memory_bytes} if result.peak_memory_bytes is not None else {}),
+                **({"cpu_seconds": result.cpu_seconds} if result.cpu_seconds is not None else {}),
             }
             if previous.get("job_id") == result.job_id and previous.get("request_id"):
                 entry["request_id"] = previous["request_id"]  # the run this result ends

@@ -32,6 +32,7 @@ from orchestrator.pipeline.databases import DATABASE_NAME_PATTERN, DatabaseMap, 
 from orchestrator.pipeline.engine import run_plan
 from orchestrator.pipeline.execute import LOG_TAIL_LINES, Limits
 from orchestrator.pipeline.images import ImageMap, ImageMapError
+from orchestrator.pipeline.jobdirs import JobDirs
 from orchestrator.pipeline.plan import Decision, Plan, PlanError, plan_actions
 from orchestrator.pipeline.workspace import isoformat
 from orchestrator.resources import PipelineResource, RuntimeResource
@@ -138,6 +139,8 @@ def _action_state(event: ActionEvent) -> dict:
             "outputs": [o.path for o in r.outputs],
             "withheld": [o.path for o in r.withheld],
             "log_exists": bool(r.log_path) and Path(r.log_path).is_file(),  # the log itself stays at the site
+            **({"peak_memory_bytes": r.peak_memory_bytes} if r.peak_memory_bytes is not None else {}),
+            **({"cpu_seconds": r.cpu_seconds} if r.cpu_seconds is not None else {}),
         }
     return state
 
@@ -248,6 +251,12 @@ class _Progress:
                         "status_code": result.status_code.value,
                         "message": result.message,
                         "duration_s": round(result.duration or 0, 3),
+                        **(
+                            {"peak_memory_mib": round(result.peak_memory_bytes / 2**20, 1)}
+                            if result.peak_memory_bytes
+                            else {}
+                        ),
+                        **({"cpu_s": result.cpu_seconds} if result.cpu_seconds is not None else {}),
                         "log": result.log_path or "",
                         **({"log_tail": dg.MetadataValue.text("\n".join(result.log_tail))} if not result.ok else {}),
                         "outputs": dg.MetadataValue.json(
@@ -406,6 +415,12 @@ def execute_actions(
             cancel=lambda: progress.report() or cancel(),  # called at each turn of the engine's loop
             stream_output=True,
             database_url=database_url,
+            job_dirs=JobDirs(pipeline.jobs_dir) if pipeline.jobs_dir else None,
+            labels={
+                "runtime_job_id": study.job_input.job["id"],
+                "operation_id": study.job_input.operation_id,
+                "dagster_run_id": context.run_id,
+            },
         )
     except Exception as error:
         progress.report(force=True)  # the states of the actions that did finish

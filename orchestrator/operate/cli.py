@@ -1,0 +1,150 @@
+"""`orchestrator site ...`: a site operator's commands, run on the site's machine with its settings
+(ORCHESTRATOR_HOME, or the jobs and workspaces dirs, from the environment or `.env`). Each is safe to
+run at any moment and to run again."""
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from orchestrator import render
+from orchestrator.operate import disk
+from orchestrator.operate.runs import ActionRunRef, Site
+from orchestrator.settings import Settings
+
+
+def site_here() -> Site:
+    settings = Settings()
+    return Site(settings.jobs_dir, settings.workspaces_dir)
+
+
+def pick(site: Site, fragment: str, action: str | None = None) -> ActionRunRef:
+    """The one run `fragment` names; with several, a pick list at a terminal, else the list and exit 2."""
+    matches = site.match(fragment, action)
+    if not matches:
+        where = f" of action {action!r}" if action else ""
+        raise click.ClickException(
+            f"No action run{where} at this site matches {fragment!r}; `orchestrator site jobs` lists them."
+        )
+    if len(matches) == 1:
+        return matches[0]
+    listing = "\n".join(f"  {number}. {ref.describe()}" for number, ref in enumerate(matches, 1))
+    if not sys.stdin.isatty():
+        raise click.UsageError(
+            f"{fragment!r} matches {len(matches)} action runs:\n{listing}\nName one by more of its id."
+        )
+    click.echo(f"{fragment!r} matches {len(matches)} action runs:\n{listing}")
+    return matches[click.prompt("Which one", type=click.IntRange(1, len(matches))) - 1]
+
+
+@click.group("site")
+def site_group():
+    """Operate this site: its action runs (kill, logs), its disk."""
+
+
+@site_group.command("jobs")
+def jobs_command():
+    """The action runs this site can name: running, kept, and each workspace's last run of each action."""
+    rows = [(r.job_id, r.workspace, r.action, r.status, r.runtime_job_id) for r in site_here().runs()]
+    render.table(("JOB", "WORKSPACE", "ACTION", "STATUS", "RUNTIME JOB"), rows)
+
+
+@site_group.command("kill")
+@click.argument("jobs", nargs=-1, required=True)
+@click.option("--cleanup", is_flag=True, help="Also remove their job directories (kept for debugging otherwise).")
+def kill_command(jobs: tuple[str, ...], cleanup: bool):
+    """Kill running actions by job id or a sub-string of it (or of their runtime job's id): each ends
+    KILLED_BY_ADMIN; the request's other actions go on or wait, as their dependencies say."""
+    site, failed = site_here(), False
+    for ref in [pick(site, fragment) for fragment in jobs]:  # every name resolved before anything is killed
+        try:
+            click.echo(site.kill(ref))
+        except TimeoutError as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed = True
+            continue
+        if cleanup:
+            click.echo(site.clean_up(ref))
+    if failed:
+        sys.exit(1)
+
+
+@site_group.command("logs")
+@click.argument("job")
+@click.argument("action", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing what the action writes until it ends.")
+def logs_command(job: str, action: str | None, follow: bool):
+    """An action's log: JOB is (a sub-string of) its job id or its runtime job's; ACTION narrows it down."""
+    site = site_here()
+    ref = pick(site, job, action)
+    path, why = site.log_of(ref)
+    if path is None and not follow:
+        raise click.ClickException(why)
+    out = sys.stdout.buffer
+    write = lambda chunk: (out.write(chunk), out.flush())  # noqa: E731  (a line of output as it comes)
+    try:
+        if follow:
+            site.follow(ref, write)
+        else:
+            write(path.read_bytes())
+    except KeyboardInterrupt:
+        pass
+
+
+@site_group.command("disk")
+@click.option("--cleanup", is_flag=True, help="Remove what no run uses any more (never a running job's).")
+@click.option("--dry-run", is_flag=True, help="With --cleanup: list what would go, remove nothing.")
+def disk_command(cleanup: bool, dry_run: bool):
+    """Disk used by workspaces, job directories, runs' scratch, Dagster's storage and blobs."""
+    settings, site = Settings(), site_here()
+    dagster_home = Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else None
+    render.table(
+        ("WHAT", "SIZE", "PATH"),
+        [(u.what, _size(u.bytes), str(u.path)) for u in disk.usage(site, dagster_home, settings.blob_dir)],
+    )
+    kept = [r for r in site.job_dirs.records() if r.kept]
+    if kept:
+        click.echo(
+            f"\n{len(kept)} job director{'y' if len(kept) == 1 else 'ies'} kept for debugging or retry "
+            "(`orchestrator site kill --cleanup JOB` removes one):"
+        )
+        for record in kept:
+            click.echo(f"  {record.job_id}  {record.action} in {record.workspace}: {record.status_code}")
+    if not cleanup:
+        return
+    items = disk.removable(site, _run_in_progress(dagster_home))
+    verb = "would remove" if dry_run else "removing"
+    for item in items:
+        click.echo(f"{verb} {item.path} ({_size(item.bytes)}): {item.why}")
+    if not items:
+        click.echo("\nNothing to clean up.")
+    elif dry_run:
+        click.echo(f"\n{len(items)} item(s), {_size(sum(i.bytes for i in items))}; nothing removed (--dry-run).")
+    else:
+        click.echo(f"\nFreed {_size(disk.remove(items, site))}.")
+
+
+def _run_in_progress(dagster_home: Path | None):
+    """A predicate on Dagster run ids from this site's instance, or None when there is none to ask."""
+    if dagster_home is None or not (dagster_home / "dagster.yaml").is_file():
+        return None
+    import dagster as dg
+
+    from orchestrator.sensors.claims import IN_PROGRESS
+
+    instance = dg.DagsterInstance.get()
+
+    def in_progress(run_id: str) -> bool | None:
+        run = instance.get_run_by_id(run_id)
+        return None if run is None else run.status in IN_PROGRESS  # None: another instance's run
+
+    return in_progress
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"
