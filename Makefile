@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench setup clean browser
+.PHONY: run test lint format bench setup clean browser tools
 
 setup: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/orchestrator up $(ARGS)
 
-test: $(STAMP) browser
+test: $(STAMP) browser tools
 	$(BIN)/python -m pytest -q
 
 # The browser tests drive Debian's Chromium through Playwright; it comes from apt, never a browser download.
@@ -25,6 +25,12 @@ browser:
 	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && (apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) ; } || \
 		{ echo "Install Chromium (Debian/Ubuntu: apt-get install chromium), then run make test again." >&2; exit 1; }
+
+# The service units in deploy/ are checked with systemd's own `systemd-analyze verify` (no systemd need run).
+tools:
+	@test -x /usr/bin/systemd-analyze || { command -v apt-get >/dev/null && (apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q systemd) ; } || \
+		{ echo "Install systemd (for systemd-analyze), then run make test again." >&2; exit 1; }
 
 # ruff formats and lints the whole tree; `.ci/run` checks both before the tests.
 lint: $(STAMP)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator import render
+from orchestrator import render, startup
 from orchestrator.airlock.cli import COMMANDS as AIRLOCK_COMMANDS
 from orchestrator.client_config import client_from_env
 from orchestrator.jobsite.cli import COMMANDS as JOBSITE_COMMANDS
@@ -33,16 +33,14 @@ def cli():
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="uvicorn worker processes")
 @click.option(
     "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    help="uvicorn's; info logs every request",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="Default: LOGLEVEL, else info (every request, claim and report; debug adds progress reports)",
 )
-def serve_command(host: str, port: int, workers: int, log_level: str):
+def serve_command(host: str, port: int, workers: int, log_level: str | None):
     """Serve the runtime HTTP API and the jobs site's (/api/...); OpenAPI docs at /docs."""
     from orchestrator.server import serve  # FastAPI and the store only when serving
 
-    serve(host, port, workers, log_level)
+    serve(host, port, workers, startup.server_log_level(log_level))
 
 
 cli.add_command(runtime_group)
@@ -285,6 +283,11 @@ def main() -> None:
     from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError
 
+    try:
+        startup.start("WARNING")  # a command's output is for people: our INFO lines only with LOGLEVEL=INFO
+    except startup.LogLevelError as exc:
+        click.echo(f"error: INVALID_SETTING: {exc}", err=True)
+        sys.exit(2)
     try:
         cli(standalone_mode=True)
     except RuntimeClientError as exc:

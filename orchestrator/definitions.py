@@ -2,12 +2,14 @@
 
 import dagster as dg
 
+from orchestrator import startup
 from orchestrator.resources import pipeline_from_settings, runtime_from_env, site_from_settings
 from orchestrator.sensors import make_claim_sensor, make_new_objects_sensor, make_reconcile_sensor
 from orchestrator.settings import Settings
 from orchestrator.workflows import WORKFLOWS
 from orchestrator.workflows.triggers import load_triggers
 
+startup.for_dagster_code()
 settings = Settings()
 interval = settings.sensor_interval_seconds
 

@@ -38,6 +38,7 @@ class SiteResource(dg.ConfigurableResource):
     claim_ahead: int = 0
     lease_seconds: int = 60
     object_batch: int = 200
+    run_max_runtime_seconds: int = 0  # the runs' `dagster/max_runtime` tag; 0: none
 
 
 class PipelineResource(dg.ConfigurableResource):
@@ -81,4 +82,5 @@ def site_from_settings(settings: Settings) -> SiteResource:
         max_runs_per_workflow=settings.max_runs_per_workflow,
         claim_ahead=settings.claim_ahead,
         lease_seconds=settings.site_lease_seconds,
+        run_max_runtime_seconds=settings.run_max_runtime_seconds,
     )

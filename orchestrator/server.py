@@ -9,6 +9,7 @@ from pathlib import Path
 import uvicorn
 from starlette.staticfiles import StaticFiles
 
+from orchestrator import startup
 from orchestrator.jobsite.api import (
     people,
     projects,
@@ -59,6 +60,7 @@ def create_app(store: Store, jobsite: JobsiteStore | None = None):
 
 def app_from_env():
     """uvicorn's factory for each worker: the schema is already current, so no migration here."""
+    startup.start()  # a worker process of `--workers N` starts afresh: .env and LOGLEVEL again
     return create_app(Store(Settings()))
 
 

@@ -39,6 +39,8 @@ def create_app(airlock: Airlock) -> FastAPIOffline:
 
 
 def app_from_env() -> FastAPIOffline:
+    from orchestrator import startup
     from orchestrator.settings import Settings
 
+    startup.start()  # uvicorn may import this in a fresh process: .env and LOGLEVEL again
     return create_app(Airlock.open(Settings()))

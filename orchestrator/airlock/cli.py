@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator import render
+from orchestrator import render, startup
 from orchestrator.airlock.client import AirlockClient
 from orchestrator.airlock.models import ReleaseRequest
 from orchestrator.client_config import client_from_env
@@ -23,7 +23,9 @@ def airlock_group():
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8010, show_default=True, type=int)
 @click.option(
-    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="Default: LOGLEVEL, else info",
 )
 @click.option(
     "--forwarded-allow-ips",
@@ -31,7 +33,7 @@ def airlock_group():
     show_default=True,
     help="The reverse proxies whose X-Forwarded-For/-Proto to trust (the login limit counts the client's address).",
 )
-def serve_command(host: str, port: int, log_level: str, forwarded_allow_ips: str):
+def serve_command(host: str, port: int, log_level: str | None, forwarded_allow_ips: str):
     """Serve the airlock's API (/api/...; OpenAPI docs at /docs)."""
     import uvicorn
 
@@ -47,7 +49,7 @@ def serve_command(host: str, port: int, log_level: str, forwarded_allow_ips: str
         factory=True,
         host=host,
         port=port,
-        log_level=log_level,
+        log_level=startup.server_log_level(log_level),
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
     )

@@ -9,8 +9,10 @@ from pathlib import Path
 import click
 
 from orchestrator import render
-from orchestrator.operate import disk
+from orchestrator.client_config import client_from_env
+from orchestrator.operate import disk, reboot
 from orchestrator.operate.runs import ActionRunRef, Site
+from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.settings import Settings
 
 
@@ -40,7 +42,80 @@ def pick(site: Site, fragment: str, action: str | None = None) -> ActionRunRef:
 
 @click.group("site")
 def site_group():
-    """Operate this site: its action runs (kill, logs), its disk."""
+    """Operate this site: its mode (pause, maintenance, reboot), its action runs (kill, retry, logs), its disk."""
+
+
+def _site_id(site: str | None) -> str:
+    site_id = site or Settings().site_id
+    if not site_id:
+        raise click.UsageError("Which site? Set ORCHESTRATOR_SITE_ID (in the environment or .env) or pass --site.")
+    return site_id
+
+
+site_option = click.option("--site", help="The site's id (default: ORCHESTRATOR_SITE_ID).")
+
+
+@site_group.command("status")
+@site_option
+def status_command(site: str | None):
+    """The site as the runtime sees it: up, paused, in database maintenance, its running and queued runs."""
+    status = client_from_env().site_status(_site_id(site))
+    render.fields(
+        [
+            ("site", status.site_id),
+            ("up", "yes" if status.up else "NO (not seen for a while: is its dagster-daemon running?)"),
+            ("paused", "yes: nothing new is claimed" if status.paused else "no"),
+            ("database maintenance", "yes: database actions wait" if status.maintenance else "no"),
+            ("running / queued runs", f"{status.running} / {status.queued}"),
+            ("last seen", render.iso(status.last_seen_at) if status.last_seen_at else "never"),
+        ]
+    )
+
+
+@site_group.command("pause")
+@site_option
+def pause_command(site: str | None):
+    """Claim nothing new; the jobs running now finish."""
+    client_from_env().pause_site(site_id := _site_id(site))
+    click.echo(f"site {site_id} paused: it claims nothing new; running jobs finish (`orchestrator site resume`)")
+
+
+@site_group.command("resume")
+@site_option
+def resume_command(site: str | None):
+    """Claim jobs again (after pause or prepare-for-reboot)."""
+    client_from_env().resume_site(site_id := _site_id(site))
+    click.echo(f"site {site_id} resumed: it claims jobs again")
+
+
+@site_group.command("maintenance")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@site_option
+def maintenance_command(state: str, site: str | None):
+    """Database maintenance: ON stops running database actions and holds new ones (WAITING_DB_MAINTENANCE);
+    other actions go on. OFF lets them run again."""
+    client, site_id = client_from_env(), _site_id(site)
+    if state == "on":
+        client.start_maintenance(site_id)
+        click.echo(f"site {site_id}: database maintenance on; database actions stop within seconds and wait")
+    else:
+        client.end_maintenance(site_id)
+        click.echo(f"site {site_id}: database maintenance off; waiting database actions run again")
+
+
+@site_group.command("prepare-for-reboot")
+@site_option
+@click.option("--wait", "wait_seconds", default=60, show_default=True, help="Seconds to wait for runs to stop.")
+def prepare_for_reboot_command(site: str | None, wait_seconds: int):
+    """Pause, hand every job this site holds back to the queue and stop its runs: after the restart,
+    `orchestrator site resume` and each job runs again, once."""
+    instance = _dagster_instance()
+    if instance is None:
+        raise click.UsageError(
+            "prepare-for-reboot needs the site's Dagster instance: set DAGSTER_HOME as the site does."
+        )
+    for note in reboot.prepare_for_reboot(client_from_env(), instance, _site_id(site), wait_seconds):
+        click.echo(note)
 
 
 @site_group.command("jobs")
@@ -68,6 +143,34 @@ def kill_command(jobs: tuple[str, ...], cleanup: bool):
             click.echo(site.clean_up(ref))
     if failed:
         sys.exit(1)
+
+
+@site_group.command("retry")
+@click.argument("job")
+def retry_command(job: str):
+    """Run again an action that failed with INTERNAL_ERROR, in the job directory it left (not from
+    scratch): its runtime job opens again, this site claims it, and that action resumes there."""
+    site = site_here()
+    ref = pick(site, job)
+    if problem := site.mark_for_retry(ref):
+        raise click.ClickException(f"Not retried: {problem}.")
+    runtime_job = ref.runtime_job_id
+    if not runtime_job:
+        site.unmark_retry(ref)
+        raise click.ClickException(
+            f"Not retried: {ref.job_id} ran without a runtime job (`orchestrator run`); run it again there."
+        )
+    try:
+        client_from_env().retry_job(runtime_job)
+    except RuntimeClientError as exc:
+        site.unmark_retry(ref)
+        if exc.code == "JOB_NOT_RETRYABLE":
+            raise click.ClickException(f"Not retried: {exc.message} Run retry again once it has ended.") from None
+        raise
+    click.echo(
+        f"retrying {ref.job_id} ({ref.action} in {ref.workspace}): runtime job {runtime_job} is open again; "
+        "this site resumes the action in its job directory when it claims it"
+    )
 
 
 @site_group.command("logs")
@@ -113,7 +216,7 @@ def disk_command(cleanup: bool, dry_run: bool):
             click.echo(f"  {record.job_id}  {record.action} in {record.workspace}: {record.status_code}")
     if not cleanup:
         return
-    items = disk.removable(site, _run_in_progress(dagster_home))
+    items = disk.removable(site, _run_in_progress())
     verb = "would remove" if dry_run else "removing"
     for item in items:
         click.echo(f"{verb} {item.path} ({_size(item.bytes)}): {item.why}")
@@ -125,15 +228,22 @@ def disk_command(cleanup: bool, dry_run: bool):
         click.echo(f"\nFreed {_size(disk.remove(items, site))}.")
 
 
-def _run_in_progress(dagster_home: Path | None):
-    """A predicate on Dagster run ids from this site's instance, or None when there is none to ask."""
-    if dagster_home is None or not (dagster_home / "dagster.yaml").is_file():
+def _dagster_instance():
+    """This site's Dagster instance (DAGSTER_HOME), or None when there is none here."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home or not (Path(home) / "dagster.yaml").is_file():
         return None
     import dagster as dg
 
-    from orchestrator.sensors.claims import IN_PROGRESS
+    return dg.DagsterInstance.get()
 
-    instance = dg.DagsterInstance.get()
+
+def _run_in_progress():
+    """A predicate on Dagster run ids from this site's instance, or None when there is none to ask."""
+    instance = _dagster_instance()
+    if instance is None:
+        return None
+    from orchestrator.sensors.claims import IN_PROGRESS
 
     def in_progress(run_id: str) -> bool | None:
         run = instance.get_run_by_id(run_id)

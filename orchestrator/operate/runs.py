@@ -100,6 +100,24 @@ class Site:
         self.job_dirs.remove(ref.job_id)
         return f"{ref.job_id}: job directory removed"
 
+    # ---- retry
+    def mark_for_retry(self, ref: ActionRunRef) -> str | None:
+        """Mark a run that failed INTERNAL_ERROR so the next run of its action in its workspace resumes its
+        job directory; why not, or None. Marking twice is marking once."""
+        record = self.job_dirs.read(ref.job_id)
+        if record is None:
+            return (
+                f"{ref.job_id} ({ref.action}) has no job directory here: it ended {ref.status}, and only a run that "
+                "failed with INTERNAL_ERROR keeps one (for any other, submit the request again)"
+            )
+        if problem := self.job_dirs.retry_problem(record):
+            return problem
+        self.job_dirs.update(ref.job_id, retry_requested=True)
+        return None
+
+    def unmark_retry(self, ref: ActionRunRef) -> None:
+        self.job_dirs.update(ref.job_id, retry_requested=False)
+
     # ---- logs
     def log_of(self, ref: ActionRunRef) -> tuple[Path | None, str]:
         """(the log file, '') or (None, why there is none): the run's own while it has a directory,

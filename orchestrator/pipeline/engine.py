@@ -3,7 +3,8 @@
 progress goes to one `on_event` callback, always called from the calling thread, so a CLI and a
 Dagster op can show it without locks (with `stream_output`, also the actions' output lines as they
 are written); a stop signal kills running actions with its code; `cancel` names single actions to
-cancel while the rest go on.
+cancel while the rest go on; while `hold_database` says so (the site's database maintenance), database
+actions do not start and running ones are stopped and start again when it ends.
 """
 
 from __future__ import annotations
@@ -24,9 +25,18 @@ from orchestrator.pipeline.project import Project
 from orchestrator.pipeline.status import ActionResult, State, StatusCode, random_id
 from orchestrator.pipeline.workspace import Workspace
 
-# Truthy to stop: True means CANCELLED_BY_USER; a StatusCode (KILLED_BY_ADMIN) says which.
+# Truthy to stop: True means CANCELLED_BY_USER; a StatusCode (KILLED_BY_ADMIN, JOB_TIMEOUT) says which.
 Stop = threading.Event | Callable[[], "bool | StatusCode | None"]
 _STOP_CODES = (StatusCode.CANCELLED_BY_USER, StatusCode.KILLED_BY_ADMIN)
+# What a stop tells the actions it ends: (running, not yet started).
+_STOP_MESSAGES = {
+    StatusCode.CANCELLED_BY_USER: ("", "cancelled before it started"),
+    StatusCode.KILLED_BY_ADMIN: ("", "killed by an administrator before it started"),
+    StatusCode.JOB_TIMEOUT: (
+        "the run's maximum runtime ran out; its processes were killed",
+        "not started: the run's maximum runtime ran out",
+    ),
+}
 
 
 class CancelRequests:
@@ -57,7 +67,7 @@ Cancel = Callable[[], Iterable[str]]
 
 @dataclass(frozen=True)
 class ActionEvent:
-    kind: str  # "reused" | "waiting" | "started" | "output" | "finished"
+    kind: str  # "reused" | "waiting" | "started" | "output" | "held" (database maintenance) | "finished"
     action: str
     job_id: str
     result: ActionResult | None = None
@@ -122,6 +132,7 @@ def run_plan(
     database_url: str | None = None,
     job_dirs: JobDirs | None = None,
     labels: Mapping[str, str] | None = None,
+    hold_database: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Run `plan`. `database_url` is given, as DATABASE_URL, to its database actions only. With
     `job_dirs`, each action runs in a directory there that `orchestrator site` commands can find
@@ -138,6 +149,7 @@ def run_plan(
         on_event or (lambda event: None),
         stop,
         cancel,
+        hold_database,
         poll_interval,
         stream_output,
         dict(database_url=database_url, job_dirs=job_dirs, request_id=plan.request_id, labels=dict(labels or {})),
@@ -159,6 +171,7 @@ class _Run:
         on_event,
         stop,
         cancel,
+        hold_database,
         poll_interval,
         stream_output,
         run_options,
@@ -175,6 +188,9 @@ class _Run:
         self.concurrency, self.continue_on_error = concurrency, continue_on_error
         self.emit, self.stop, self.poll_interval = on_event, stop, poll_interval
         self.cancel = cancel
+        self.hold_database = hold_database
+        self.database_held = False
+        self.held: set[str] = set()  # database actions ready to start, held by maintenance
         self.cancel_seen: set[str] = set()  # names `cancel` gave, handled once each
         self.cancelled: set[str] = set()  # actions cancelled while this run went on
         self.stream_output = stream_output
@@ -212,9 +228,10 @@ class _Run:
         while True:
             self._check_stop()
             self._check_cancel()
+            self._check_database_hold()
             self._poll_waiting()
             self._schedule(pool)
-            if not self.running and not self.waiting:
+            if not self.running and not self.waiting and not self._holding():
                 return
             try:
                 self._wait_for_progress()
@@ -253,14 +270,36 @@ class _Run:
             elif failed:
                 self.pending.remove(name)
                 self._record(self._dependency_failed(name, failed), persist=True)
-            elif (
-                not self.stopped_with
-                and not self.halted_by
-                and len(self.running) < self.concurrency
-                and all(n in self.results for n in planned.needs)
-            ):
-                self.pending.remove(name)
-                self._start(pool, name)
+            elif not self.stopped_with and not self.halted_by and all(n in self.results for n in planned.needs):
+                if self.database_held and self.project.actions[name].is_database_action:
+                    self._hold(name, "waiting for the site's database maintenance to end")
+                elif len(self.running) < self.concurrency:
+                    self.pending.remove(name)
+                    self.held.discard(name)
+                    self._start(pool, name)
+
+    def _check_database_hold(self) -> None:
+        """Maintenance began: stop the running database actions (each comes back to `pending`); it ended:
+        the held ones start as any ready action does."""
+        if self.hold_database is None or bool(self.hold_database()) == self.database_held:
+            return
+        self.database_held = not self.database_held
+        if self.database_held:
+            for name in self.running.values():
+                if self.project.actions[name].is_database_action:
+                    self.handles[name].kill(StatusCode.WAITING_DB_MAINTENANCE)
+        else:
+            self.held.clear()
+
+    def _holding(self) -> bool:
+        """Database actions wait for maintenance to end (not if the run stopped or halted meanwhile)."""
+        return not self.stopped_with and not self.halted_by and any(name in self.held for name in self.pending)
+
+    def _hold(self, name: str, message: str, result: ActionResult | None = None) -> None:
+        if name not in self.held:
+            self.held.add(name)
+            result = result or self._result(name, StatusCode.WAITING_DB_MAINTENANCE, message)
+            self.emit(ActionEvent("held", name, result.job_id, result, message=message))
 
     def _start(self, pool: ThreadPoolExecutor, name: str) -> None:
         planned = self.plan.actions[name]
@@ -291,6 +330,10 @@ class _Run:
                 result = ActionResult(
                     name, self.plan.actions[name].job_id, StatusCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
                 )
+            if result.status_code is StatusCode.WAITING_DB_MAINTENANCE:  # stopped for maintenance: again later
+                self.pending.insert(self._plan_position(name), name)
+                self._hold(name, result.message, result)
+                continue
             self._record(result)
             if not result.ok and not self.continue_on_error and result.status_code not in _STOP_CODES:
                 self.halted_by = self.halted_by or name
@@ -331,15 +374,11 @@ class _Run:
         if not value or self.stopped_with:
             return
         self.stopped_with = value if isinstance(value, StatusCode) else StatusCode.CANCELLED_BY_USER
+        running_message, pending_message = _STOP_MESSAGES.get(self.stopped_with, ("", "stopped before it started"))
         for name in self.running.values():
-            self.handles[name].kill(self.stopped_with)
+            self.handles[name].kill(self.stopped_with, running_message)
         for name in self.pending + list(self.waiting):
-            message = (
-                "cancelled before it started"
-                if self.stopped_with is StatusCode.CANCELLED_BY_USER
-                else "killed by an administrator before it started"
-            )
-            self._record(ActionResult(name, self.plan.actions[name].job_id, self.stopped_with, message))
+            self._record(ActionResult(name, self.plan.actions[name].job_id, self.stopped_with, pending_message))
         self.pending.clear()
         self.waiting.clear()
 
@@ -359,6 +398,10 @@ class _Run:
                 self._record(self._result(name, StatusCode.CANCELLED_BY_USER, message))
             elif name in self.running.values():
                 self.handles[name].kill(StatusCode.CANCELLED_BY_USER)  # its result comes when it has ended
+
+    def _plan_position(self, name: str) -> int:
+        order = list(self.plan.actions)
+        return sum(order.index(other) < order.index(name) for other in self.pending)
 
     def _succeeded(self, name: str) -> bool:
         # a cancel may come too late: the action had ended well before its kill landed

@@ -12,7 +12,7 @@ Executor contract (`run_action` runs the steps in order; each failure is an Acti
            Guarantees: the process ran in its own process group, cwd the job dir, stdin closed,
            stdout+stderr into one log kept outside the job dir; RLIMIT_AS set when a memory limit
            is given; the whole group killed on timeout, on `ActionHandle.kill` and when it ended.
-           Failure: JOB_TIMEOUT, CANCELLED_BY_USER/KILLED_BY_ADMIN (the kill's code),
+           Failure: JOB_TIMEOUT, CANCELLED_BY_USER/KILLED_BY_ADMIN/WAITING_DB_MAINTENANCE (the kill's code),
            OUT_OF_MEMORY, NONZERO_EXIT.
   finalize May assume: the process group is gone.
            Guarantees: only regular files inside the job dir, reached without symlinks, created or
@@ -96,6 +96,7 @@ class ActionHandle:
         self._lock = threading.Lock()
         self._pid: int | None = None
         self.killed_with: StatusCode | None = None
+        self.kill_message = ""  # why, when the code alone does not say it (a run's maximum runtime)
         self._follow_output = follow_output
         self._log: Path | None = None
         self._read = 0  # bytes of the log already taken
@@ -107,9 +108,10 @@ class ActionHandle:
             if self.killed_with:
                 _kill_group(pid)
 
-    def kill(self, code: StatusCode) -> None:
+    def kill(self, code: StatusCode, message: str = "") -> None:
         with self._lock:
-            self.killed_with = self.killed_with or code
+            if not self.killed_with:
+                self.killed_with, self.kill_message = code, message
             if self._pid is not None:
                 _kill_group(self._pid)
 
@@ -152,14 +154,18 @@ class ActionHandle:
 
 def run_action(spec: ActionRun, handle: ActionHandle | None = None) -> ActionResult:
     handle = handle or ActionHandle()
+    resumed = None
     if spec.job_dirs:
+        resumed = spec.job_dirs.take_retry(spec.workspace.name, spec.action.name, spec.job_id)
         record = JobRecord(spec.job_id, spec.action.name, spec.workspace.name, request_id=spec.request_id)
-        scratch = spec.job_dirs.start(replace(record, labels=dict(spec.labels)))
+        scratch = resumed or spec.job_dirs.start(replace(record, labels=dict(spec.labels)))
+        if resumed:
+            spec.job_dirs.update(spec.job_id, labels=dict(spec.labels), request_id=spec.request_id)
     else:
         scratch = Path(tempfile.mkdtemp(prefix=f"orchestrator-{spec.action.name}-{spec.job_id}-"))
     result = None
     try:
-        result = _run(spec, handle, scratch)
+        result = _run(spec, handle, scratch, resumed=resumed is not None)
     except Exception as exc:  # a bug or an OS failure of ours: still a result, still recorded
         result = _result(spec, StatusCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
         spec.workspace.finish_action(result, log_text=result.message + "\n")
@@ -181,15 +187,19 @@ def run_action(spec: ActionRun, handle: ActionHandle | None = None) -> ActionRes
     return result
 
 
-def _run(spec: ActionRun, handle: ActionHandle, scratch: Path) -> ActionResult:
+def _run(spec: ActionRun, handle: ActionHandle, scratch: Path, resumed: bool = False) -> ActionResult:
+    """`resumed`: `orchestrator site retry` kept this job directory from a run that failed INTERNAL_ERROR; the
+    action runs again in it as it is, and what either attempt made is collected."""
     argv = spec.image_map.command_for(spec.action)
-    failure = argv if isinstance(argv, str) else _prepare(spec, scratch / "job")
+    failure = argv if isinstance(argv, str) else None if resumed else _prepare(spec, scratch / "job")
     if failure:
         result = _result(spec, StatusCode.INTERNAL_ERROR, failure)
         spec.workspace.finish_action(result, log_text=result.message + "\n")
         return _with_log(result, spec)
     job_dir, log_file = scratch / "job", scratch / "action.log"
-    before = snapshot(job_dir)
+    before = (spec.job_dirs.load_snapshot(spec.job_id) if resumed else None) or snapshot(job_dir)
+    if spec.job_dirs and not resumed:
+        spec.job_dirs.save_snapshot(spec.job_id, before)
     started, exit_code, finished, usage = _execute(spec, argv, job_dir, log_file, handle)
     output_text = _read_log(log_file)
     tail = tuple(output_text.splitlines()[-LOG_TAIL_LINES:])
@@ -246,6 +256,7 @@ def _execute(spec, argv, job_dir, log_file, handle) -> tuple[float | None, int |
         **({"DATABASE_URL": spec.database_url} if spec.database_url and spec.action.is_database_action else {}),
     }
     usage_file = log_file.with_name(USAGE_FILE)
+    usage_file.unlink(missing_ok=True)  # an earlier attempt's, in a retried job directory
     with open(log_file, "wb") as log:
         handle.follow(log_file)
         process = subprocess.Popen(
@@ -372,7 +383,8 @@ def _exit_failure(spec, handle, exit_code, tail) -> tuple[StatusCode, str] | Non
         (
             handle.killed_with is StatusCode.JOB_TIMEOUT,
             StatusCode.JOB_TIMEOUT,
-            f"timed out after {limits.timeout:g}s; its processes were killed" if limits.timeout else "",
+            handle.kill_message
+            or (f"timed out after {limits.timeout:g}s; its processes were killed" if limits.timeout else ""),
         ),
         (
             handle.killed_with is StatusCode.CANCELLED_BY_USER,
@@ -383,6 +395,11 @@ def _exit_failure(spec, handle, exit_code, tail) -> tuple[StatusCode, str] | Non
             handle.killed_with is StatusCode.KILLED_BY_ADMIN,
             StatusCode.KILLED_BY_ADMIN,
             "killed by an administrator while running",
+        ),
+        (
+            handle.killed_with is StatusCode.WAITING_DB_MAINTENANCE,
+            StatusCode.WAITING_DB_MAINTENANCE,
+            "stopped for the site's database maintenance; it runs again when maintenance ends",
         ),
         (exit_code != 0 and oom, StatusCode.OUT_OF_MEMORY, f"Ran out of memory{memory}"),
         (

@@ -6,6 +6,8 @@ them from another process (`orchestrator site ...`). Layout of `<root>/<job id>/
     job/          the job directory: the study's code and its needs' outputs, the action's cwd
     action.log    its output as it is written (the workspace's metadata/<action>.log gets it at the end)
     kill          left by `orchestrator site kill`: the action ends KILLED_BY_ADMIN
+    snapshot.json the job directory's files before the action first ran, so a retry collects what
+                  either attempt made
 
 A run that ends ordinarily is removed once its outcome is in the workspace. One killed by an
 administrator or ended by an internal error stays, for debugging and `orchestrator site retry`,
@@ -27,7 +29,8 @@ from pathlib import Path
 
 from orchestrator.pipeline.status import StatusCode
 
-RECORD, JOB_DIR, LOG, KILL = "record.json", "job", "action.log", "kill"
+RECORD, JOB_DIR, LOG, KILL, SNAPSHOT = "record.json", "job", "action.log", "kill", "snapshot.json"
+RETRYABLE_CODE = StatusCode.INTERNAL_ERROR.value
 KEPT_CODES = frozenset({StatusCode.KILLED_BY_ADMIN.value, StatusCode.INTERNAL_ERROR.value})
 
 
@@ -49,6 +52,7 @@ class JobRecord:
     peak_memory_bytes: int | None = None
     cpu_seconds: float | None = None
     retries: int = 0
+    retry_requested: bool = False  # `orchestrator site retry`: the next run of this action here resumes it
 
     @property
     def finished(self) -> bool:
@@ -134,6 +138,49 @@ class JobDirs:
 
     def remove(self, job_id: str) -> None:
         shutil.rmtree(self.path(job_id), ignore_errors=True)
+
+    # ---- retrying from the job directory
+    def save_snapshot(self, job_id: str, files: Mapping[str, tuple[int, int, int]]) -> None:
+        (self.path(job_id) / SNAPSHOT).write_text(json.dumps(files))
+
+    def load_snapshot(self, job_id: str) -> dict[str, tuple[int, int, int]] | None:
+        try:
+            return {
+                path: tuple(facts) for path, facts in json.loads((self.path(job_id) / SNAPSHOT).read_text()).items()
+            }
+        except (FileNotFoundError, ValueError, AttributeError):
+            return None
+
+    def retry_problem(self, record: JobRecord) -> str | None:
+        """Why this run cannot be resumed from its directory, or None."""
+        if not record.finished:
+            return f"{record.job_id} ({record.action}) has not ended"
+        if record.status_code != RETRYABLE_CODE:
+            return (
+                f"{record.job_id} ({record.action}) ended {record.status_code}; only an action that failed with "
+                f"{RETRYABLE_CODE} is retried from its job directory (for any other, submit the request again)"
+            )
+        if not self.job_dir(record.job_id).is_dir() or self.load_snapshot(record.job_id) is None:
+            return (
+                f"{record.job_id} ({record.action}) failed before its job directory was ready; "
+                "there is nothing to resume (submit the request again)"
+            )
+        return None
+
+    def take_retry(self, workspace: str, action: str, job_id: str) -> Path | None:
+        """The directory of a run of `action` in `workspace` marked for retry, moved to `job_id` and recorded
+        running again; None when there is none (the run starts afresh)."""
+        for record in self.records():
+            if record.retry_requested and (record.workspace, record.action) == (workspace, action):
+                base = self.path(job_id)
+                if record.job_id != job_id:  # a new plan's id for the action (the same request keeps its own)
+                    shutil.rmtree(base, ignore_errors=True)
+                    os.rename(self.path(record.job_id), base)
+                (base / KILL).unlink(missing_ok=True)
+                fresh = JobRecord(job_id, action, workspace, labels=record.labels, retries=record.retries + 1)
+                self._write(replace(fresh, request_id=record.request_id))
+                return base
+        return None
 
     # ---- killing
     def kill_requested(self, job_id: str) -> bool:

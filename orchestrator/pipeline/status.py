@@ -29,6 +29,7 @@ class StatusCode(str, Enum):
     CREATED = "CREATED"
     WAITING_ON_DEPENDENCIES = "WAITING_ON_DEPENDENCIES"
     WAITING_ON_WORKERS = "WAITING_ON_WORKERS"
+    WAITING_DB_MAINTENANCE = "WAITING_DB_MAINTENANCE"  # a database action held while its database is serviced
     # running
     EXECUTING = "EXECUTING"
     # failed
@@ -49,6 +50,7 @@ STATE_OF: Mapping[StatusCode, State] = MappingProxyType(
         StatusCode.CREATED: State.PENDING,
         StatusCode.WAITING_ON_DEPENDENCIES: State.PENDING,
         StatusCode.WAITING_ON_WORKERS: State.PENDING,
+        StatusCode.WAITING_DB_MAINTENANCE: State.PENDING,
         StatusCode.EXECUTING: State.RUNNING,
         StatusCode.SUCCEEDED: State.SUCCEEDED,
         **{

@@ -7,6 +7,7 @@ and 429 only; any other 4xx is the caller's mistake and raises `RuntimeClientErr
 
 import hashlib
 import io
+import logging
 import os
 import random
 import secrets
@@ -22,6 +23,8 @@ import requests
 
 from orchestrator.pipeline.archive import pack_directory
 from orchestrator.runtime.models import Job, Object, ObjectType, Operation, Site, SiteStatus, Trigger, Workflow
+
+log = logging.getLogger(__name__)
 
 NEWEST = 2**63 - 1  # before_seq for the newest page: above every seq
 TOKEN_ERRORS = {"TOKEN_EXPIRED", "TOKEN_REVOKED", "INVALID_TOKEN", "MISSING_TOKEN"}
@@ -133,6 +136,9 @@ class RuntimeClient:
                 raise RuntimeClientError(
                     0, "BAD_REQUEST", f"Cannot send to {self.base_url!r} (check ORCHESTRATOR_URL): {exc}"
                 ) from exc
+            log.debug(
+                "%s %s -> %s in %.0f ms", method, path, response.status_code, response.elapsed.total_seconds() * 1000
+            )
             if response.status_code in answers and _code(response) is None:
                 return response
             if _retryable(response.status_code) and attempt < self.max_retries:
@@ -354,6 +360,12 @@ class RuntimeClient:
 
     def resume_site(self, site_id: str) -> Site:
         return Site.model_validate(self.post(f"/sites/{quote_id(site_id)}:resume"))
+
+    def start_maintenance(self, site_id: str) -> Site:
+        return Site.model_validate(self.post(f"/sites/{quote_id(site_id)}:startMaintenance"))
+
+    def end_maintenance(self, site_id: str) -> Site:
+        return Site.model_validate(self.post(f"/sites/{quote_id(site_id)}:endMaintenance"))
 
     def get_operation(self, operation_id: str) -> Operation:
         return Operation.model_validate(self.get(f"/operations/{quote_id(operation_id)}"))

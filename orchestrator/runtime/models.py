@@ -274,7 +274,8 @@ class Site(BaseModel):
     id: str
     capability_ids: list[str]
     created_at: datetime
-    paused: bool = False
+    paused: bool = Field(False, description="Claims nothing new; its running jobs finish.")
+    maintenance: bool = Field(False, description="Database maintenance: its database actions wait.")
     last_seen_at: datetime | None = Field(None, description="Its last heartbeat; null if it never sent one.")
     seq: int
 
@@ -287,6 +288,7 @@ class SiteStatus(BaseModel):
     running: int
     queued: int
     paused: bool
+    maintenance: bool = False
     up: bool = Field(description="Seen within the runtime's site_down_after_seconds.")
 
 

@@ -129,6 +129,8 @@ sites = Table(
     Column("last_seen_at", UTCDateTime),
     Column("status", Json, nullable=False, server_default=text("""'{"running": 0, "queued": 0}'""")),
     Column("paused", Boolean, nullable=False, server_default=false()),
+    # Database maintenance: the site's database actions are stopped and wait; the others go on.
+    Column("maintenance", Boolean, nullable=False, server_default=false()),
 )
 
 site_clients = Table(

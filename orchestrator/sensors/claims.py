@@ -10,7 +10,7 @@ import dagster as dg
 from orchestrator.resources import RuntimeResource, SiteResource
 from orchestrator.runtime.client import RuntimeClientError, new_claim_token
 from orchestrator.workflows import WorkflowSpec
-from orchestrator.workflows.common import JOB_TAG, OPERATION_TAG, SITE_TAG, WORKFLOW_TAG
+from orchestrator.workflows.common import JOB_TAG, MAX_RUNTIME_TAG, OPERATION_TAG, SITE_TAG, WORKFLOW_TAG
 
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
@@ -50,6 +50,8 @@ def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDef
         try:
             ops = runtime.client().claim_next(workflow.id, free, site.lease_seconds, claim_token=claim_token)
         except RuntimeClientError as exc:
+            if exc.code == "SITE_PAUSED":  # `orchestrator site pause`: a state, not a failure
+                return dg.SensorResult(skip_reason=exc.message, cursor=SETTLED)
             if exc.forbidden:  # this site lacks the workflow's capabilities: nothing to do here
                 return dg.SensorResult(skip_reason=f"{exc.code}: {exc.message}", cursor=SETTLED)
             if exc.permanent:
@@ -63,6 +65,8 @@ def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDef
         live = [op for op in ops if not op["done"]]
         if not live:
             return dg.SensorResult(skip_reason=f"No open {workflow.id} jobs to claim.", cursor=SETTLED)
+        for op in live:
+            context.log.info(f"claimed job {op['job_id']}: operation {op['id']}")
         return dg.SensorResult(
             cursor=SETTLED,
             run_requests=[
@@ -73,6 +77,9 @@ def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDef
                         OPERATION_TAG: op["id"],
                         WORKFLOW_TAG: workflow.id,
                         SITE_TAG: site.site_id,
+                        **(
+                            {MAX_RUNTIME_TAG: str(site.run_max_runtime_seconds)} if site.run_max_runtime_seconds else {}
+                        ),
                     },
                 )
                 for op in live

@@ -21,7 +21,7 @@ from orchestrator.resources import RuntimeResource, SiteResource
 from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
 from orchestrator.runtime.models import Operation
 from orchestrator.sensors.claims import IN_PROGRESS
-from orchestrator.workflows.common import HOST_TAG, JOB_TAG, OPERATION_TAG, PID_TAG, SITE_TAG
+from orchestrator.workflows.common import HOST_TAG, JOB_TAG, MAX_RUNTIME_TAG, OPERATION_TAG, PID_TAG, SITE_TAG
 
 ENDED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 HEARTBEAT_BATCH = 1000
@@ -75,8 +75,10 @@ def renew_leases(instance: dg.DagsterInstance, client, site: SiteResource) -> li
     run_of = {run.tags[OPERATION_TAG]: run for run in live if OPERATION_TAG in run.tags and not worker_gone(run)}
     ids = list(run_of)
     load = site_load(run_of.values())
+    mode = {}
     for start in range(0, max(len(ids), 1), HEARTBEAT_BATCH):  # at least one heartbeat: the site is alive
         beat = client.heartbeat(ids[start : start + HEARTBEAT_BATCH], site.lease_seconds, site_status=load)
+        mode = beat.get("site") or {}
         stop = [(s["id"], "cancel requested") for s in beat["operations"] if s["cancel_requested"] and not s["done"]]
         stop += [
             (s["id"], f"operation closed ({s['error']['code']})")
@@ -88,7 +90,11 @@ def renew_leases(instance: dg.DagsterInstance, client, site: SiteResource) -> li
             if run_of[op_id].status != dg.DagsterRunStatus.CANCELING:
                 stop_run(instance, run_of[op_id])
                 notes.append(f"stopping run {run_of[op_id].run_id}: {why}")
-    return [f"renewed {len(ids)} lease(s)", *notes]
+    shown = [
+        *(["SITE PAUSED: nothing new is claimed (`orchestrator site resume`)"] if mode.get("paused") else []),
+        *(["DATABASE MAINTENANCE: database actions wait"] if mode.get("maintenance") else []),
+    ]
+    return [*shown, f"renewed {len(ids)} lease(s)", *notes]
 
 
 def site_load(runs) -> dict[str, int]:
@@ -97,9 +103,23 @@ def site_load(runs) -> dict[str, int]:
     return {"running": sum(s in RUNNING for s in statuses), "queued": sum(s in QUEUED for s in statuses)}
 
 
-def settle(client: RuntimeClient, run: dg.DagsterRun, op: Operation) -> str:
+def ran_past_its_limit(run: dg.DagsterRun, ran_seconds: float | None) -> int | None:
+    """The run's `dagster/max_runtime` if it ran that long (Dagster's run monitoring stopped it), else None."""
+    try:
+        limit = int(float(run.tags.get(MAX_RUNTIME_TAG) or 0))
+    except ValueError:
+        return None
+    return limit if limit and ran_seconds is not None and ran_seconds >= limit else None
+
+
+def settle(client: RuntimeClient, run: dg.DagsterRun, op: Operation, ran_seconds: float | None = None) -> str:
     """Report what an unreported ended run means; returns a note for the tick."""
     details = {"dagster_run_id": run.run_id}
+    limit = None if op.cancel_requested else ran_past_its_limit(run, ran_seconds)
+    if limit:  # stopped by Dagster for running too long: an outcome, not a crash to retry
+        message = f"The run exceeded its maximum runtime of {limit} s ({MAX_RUNTIME_TAG}) and was stopped."
+        client.update_operation(op.id, done=True, error={"code": "JOB_TIMEOUT", "message": message, "details": details})
+        return f"reported JOB_TIMEOUT for {op.id}"
     if op.cancel_requested or run.status == dg.DagsterRunStatus.CANCELED:
         client.update_operation(
             op.id, done=True, error={"code": "CANCELLED", "message": "The run was cancelled.", "details": details}
@@ -136,7 +156,8 @@ def report_ended_runs(
         op = client.find_operation(op_id) if op_id else None  # None: unknown to the runtime, nothing to settle
         if op and not op.done:
             try:
-                notes.append(settle(client, run, op))
+                ran = record.end_time - record.start_time if record.start_time and record.end_time else None
+                notes.append(settle(client, run, op, ran))
             except RuntimeClientError as exc:
                 if not exc.permanent:
                     raise  # the runtime is unreachable or busy: this run is settled on a later tick

@@ -27,6 +27,8 @@ JOB_TAG, OPERATION_TAG, WORKFLOW_TAG, SITE_TAG = (
 # Where the run worker lives, so the reconcile sensor can tell a crashed local run from a slow one
 # (Dagster's DefaultRunLauncher has no run-worker health check of its own).
 PID_TAG, HOST_TAG = "runtime/pid", "runtime/host"
+# Dagster's own: its run monitoring ends a run that has been going longer (ORCHESTRATOR_RUN_MAX_RUNTIME_SECONDS).
+MAX_RUNTIME_TAG = "dagster/max_runtime"
 
 
 class WorkflowFailure(dg.Failure):

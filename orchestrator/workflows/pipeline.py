@@ -34,10 +34,13 @@ from orchestrator.pipeline.execute import LOG_TAIL_LINES, Limits
 from orchestrator.pipeline.images import ImageMap, ImageMapError
 from orchestrator.pipeline.jobdirs import JobDirs
 from orchestrator.pipeline.plan import Decision, Plan, PlanError, plan_actions
+from orchestrator.pipeline.status import StatusCode
 from orchestrator.pipeline.workspace import isoformat
 from orchestrator.resources import PipelineResource, RuntimeResource
 from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.workflows.common import (
+    MAX_RUNTIME_TAG,
+    SITE_TAG,
     JobInput,
     WorkflowFailure,
     load_input,
@@ -46,6 +49,7 @@ from orchestrator.workflows.common import (
     report_progress,
     report_result,
     run_dir,
+    run_tags,
 )
 
 WORKFLOW_ID = "pipeline-1.0.0"
@@ -239,11 +243,15 @@ class _Progress:
         self.actions[event.action] = {**self.actions.get(event.action, {}), **_action_state(event)}
         self.unreported = True
         result = event.result
-        if result is None:
-            self.context.log.info(f"action {event.action}: {event.kind}")
+        if event.kind == "held":  # database maintenance: pending again, not an outcome
+            self.context.log.warning(
+                f"action {event.action} (job {event.job_id}): {result.status_code.value}: {result.message}"
+            )
+        elif result is None:
+            self.context.log.info(f"action {event.action} (job {event.job_id}): {event.kind}")
         else:
             log = self.context.log.info if result.ok else self.context.log.error
-            log(f"action {event.action}: {result.status_code.value}: {result.message}")
+            log(f"action {event.action} (job {event.job_id}): {result.status_code.value}: {result.message}")
             self.context.log_event(
                 dg.AssetObservation(
                     asset_key=dg.AssetKey(["workspace", self.workspace, event.action]),
@@ -298,6 +306,55 @@ class _CancelledParts:
             self.context.log.info(f"cancelled after submission: {', '.join(sorted(new))}")
             self.names |= new
         return self.names
+
+
+class _RunDeadline:
+    """For the engine to poll: JOB_TIMEOUT once the run has gone on for its `dagster/max_runtime` (the
+    claim sensor's tag). Dagster's run monitoring would end the run then too, but only on its next
+    check and as a failed run; here the actions end JOB_TIMEOUT and the job fails with their codes."""
+
+    def __init__(self, context):
+        try:
+            seconds = float(run_tags(context).get(MAX_RUNTIME_TAG) or 0)
+        except ValueError:
+            seconds = 0
+        record = context.instance.get_run_record_by_id(context.run_id) if seconds > 0 else None
+        started = (record.start_time if record else None) or time.time()
+        self.deadline = started + seconds if seconds > 0 else None
+
+    def __call__(self) -> StatusCode | None:
+        return StatusCode.JOB_TIMEOUT if self.deadline is not None and time.time() >= self.deadline else None
+
+
+class _DatabaseMaintenance:
+    """For the engine to poll: whether this site is in database maintenance (the runtime's site status),
+    asked for at most every POLL_SECONDS. A failed request keeps the last answer; a run made by hand (no
+    site tag) is never held."""
+
+    POLL_SECONDS = 2.0
+
+    def __init__(self, context, runtime: RuntimeResource):
+        self.context, self.runtime = context, runtime
+        self.site_id = run_tags(context).get(SITE_TAG)
+        self.on, self.polled_at = False, 0.0
+
+    def __call__(self) -> bool:
+        if not self.site_id or time.monotonic() - self.polled_at < self.POLL_SECONDS:
+            return self.on
+        self.polled_at = time.monotonic()
+        try:
+            on = self.runtime.client().site_status(self.site_id).maintenance
+        except (RuntimeClientError, ValueError) as exc:
+            self.context.log.warning(f"could not read the site's maintenance mode ({exc}); keeping: {self.on}")
+            return self.on
+        if on != self.on:
+            self.context.log.warning(
+                "database maintenance began: database actions stop and wait"
+                if on
+                else "database maintenance ended: database actions run again"
+            )
+        self.on = on
+        return on
 
 
 def cancelled_parts(job: dict, project: Project) -> tuple[list[str], list[str]]:
@@ -415,6 +472,8 @@ def execute_actions(
             cancel=lambda: progress.report() or cancel(),  # called at each turn of the engine's loop
             stream_output=True,
             database_url=database_url,
+            hold_database=_DatabaseMaintenance(context, runtime),
+            stop=_RunDeadline(context),
             job_dirs=JobDirs(pipeline.jobs_dir) if pipeline.jobs_dir else None,
             labels={
                 "runtime_job_id": study.job_input.job["id"],

@@ -193,6 +193,34 @@ def test_a_stop_callable_can_say_killed_by_admin(tmp_path):
     assert outcome.results["long"].status_code is StatusCode.KILLED_BY_ADMIN
 
 
+def test_a_run_past_its_maximum_runtime_ends_its_actions_job_timeout_with_their_reason(tmp_path):
+    study = make_study(
+        tmp_path,
+        project(
+            action("long", "analysis/sleep.py 60 output/long.csv"),
+            action("after", "analysis/write.py output/after.csv", needs=["long"]),
+        ),
+    )
+    deadline = time.monotonic() + 0.5
+    started = time.monotonic()
+    outcome, workspace = run(
+        study,
+        limits=Limits(timeout=300),  # its own limit is far off: the run's ran out first, and the message says so
+        stop=lambda: time.monotonic() > deadline and StatusCode.JOB_TIMEOUT,
+    )
+    assert time.monotonic() - started < 30
+    long, after = outcome.results["long"], outcome.results["after"]
+    assert (long.status_code, long.message) == (
+        StatusCode.JOB_TIMEOUT,
+        "the run's maximum runtime ran out; its processes were killed",
+    )
+    assert (after.status_code, after.message) == (
+        StatusCode.JOB_TIMEOUT,
+        "not started: the run's maximum runtime ran out",
+    )
+    assert workspace.read_manifest()["actions"]["long"]["status_code"] == "JOB_TIMEOUT"
+
+
 def test_an_action_running_in_another_process_is_waited_on_not_run_again(tmp_path):
     study = make_study(
         tmp_path,

@@ -10,11 +10,11 @@ from sqlalchemy import column, func, insert, inspect, select, table
 
 from orchestrator.runtime import migrate
 from orchestrator.runtime import schema as s
-from orchestrator.runtime.errors import PermissionDenied, Unauthenticated
+from orchestrator.runtime.errors import Conflict, PermissionDenied, Unauthenticated
 from orchestrator.runtime.models import Checksum, JobCreate, ObjectCreate, ObjectType, Principal, SiteLoad, Workflow
 from orchestrator.runtime.schema import metadata, utcnow
 
-HEAD = "0004"
+HEAD = "0005"
 CHECKSUM_OF_A = Checksum(type="sha256", checksum=hashlib.sha256(b"a").hexdigest())
 
 
@@ -148,3 +148,34 @@ def test_a_database_at_0003_with_rows_upgrades_to_head(store):
     assert store.get_object(obj.id, hide_restricted=True).id == obj.id
     store.put_object_type(ObjectType(id="secret", name="Secret", restricted=True))
     assert store.get_object_type("secret").restricted is True
+
+
+def test_a_database_at_0004_with_rows_upgrades_to_head(store):
+    """0005 adds sites.maintenance: sites written at 0004 keep their rows and pause, are out of maintenance,
+    and can enter it; a paused old site still claims nothing."""
+    with store.writer.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0004")
+    assert "maintenance" not in {c["name"] for c in inspect(store.writer).get_columns("sites")}
+    store.put_workflow(Workflow(id="wf", name="W", dagster_job="j"))
+    with store.write() as conn:  # as the code at 0004 wrote them
+        for site_id, paused in (("site-a", False), ("site-b", True)):
+            conn.execute(insert(s.sites).values(id=site_id, capability_ids=[], created_at=utcnow(), paused=paused))
+    store.create_job(JobCreate(id="old-open", workflow_id="wf"), Principal(kind="user", id="admin", is_admin=True))
+    before = counts(store, ("sites", "jobs"))
+
+    migrate.upgrade(store.writer)
+
+    with store.writer.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD
+    assert counts(store, before) == before
+    assert [(x.id, x.paused, x.maintenance) for x in store.list_sites().items] == [
+        ("site-a", False, False),
+        ("site-b", True, False),
+    ]
+    assert store.set_site_maintenance("site-a", True).maintenance is True
+    assert store.get_site_status("site-a").maintenance is True
+    with pytest.raises(Conflict) as refused:
+        store.claim_next("wf", Principal(kind="site", id="site-b"))
+    assert refused.value.code == "SITE_PAUSED"
+    (op,) = store.claim_next("wf", Principal(kind="site", id="site-a"))  # maintenance does not stop claims
+    assert op.job_id == "old-open"

@@ -1,5 +1,5 @@
 """POST /jobs/{id}:retry: a person opens a failed or cancelled job again, with attempts counted afresh
-and its old operations kept; any other status is 409 JOB_NOT_RETRYABLE; a site may not retry."""
+and its old operations kept; any other status is 409 JOB_NOT_RETRYABLE; a site only a failed job it ran."""
 
 import pytest
 
@@ -67,8 +67,23 @@ def test_a_job_that_is_not_failed_or_cancelled_is_not_retryable(catalog, make_si
     expect_error(404, "JOB_NOT_FOUND", person.retry_job, "no-such-job")
 
 
-def test_a_site_may_not_retry_a_job(catalog, make_site):
-    site = make_site("site-a", ["py"])
+def test_only_the_site_that_ran_a_failed_job_may_retry_it_and_never_a_cancelled_one(catalog, make_site):
+    """`orchestrator site retry` runs with the site's credentials: the site that held the failed job last
+    may open it again; another site may not, and no site reopens what a person cancelled."""
+    site, other = make_site("site-a", ["py"]), make_site("site-b", ["py"])
     failed_job(catalog, site, "r-by-site")
-    expect_error(403, "USER_ONLY", site.retry_job, "r-by-site")
+    expect_error(403, "NOT_OWNER", other.retry_job, "r-by-site")
     assert catalog.get("/jobs/r-by-site")["status"] == "failed"
+    assert site.retry_job("r-by-site").status == "open"
+    catalog.create_job("wf", [], id="r-cancelled-by-person")
+    site.claim_job("r-cancelled-by-person")
+    catalog.post("/jobs/r-cancelled-by-person:cancel")
+    assert site.update_operation(
+        catalog.get("/jobs/r-cancelled-by-person")["operation_id"],
+        done=True,
+        error={"code": "CANCELLED", "message": "x"},
+    )
+    error = expect_error(409, "JOB_NOT_RETRYABLE", site.retry_job, "r-cancelled-by-person")
+    assert "only a failed job" in error.message
+    catalog.create_job("wf", [], id="r-never-claimed", max_attempts=1)
+    expect_error(403, "NOT_OWNER", site.retry_job, "r-never-claimed")

@@ -1,6 +1,7 @@
 """Sites' status from heartbeats: every heartbeat (even for no operations) marks the site seen, with its
 running and queued runs if it sends them; `GET /sites/{id}/status` is public and answers 503 while the
-site is down (never seen, or not seen for site_down_after_seconds); admins pause and resume a site."""
+site is down (never seen, or not seen for site_down_after_seconds); the site itself or an admin pauses,
+resumes and starts or ends its database maintenance, and a paused site claims nothing."""
 
 from datetime import datetime, timedelta
 
@@ -34,6 +35,7 @@ def test_a_site_never_seen_is_down(server, make_site):
         "running": 0,
         "queued": 0,
         "paused": False,
+        "maintenance": False,
         "up": False,
     }
 
@@ -42,7 +44,7 @@ def test_a_heartbeat_with_no_operations_marks_the_site_up_with_its_load(server, 
     site, other = make_site("site-a", ["py"]), make_site("site-b", ["py"])
     before = utcnow()
     beat = site.heartbeat([], site_status={"running": 2, "queued": 5})
-    assert beat == {"operations": [], "missing": []}
+    assert beat == {"operations": [], "missing": [], "site": {"paused": False, "maintenance": False}}
     response = status_of(server, "site-a")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -128,13 +130,55 @@ def test_admins_pause_and_resume_a_site(server, admin, make_site, store):
     expect_error(404, "SITE_NOT_FOUND", admin.pause_site, "no-such-site")
 
 
-def test_only_admins_pause_or_resume(admin, make_site, store, server):
-    site = make_site("site-a", ["py"])
+MODE_VERBS = {":pause": ("paused", True), ":resume": ("paused", False)}
+MODE_VERBS |= {":startMaintenance": ("maintenance", True), ":endMaintenance": ("maintenance", False)}
+
+
+def test_the_site_itself_or_an_admin_changes_its_mode_and_nobody_else(admin, make_site, store):
+    """Every mode verb x every kind of caller: the site (its operator runs `orchestrator site pause` with
+    the site's credentials) and admins may; another site, a user and no token may not."""
+    site, other_site = make_site("site-a", ["py"]), make_site("site-b", ["py"])
     store.create_user("bob", "pw")
     bob = call(admin, "POST", "/token", token="", data={"grant_type": "password", "username": "bob", "password": "pw"})
     bob_token = bob.json()["access_token"]
-    for verb in (":pause", ":resume"):
-        assert_error(call(site, "POST", f"/sites/site-a{verb}"), 403, "ADMIN_ONLY")
-        assert_error(call(admin, "POST", f"/sites/site-a{verb}", token=bob_token), 403, "ADMIN_ONLY")
+    for verb, (field, value) in MODE_VERBS.items():
+        before = store.get_site("site-a").model_dump(exclude={"last_seen_at"})
+        assert_error(call(other_site, "POST", f"/sites/site-a{verb}"), 403, "SITE_OR_ADMIN_ONLY")
+        assert_error(call(admin, "POST", f"/sites/site-a{verb}", token=bob_token), 403, "SITE_OR_ADMIN_ONLY")
         assert_error(call(admin, "POST", f"/sites/site-a{verb}", token=""), 401, "MISSING_TOKEN")
-    assert store.get_site("site-a").paused is False
+        assert store.get_site("site-a").model_dump(exclude={"last_seen_at"}) == before  # the refusals changed nothing
+        for caller in (site, admin):
+            for _ in range(2):  # twice is once
+                response = call(caller, "POST", f"/sites/site-a{verb}")
+                assert response.status_code == 200, response.text
+                assert response.json()[field] is value
+        assert getattr(store.get_site_status("site-a"), field) is value
+    assert_error(call(admin, "POST", "/sites/no-such-site:startMaintenance"), 404, "SITE_NOT_FOUND")
+
+
+def test_maintenance_is_shown_in_the_status_and_in_heartbeats(server, make_site):
+    site = make_site("site-a", ["py"])
+    site.heartbeat([])
+    assert site.start_maintenance("site-a").maintenance is True
+    body = status_of(server, "site-a").json()
+    assert (body["maintenance"], body["paused"], body["up"]) == (True, False, True)
+    assert site.heartbeat([])["site"] == {"paused": False, "maintenance": True}
+    site.pause_site("site-a")
+    assert site.heartbeat([])["site"] == {"paused": True, "maintenance": True}
+    assert site.end_maintenance("site-a").maintenance is False
+    assert status_of(server, "site-a").json()["maintenance"] is False
+
+
+def test_a_paused_site_claims_nothing_and_another_site_still_can(catalog, make_site, store):
+    site, other = make_site("site-a", ["py"]), make_site("site-b", ["py"])
+    first, second = catalog.create_job("wf"), catalog.create_job("wf")
+    site.pause_site("site-a")
+    for attempt in (lambda: site.claim_next("wf", 1), lambda: site.claim_job(first["id"])):
+        error = expect_error(409, "SITE_PAUSED", attempt)
+        assert "orchestrator site resume" in error.message
+    assert store.get_job(first["id"]).status == "open"  # nothing was taken
+    (op,) = other.claim_next("wf", 1)
+    assert op["job_id"] == first["id"]
+    site.resume_site("site-a")
+    (op,) = site.claim_next("wf", 1)
+    assert op["job_id"] == second["id"]

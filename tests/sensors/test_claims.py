@@ -7,9 +7,9 @@ import dagster as dg
 import pytest
 import requests
 
-from orchestrator.sensors import make_claim_sensor
+from orchestrator.sensors import make_claim_sensor, make_reconcile_sensor
 from orchestrator.workflows import WorkflowSpec
-from orchestrator.workflows.common import JOB_TAG, OPERATION_TAG, SITE_TAG, WORKFLOW_TAG
+from orchestrator.workflows.common import JOB_TAG, MAX_RUNTIME_TAG, OPERATION_TAG, SITE_TAG, WORKFLOW_TAG
 from tests.sensors.support import METADATA_IN, RequestLog, add_run, open_jobs, site_named, tick
 
 
@@ -195,3 +195,34 @@ def test_claim_ahead_holds_that_many_more_in_dagsters_queue(sensor, instance, si
     add_runs(instance, {WORKFLOW_TAG: METADATA_IN.id, SITE_TAG: site.id}, dg.DagsterRunStatus.STARTED)
     result = tick(sensor, instance, site, max_runs_per_workflow=2, claim_ahead=2)
     assert [r.tags[JOB_TAG] for r in result.run_requests] == jobs[:3]  # 2 slots + 2 ahead - 1 busy
+
+
+def test_a_paused_site_claims_nothing_and_says_so_until_resumed(sensor, instance, site, admin):
+    """`orchestrator site pause`: the claim sensor's skip reason (the Dagster UI's tick history) says why;
+    the lease sensor shows the mode on every tick; `resume` claims again."""
+    (job_id,) = open_jobs(admin, 1)
+    site.client.pause_site(site.id)
+    skipped = tick(sensor, instance, site)
+    assert skipped.run_requests is None or skipped.run_requests == []
+    assert (
+        "is paused" in skipped.skip_reason.skip_message
+        and "orchestrator site resume" in skipped.skip_reason.skip_message
+    )
+    assert job(admin, job_id)["status"] == "open"
+    site.client.start_maintenance(site.id)
+    lease = tick(make_reconcile_sensor(), instance, site)
+    assert lease.skip_reason.skip_message.startswith("SITE PAUSED: nothing new is claimed")
+    assert "DATABASE MAINTENANCE: database actions wait" in lease.skip_reason.skip_message
+    site.client.end_maintenance(site.id)
+    site.client.resume_site(site.id)
+    assert "SITE PAUSED" not in tick(make_reconcile_sensor(), instance, site).skip_reason.skip_message
+    (request,) = tick(sensor, instance, site).run_requests
+    assert request.tags[JOB_TAG] == job_id
+
+
+def test_the_sites_maximum_runtime_is_the_runs_dagster_max_runtime_tag(sensor, instance, site, admin):
+    open_jobs(admin, 2)
+    (untagged,) = tick(sensor, instance, site, max_runs_per_workflow=1).run_requests
+    assert MAX_RUNTIME_TAG not in untagged.tags
+    (tagged,) = tick(sensor, instance, site, max_runs_per_workflow=2, run_max_runtime_seconds=600).run_requests
+    assert tagged.tags[MAX_RUNTIME_TAG] == "600"

@@ -5,13 +5,14 @@ queued runs), stops cancelled or lost runs, settles runs that ended silently."""
 import os
 import socket
 import subprocess
+import time
 from datetime import datetime
 
 import dagster as dg
 import pytest
 
 from orchestrator.sensors import make_reconcile_sensor
-from orchestrator.workflows.common import HOST_TAG, PID_TAG, SITE_TAG
+from orchestrator.workflows.common import HOST_TAG, MAX_RUNTIME_TAG, PID_TAG, SITE_TAG
 from tests.sensors.support import RequestLog, add_run, open_jobs, tick
 
 S = dg.DagsterRunStatus
@@ -243,3 +244,20 @@ def test_the_heartbeat_carries_the_sites_running_and_queued_runs(sensor, instanc
     assert result.skip_reason.skip_message == "renewed 6 lease(s)"
     status = admin.site_status(site.id)
     assert (status.up, status.running, status.queued) == (True, 3, 2)
+
+
+def test_a_run_dagster_stopped_for_its_maximum_runtime_is_a_timeout_not_a_crash(sensor, instance, site, admin):
+    """Dagster's run monitoring fails a run past its `dagster/max_runtime`: the job fails JOB_TIMEOUT, once,
+    instead of going back to the queue to run out of time again; a shorter crash is still retried."""
+    timed_out, crashed = claimed(admin, site, 2)
+    for op in (timed_out, crashed):
+        run = run_for(instance, site, op, status=S.STARTING, **{MAX_RUNTIME_TAG: "1"})
+        end(instance, run, dg.DagsterEventType.RUN_START)  # what sets the run's start time
+        if op is timed_out:
+            time.sleep(1.2)  # its limit passes while it runs
+        end(instance, run, dg.DagsterEventType.RUN_FAILURE)
+    tick(sensor, instance, site)
+    error = get(admin, "operations", timed_out["id"])["error"]
+    assert error["code"] == "JOB_TIMEOUT" and "maximum runtime of 1 s" in error["message"]
+    assert get(admin, "jobs", timed_out["job_id"])["status"] == "failed"
+    assert get(admin, "jobs", crashed["job_id"])["status"] == "open"

@@ -20,7 +20,7 @@ from orchestrator.runtime.models import SiteCreate
 from orchestrator.runtime.store.jobs import job_id_for
 from orchestrator.workflows.common import JOB_TAG, OPERATION_TAG, SITE_TAG, WORKFLOW_TAG
 from tests.conftest import REPO_ROOT
-from tests.site.stack import SiteDaemon, make_site_copy, register_as_admin, site_env, wait_for
+from tests.site.stack import SiteDaemon, register_as_admin, site_env, wait_for
 
 ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 ON_POSTGRES = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -175,19 +175,6 @@ class Clock:
         elapsed = time.monotonic() - self.start
         print(f"[{self.name}] {what}: {elapsed:.1f} s", flush=True)
         return elapsed
-
-
-@pytest.fixture
-def repo(tmp_path) -> Path:
-    return make_site_copy(tmp_path / "repo")
-
-
-@pytest.fixture
-def sites():
-    started: list[Site] = []
-    yield started
-    for site in started:
-        site.stop()
 
 
 # ---------------------------------------------------------------- tests

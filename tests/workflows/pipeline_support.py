@@ -18,9 +18,12 @@ def study_archive(tmp_path: Path, study: Path = STUDY) -> bytes:
     return archive.read_bytes()
 
 
-def run_study(instance, site, admin, archive: bytes, tmp_path, pipeline: PipelineResource | None = None, **config):
+def run_study(
+    instance, site, admin, archive: bytes, tmp_path, pipeline: PipelineResource | None = None, tags=None, **config
+):
     """Create a pipeline job for `archive` with `config` (workspace w1, run_all unless given), claim it as
-    `site`, run it; (Dagster result, job, operation) as the runtime has them afterwards."""
+    `site`, run it (with `tags` beside the claim sensor's); (Dagster result, job, operation) as the runtime
+    has them afterwards."""
     study = site.client.create_object(archive, name="study.tar.gz", types=["study"], mime_type="application/gzip")
     job_id = admin.create_job(PIPELINE.id, [study["id"]], config={"workspace": "w1", "actions": ["run_all"], **config})[
         "id"
@@ -29,7 +32,7 @@ def run_study(instance, site, admin, archive: bytes, tmp_path, pipeline: Pipelin
     pipeline = pipeline or PipelineResource(workspaces_dir=str(tmp_path / "workspaces"))
     result = PIPELINE.job.execute_in_process(
         instance=instance,
-        tags=site.tags(job_id, op["id"], PIPELINE.id),
+        tags={**site.tags(job_id, op["id"], PIPELINE.id), **(tags or {})},
         resources={"runtime": site.runtime, "pipeline": pipeline},
         raise_on_error=False,
     )

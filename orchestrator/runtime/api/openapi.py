@@ -18,7 +18,7 @@ from orchestrator.runtime.api.deps import current_admin, current_principal, curr
 ERROR_DESCRIPTIONS = {
     400: "Malformed JSON (MALFORMED_JSON)",
     401: "Missing, invalid, expired or revoked token; or wrong credentials at /token",
-    403: "The caller may not do this (ADMIN_ONLY, SITE_ONLY, NOT_OWNER, MISSING_CAPABILITY, WRONG_SITE, MISSING_ROLE)",
+    403: "The caller may not do this (ADMIN_ONLY, SITE_ONLY, SITE_OR_ADMIN_ONLY, NOT_OWNER, MISSING_CAPABILITY, WRONG_SITE, MISSING_ROLE)",
     404: "No such resource (e.g. JOB_NOT_FOUND)",
     409: "The resource's state does not allow this (e.g. JOB_NOT_OPEN, OPERATION_DONE, ALREADY_EXISTS)",
     413: "The request body is over the size limit",

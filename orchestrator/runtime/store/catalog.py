@@ -99,9 +99,16 @@ class CatalogStore(StoreBase):
         return self.page(s.sites, _site, after_seq, limit)
 
     def set_site_paused(self, id_: str, paused: bool) -> Site:
-        """Pause or resume a site (admins); doing it twice is the same as once."""
+        """Pause (nothing new is claimed) or resume a site; doing it twice is the same as once."""
+        return self._set_site_mode(id_, paused=paused)
+
+    def set_site_maintenance(self, id_: str, maintenance: bool) -> Site:
+        """Start or end a site's database maintenance; doing it twice is the same as once."""
+        return self._set_site_mode(id_, maintenance=maintenance)
+
+    def _set_site_mode(self, id_: str, **mode: bool) -> Site:
         with self.write() as conn:
-            if not conn.execute(update(s.sites).where(s.sites.c.id == id_).values(paused=paused)).rowcount:
+            if not conn.execute(update(s.sites).where(s.sites.c.id == id_).values(**mode)).rowcount:
                 raise not_found("site", id_)
         return self.get_site(id_)
 
@@ -116,6 +123,7 @@ class CatalogStore(StoreBase):
             running=load.running,
             queued=load.queued,
             paused=bool(row.paused),
+            maintenance=bool(row.maintenance),
             up=row.last_seen_at is not None and row.last_seen_at > horizon,
         )
 

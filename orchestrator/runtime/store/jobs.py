@@ -13,6 +13,7 @@ A job with a `site_id` is claimed by that site only. Cancelling parts of a job (
 leaves its status alone: the names join `cancelled_parts`, which the holder reads in its heartbeats.
 """
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -37,6 +38,8 @@ from orchestrator.runtime.schema import utcnow
 from orchestrator.runtime.store.base import StoreBase, found
 from orchestrator.runtime.store.catalog import _require_ids
 from orchestrator.runtime.store.rows import read_model
+
+log = logging.getLogger(__name__)
 
 LEASE_EXPIRED, RELEASED, CANCELLED = "LEASE_EXPIRED", "RELEASED", "CANCELLED"
 _CLOSE_MESSAGES = {
@@ -159,8 +162,10 @@ class JobStore(StoreBase):
             if row is None:
                 raise not_found("job", job_id)
             _require_job_site(job_id, row.site_id, site.id)
-            site_caps = conn.execute(select(s.sites.c.capability_ids).where(s.sites.c.id == site.id)).scalar()
+            site_row = conn.execute(select(s.sites.c.capability_ids, s.sites.c.paused).where(s.sites.c.id == site.id))
+            site_caps, paused = site_row.first() or (None, False)
             _require_capabilities(site.id, row.capability_ids, site_caps)
+            _require_not_paused(site.id, paused)
             if row.status == "claimed":
                 self._expire_if_due(conn, row.operation_id, now)  # a dead site's lease must not block a new claim
             op_id = security.new_id("op")
@@ -194,6 +199,7 @@ class JobStore(StoreBase):
                     # the client retried. Naming the operation lets the site run it instead of stranding it.
                     details["your_operation_id"] = holder.id
             raise Conflict("JOB_NOT_OPEN", f"Job {job_id!r} is not open (it is {job.status}).", details)
+        log.info("job %s claimed by site %s: operation %s", job_id, site.id, op_id)  # committed: said after
         return self.get_operation(op_id)
 
     def claim_next(
@@ -222,6 +228,7 @@ class JobStore(StoreBase):
                     replayed if claim_token is not None else literal(False),
                     select(s.workflows.c.capability_ids).where(s.workflows.c.id == workflow_id).scalar_subquery(),
                     select(s.sites.c.capability_ids).where(s.sites.c.id == site.id).scalar_subquery(),
+                    select(s.sites.c.paused).where(s.sites.c.id == site.id).scalar_subquery(),
                 )
             ).one()
             if facts[0]:
@@ -232,6 +239,7 @@ class JobStore(StoreBase):
             if facts[1] is None:
                 raise not_found("workflow", workflow_id)
             _require_capabilities(site.id, facts[1], facts[2])
+            _require_not_paused(site.id, facts[3])
             job_ids = (
                 conn.execute(
                     select(jobs.id)
@@ -276,6 +284,8 @@ class JobStore(StoreBase):
             inserted = conn.execute(
                 insert(s.operations).returning(s.operations, sort_by_parameter_order=True), rows
             ).all()
+        for row in inserted:
+            log.info("job %s claimed by site %s: operation %s", row.job_id, site.id, row.id)
         return [op for op in map(_operation, inserted) if op is not None]
 
     def release_job(self, job_id: str, by: Principal, operation_id: str | None = None) -> Job:
@@ -297,6 +307,7 @@ class JobStore(StoreBase):
             closed = self._close(conn, op, RELEASED, utcnow())
         if not closed:
             raise Conflict("INVALID_TRANSITION", f"Job {job_id!r} changed state while being released; check it again.")
+        log.info("job %s released by %s %s: operation %s closed", job_id, by.kind, by.id, op.id)
         return self.get_job(job_id)
 
     def cancel_job(self, job_id: str, by: Principal, parts: list[str] | None = None) -> Job:
@@ -369,10 +380,21 @@ class JobStore(StoreBase):
                 )
         return self.get_job(job_id)
 
-    def retry_job(self, job_id: str) -> Job:
+    def retry_job(self, job_id: str, by: Principal | None = None) -> Job:
         """Open a failed or cancelled job again, with its attempts counted afresh. Its old operations
-        stay (they are done, so a late report on one still gets 409); the next claim makes a new one."""
+        stay (they are done, so a late report on one still gets 409); the next claim makes a new one.
+
+        A person may retry any such job. A site only a failed job it ran last: its operator's `orchestrator
+        site retry`, after an internal error at that site; never a job a person cancelled."""
         retryable = ("failed", "cancelled")
+        if by is not None and by.kind == "site":
+            job = self.get_job(job_id)
+            last = self.get_operation(job.operation_id) if job.operation_id else None
+            if last is None or last.site_id != by.id:
+                raise PermissionDenied(
+                    "NOT_OWNER", f"Site {by.id!r} did not run job {job_id!r} last; it may not retry it."
+                )
+            retryable = ("failed",)
         with self.write() as conn:
             hit = conn.execute(
                 update(s.jobs)
@@ -385,7 +407,7 @@ class JobStore(StoreBase):
         if not hit:
             raise Conflict(
                 "JOB_NOT_RETRYABLE",
-                f"Job {job_id!r} is {job.status}; only a failed or cancelled job can be retried.",
+                f"Job {job_id!r} is {job.status}; only a {' or '.join(retryable)} job can be retried.",
                 {"id": job_id, "status": job.status},
             )
         return job
@@ -427,6 +449,11 @@ class JobStore(StoreBase):
         current = self.get_operation(op_id)
         if op.done or expired:
             _check_repeat(current, patch, final)
+        elif final:
+            outcome = (current.error or {}).get("code") or "result"
+            log.info("job %s: operation %s reported done (%s) by site %s", current.job_id, op_id, outcome, site.id)
+        else:
+            log.debug("job %s: operation %s reported progress", current.job_id, op_id)
         return current
 
     def _apply(self, conn, op, patch: OperationPatch, final: bool, now: datetime) -> None:
@@ -501,7 +528,10 @@ class JobStore(StoreBase):
                 .scalars()
                 .all()
             )
-            return sum(self._expire_if_due(conn, op_id, now) for op_id in due)
+            expired = [op_id for op_id in due if self._expire_if_due(conn, op_id, now)]
+        if expired:
+            log.info("leases ran out: operations %s closed, their jobs back in the queue", ", ".join(expired))
+        return len(expired)
 
     # ---- internals shared by release, expiry and cancel
     def _lease_end(self, now: datetime, lease_seconds: int | None) -> datetime:
@@ -556,6 +586,15 @@ def _require_capabilities(site_id: str, needed: list[str], offered: list[str] | 
             "MISSING_CAPABILITY",
             f"Site {site_id!r} lacks capabilities {missing} this job's workflow needs.",
             {"missing": missing},
+        )
+
+
+def _require_not_paused(site_id: str, paused: bool | None) -> None:
+    if paused:
+        raise Conflict(
+            "SITE_PAUSED",
+            f"Site {site_id!r} is paused: it claims nothing new until `orchestrator site resume`.",
+            {"site_id": site_id},
         )
 
 

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response
 
-from orchestrator.runtime.api.deps import AfterSeq, BeforeSeq, Limit, PrincipalDep, SiteDep, StoreDep, UserDep
+from orchestrator.runtime.api.deps import AfterSeq, BeforeSeq, Limit, PrincipalDep, SiteDep, StoreDep
 from orchestrator.runtime.models import (
     CancelRequest,
     ClaimedOperations,
@@ -95,12 +95,13 @@ def cancel_job(job_id: str, store: StoreDep, principal: PrincipalDep, body: Canc
 @router.post(
     "/{job_id}:retry",
     response_model=Job,
-    summary="Open a failed or cancelled job again (people, not sites)",
+    summary="Open a failed or cancelled job again (people; a site only a failed job it ran last)",
     responses={
-        409: {"description": "JOB_NOT_RETRYABLE: the job is not failed or cancelled"},
-        403: {"description": "A site's token: a retry is a person's decision"},
+        409: {"description": "JOB_NOT_RETRYABLE: the job is not failed or cancelled (for a site: not failed)"},
+        403: {"description": "NOT_OWNER: a site that did not run the job last"},
     },
 )
-def retry_job(job_id: str, store: StoreDep, _: UserDep) -> Job:
-    # A site must not re-run what failed on its own say-so: it could loop a failing job forever.
-    return store.retry_job(job_id)
+def retry_job(job_id: str, store: StoreDep, principal: PrincipalDep) -> Job:
+    # A site's sensors never call this (they could loop a failing job forever); its operator's
+    # `orchestrator site retry` does, for a job that failed at that site.
+    return store.retry_job(job_id, principal)

@@ -1,7 +1,7 @@
 """/operations: a claim's progress and outcome, reported by the owning site; lease heartbeats."""
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from orchestrator.runtime.api.deps import AfterSeq, Limit, PrincipalDep, SiteDep, StoreDep
 from orchestrator.runtime.models import Heartbeat, LeaseState, Operation, OperationPatch, Page
@@ -9,9 +9,15 @@ from orchestrator.runtime.models import Heartbeat, LeaseState, Operation, Operat
 router = APIRouter(tags=["operations"])
 
 
+class SiteMode(BaseModel):
+    paused: bool
+    maintenance: bool
+
+
 class HeartbeatResult(BaseModel):
     operations: list[LeaseState]
     missing: list[str]
+    site: SiteMode | None = Field(None, description="The site's own mode, so its sensors show it.")
 
 
 @router.get("/operations", response_model=Page[Operation])
@@ -48,4 +54,7 @@ def update_operation(operation_id: str, body: OperationPatch, store: StoreDep, s
 )
 def heartbeat(body: Heartbeat, store: StoreDep, site: SiteDep) -> HeartbeatResult:
     states, missing = store.heartbeat(site, body.operation_ids, body.lease_seconds, body.site_status)
-    return HeartbeatResult(operations=states, missing=missing)
+    mode = store.get_site(site.id)
+    return HeartbeatResult(
+        operations=states, missing=missing, site=SiteMode(paused=mode.paused, maintenance=mode.maintenance)
+    )

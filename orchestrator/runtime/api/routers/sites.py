@@ -1,11 +1,15 @@
 """/sites: the Dagster deployments that claim jobs, and their client credentials (admins only: a
-site's own short-lived token must not mint itself permanent credentials); pause and resume (admins);
-a site's status from its heartbeats (public, for monitors: 503 while the site is down)."""
+site's own short-lived token must not mint itself permanent credentials); pause, resume and database
+maintenance (the site itself, or admins); a site's status from its heartbeats (public, for monitors: 503
+while the site is down)."""
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
 
 from orchestrator.runtime.api.deps import AdminDep, AfterSeq, Limit, PrincipalDep, StoreDep
-from orchestrator.runtime.models import Credentials, Page, Site, SiteClient, SiteCreate, SiteStatus
+from orchestrator.runtime.errors import PermissionDenied
+from orchestrator.runtime.models import Credentials, Page, Principal, Site, SiteClient, SiteCreate, SiteStatus
 
 router = APIRouter(prefix="/sites", tags=["sites"])
 
@@ -45,14 +49,40 @@ def site_status(site_id: str, store: StoreDep, response: Response) -> SiteStatus
     return status
 
 
-@router.post("/{site_id}:pause", response_model=Site, summary="Mark the site paused (admins)")
-def pause_site(site_id: str, store: StoreDep, _: AdminDep) -> Site:
+def _the_site_or_an_admin(site_id: str, principal: PrincipalDep) -> Principal:
+    """A site's operator runs `orchestrator site pause` with the site's own credentials; admins may too."""
+    if not (principal.is_admin or (principal.kind == "site" and principal.id == site_id)):
+        raise PermissionDenied("SITE_OR_ADMIN_ONLY", "Only this site itself, or an admin, may change its mode.")
+    return principal
+
+
+SiteOrAdminDep = Annotated[Principal, Depends(_the_site_or_an_admin)]
+
+
+@router.post(
+    "/{site_id}:pause", response_model=Site, summary="Claim nothing new; running jobs finish (the site, admins)"
+)
+def pause_site(site_id: str, store: StoreDep, _: SiteOrAdminDep) -> Site:
     return store.set_site_paused(site_id, True)
 
 
-@router.post("/{site_id}:resume", response_model=Site, summary="Mark the site no longer paused (admins)")
-def resume_site(site_id: str, store: StoreDep, _: AdminDep) -> Site:
+@router.post("/{site_id}:resume", response_model=Site, summary="Claim jobs again (the site, admins)")
+def resume_site(site_id: str, store: StoreDep, _: SiteOrAdminDep) -> Site:
     return store.set_site_paused(site_id, False)
+
+
+@router.post(
+    "/{site_id}:startMaintenance",
+    response_model=Site,
+    summary="Database maintenance: running database actions stop and wait, others go on (the site, admins)",
+)
+def start_maintenance(site_id: str, store: StoreDep, _: SiteOrAdminDep) -> Site:
+    return store.set_site_maintenance(site_id, True)
+
+
+@router.post("/{site_id}:endMaintenance", response_model=Site, summary="Database actions run again (the site, admins)")
+def end_maintenance(site_id: str, store: StoreDep, _: SiteOrAdminDep) -> Site:
+    return store.set_site_maintenance(site_id, False)
 
 
 @router.post(
