@@ -159,6 +159,27 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
             if words[1:3] == ["requests", "show"]:
                 assert "succeeded" in done.stdout and "summarise" in done.stdout, done.stdout
 
+        # The site's operator commands on this stack, with nothing set: its site, jobs dir and Dagster instance.
+        def site(*args: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "orchestrator.cli", "site", *args],
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, " ".join(args) + "\n" + done.stdout + done.stderr
+            return done.stdout
+
+        status = site("status")
+        assert "site:" in status and "local" in status and "up:                    yes" in status, status
+        assert "summarise" in site("jobs") and "SUCCEEDED" in site("jobs")
+        assert "Dagster storage" in site("disk")
+        site("pause")
+        assert "paused:                yes" in site("status")
+        site("resume")
+
         # In a browser, as the README's first screen says: log in as the demo developer, run two actions of the
         # demo workspace from its page, watch them succeed live.
         _run_two_actions_in_a_browser(f"http://127.0.0.1:{port}", home)

@@ -9,11 +9,12 @@ from pathlib import Path
 import click
 
 from orchestrator import render
-from orchestrator.client_config import client_from_env
+from orchestrator.client_config import client_from_env, load_saved
 from orchestrator.operate import disk, reboot
 from orchestrator.operate.runs import ActionRunRef, Site
 from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.settings import Settings
+from orchestrator.up import LOCAL_SITE
 
 
 def site_here() -> Site:
@@ -46,7 +47,9 @@ def site_group():
 
 
 def _site_id(site: str | None) -> str:
-    site_id = site or Settings().site_id
+    """--site, else ORCHESTRATOR_SITE_ID, else the site `make run` (`orchestrator up`) made here."""
+    settings = Settings()
+    site_id = site or settings.site_id or (LOCAL_SITE if load_saved(settings.home) else "")
     if not site_id:
         raise click.UsageError("Which site? Set ORCHESTRATOR_SITE_ID (in the environment or .env) or pass --site.")
     return site_id
@@ -200,8 +203,7 @@ def logs_command(job: str, action: str | None, follow: bool):
 @click.option("--dry-run", is_flag=True, help="With --cleanup: list what would go, remove nothing.")
 def disk_command(cleanup: bool, dry_run: bool):
     """Disk used by workspaces, job directories, runs' scratch, Dagster's storage and blobs."""
-    settings, site = Settings(), site_here()
-    dagster_home = Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else None
+    settings, site, dagster_home = Settings(), site_here(), _dagster_home()
     render.table(
         ("WHAT", "SIZE", "PATH"),
         [(u.what, _size(u.bytes), str(u.path)) for u in disk.usage(site, dagster_home, settings.blob_dir)],
@@ -228,14 +230,20 @@ def disk_command(cleanup: bool, dry_run: bool):
         click.echo(f"\nFreed {_size(disk.remove(items, site))}.")
 
 
+def _dagster_home() -> Path | None:
+    """DAGSTER_HOME, else the one `make run` uses (<home>/dagster); None when there is no instance here."""
+    home = Path(os.environ.get("DAGSTER_HOME") or Settings().home / "dagster")
+    return home if (home / "dagster.yaml").is_file() else None
+
+
 def _dagster_instance():
-    """This site's Dagster instance (DAGSTER_HOME), or None when there is none here."""
-    home = os.environ.get("DAGSTER_HOME")
-    if not home or not (Path(home) / "dagster.yaml").is_file():
+    """This site's Dagster instance, or None when there is none here."""
+    home = _dagster_home()
+    if home is None:
         return None
     import dagster as dg
 
-    return dg.DagsterInstance.get()
+    return dg.DagsterInstance.from_config(str(home))
 
 
 def _run_in_progress():
