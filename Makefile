@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/e2e.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/jobsite.py
+	$(BIN)/python bench/operate.py
 
 clean:
 	rm -rf $(VENV) .orchestrator

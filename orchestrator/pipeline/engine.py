@@ -315,7 +315,11 @@ class _Run:
         self.emit(ActionEvent("started", name, planned.job_id))
 
     def _wait_for_progress(self) -> None:
-        polling = bool(self.waiting) or self.stop is not None or self.cancel is not None or self.stream_output
+        polling = (
+            bool(self.waiting)
+            or self.stream_output
+            or any(check is not None for check in (self.stop, self.cancel, self.hold_database))
+        )
         if not self.running:
             time.sleep(self.poll_interval)
             return
