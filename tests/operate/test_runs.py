@@ -108,3 +108,25 @@ def test_a_run_whose_site_process_died_is_killed_with_its_leftover_processes(tmp
     assert killed.returncode == 0 and "whose site process was gone" in killed.stdout
     assert orphan.wait(10) == -signal.SIGKILL
     assert dirs.read("lost01").status_code == "KILLED_BY_ADMIN"
+
+
+def test_several_jobs_are_killed_at_once_and_a_name_that_matches_none_kills_nothing(tmp_path):
+    study = make_study(
+        tmp_path,
+        project(
+            action("one", "analysis/tick.py 300 output/one.csv"), action("two", "analysis/tick.py 300 output/two.csv")
+        ),
+        TICKER,
+    )
+    thread, box = start_run(tmp_path, study, concurrency=2)
+    one, two = running_record(tmp_path, "one"), running_record(tmp_path, "two")
+    refused = site_cli(tmp_path, "kill", one.job_id, "no-such-run")  # every name is resolved before any kill
+    assert refused.returncode == 1 and "no-such-run" in refused.stderr
+    assert not JobDirs(tmp_path / "jobs").read(one.job_id).finished
+    killed = site_cli(tmp_path, "kill", one.job_id, two.job_id)
+    assert killed.returncode == 0, killed.stderr
+    thread.join(60)
+    assert {name: r.status_code for name, r in box["outcome"].results.items()} == {
+        "one": StatusCode.KILLED_BY_ADMIN,
+        "two": StatusCode.KILLED_BY_ADMIN,
+    }

@@ -68,7 +68,7 @@ def test_from_released_files_to_a_publication_anyone_downloads(world, visitors):
     expect(anonymous.page.get_by_role("link", name="output/notes.txt")).to_be_visible()
 
 
-def test_sites_status_shows_up_down_and_load(world, visitors):
+def test_sites_status_shows_up_down_load_pause_and_maintenance(world, visitors):
     visitor = visitors()
     visitor.goto("/status")
     row = visitor.page.get_by_role("row", name="site-a")
@@ -78,4 +78,10 @@ def test_sites_status_shows_up_down_and_load(world, visitors):
     visitor.goto("/status")
     expect(row).to_contain_text("up")
     expect(row.get_by_role("cell").nth(2)).to_have_text("2")
+    expect(row).not_to_contain_text("paused")
+    world.store.set_site_paused("site-a", True)  # `orchestrator site pause`, `maintenance on`
+    world.store.set_site_maintenance("site-a", True)
+    visitor.goto("/status")
+    expect(row).to_contain_text("paused")
+    expect(row).to_contain_text("database maintenance")
     visitor.shot("sites")
