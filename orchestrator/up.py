@@ -20,6 +20,7 @@ import click
 import requests
 
 from orchestrator.client_config import load_saved, save_airlock_url, save_credentials
+from orchestrator.pipeline.processes import pid_alive
 from orchestrator.runtime.client import Credentials, RuntimeClient
 from orchestrator.settings import Settings
 
@@ -108,7 +109,7 @@ def refuse_if_running(home: Path, host: str, ports: dict[str, int]) -> None:
     """A second `up` says where the first one is and how to stop it, instead of failing on a busy port."""
     running = _read_pid_file(home)
     # The pid alone could be a stale file's, reused by another process: the API must answer too.
-    if running and _alive(running["pid"]) and answers(f"{running['api']}/healthz"):
+    if running and pid_alive(running["pid"]) and answers(f"{running['api']}/healthz"):
         raise click.ClickException(
             f"already running at {running['api']} (Dagster UI {running['dagster']}); "
             f"stop it with Ctrl-C in its terminal or `kill -INT {running['pid']}`"
@@ -127,14 +128,6 @@ def _read_pid_file(home: Path) -> dict | None:
         return json.loads((home / PID_FILE).read_text())
     except (OSError, ValueError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:  # no such process, or another user's
-        return False
 
 
 def stop_all(processes: list[subprocess.Popen]) -> None:

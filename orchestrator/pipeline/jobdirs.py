@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from orchestrator.pipeline.processes import pid_alive
 from orchestrator.pipeline.status import StatusCode
 
 RECORD, JOB_DIR, LOG, KILL, SNAPSHOT = "record.json", "job", "action.log", "kill", "snapshot.json"
@@ -61,7 +62,7 @@ class JobRecord:
     def live(self) -> bool:
         """Running, by a process that is still there (a site killed with SIGKILL leaves records that say
         running; they are lost, not live)."""
-        return not self.finished and self.host == socket.gethostname() and _alive(self.engine_pid)
+        return not self.finished and self.host == socket.gethostname() and pid_alive(self.engine_pid)
 
     @property
     def kept(self) -> bool:
@@ -207,13 +208,3 @@ class JobDirs:
 
     def action_alive(self, record: JobRecord) -> bool:
         return bool(record.pid) and self._is_ours(record)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

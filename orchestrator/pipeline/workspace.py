@@ -28,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from orchestrator.pipeline.patterns import LEVEL4_LEVEL, METADATA_DIR
+from orchestrator.pipeline.processes import pid_alive
 from orchestrator.pipeline.status import ActionResult, State, StatusCode
 
 LEVEL4_DIR = "level4"
@@ -292,10 +293,4 @@ def _write_atomically(path: Path, text: str) -> None:
 def _is_alive(entry: Mapping) -> bool:
     if entry.get("host") != socket.gethostname() or not isinstance(entry.get("pid"), int):
         return False
-    try:
-        os.kill(entry["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(entry["pid"])

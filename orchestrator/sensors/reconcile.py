@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestrator.pipeline.processes import pid_alive
 from orchestrator.resources import RuntimeResource, SiteResource
 from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
 from orchestrator.runtime.models import Operation
@@ -35,16 +36,6 @@ def local_pid(run: dg.DagsterRun) -> int | None:
     if run.tags.get(HOST_TAG) == socket.gethostname() and run.tags.get(PID_TAG, "").isdigit():
         return int(run.tags[PID_TAG])
     return None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def worker_gone(run: dg.DagsterRun) -> bool:
