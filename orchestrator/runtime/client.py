@@ -7,6 +7,7 @@ and 429 only; any other 4xx is the caller's mistake and raises `RuntimeClientErr
 
 import hashlib
 import io
+import json
 import logging
 import os
 import random
@@ -22,7 +23,19 @@ from urllib.parse import quote
 import requests
 
 from orchestrator.pipeline.archive import pack_directory
-from orchestrator.runtime.models import Job, Object, ObjectType, Operation, Site, SiteStatus, Trigger, Workflow
+from orchestrator.runtime.models import (
+    IngestResult,
+    Job,
+    MetadataCollection,
+    MetadataDocument,
+    Object,
+    ObjectType,
+    Operation,
+    Site,
+    SiteStatus,
+    Trigger,
+    Workflow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -366,6 +379,24 @@ class RuntimeClient:
 
     def end_maintenance(self, site_id: str) -> Site:
         return Site.model_validate(self.post(f"/sites/{quote_id(site_id)}:endMaintenance"))
+
+    # ---- the metadata store
+    def ingest_metadata(self, object_id: str, replace: bool = False, operation_id: str | None = None) -> IngestResult:
+        """Ingest the document set in object `object_id`, every document or none."""
+        body = {"object_id": object_id, "replace": replace, "operation_id": operation_id}
+        return IngestResult.model_validate(self.post("/metadata:ingest", body))
+
+    def metadata_collections(self) -> list[MetadataCollection]:
+        return [MetadataCollection.model_validate(item) for item in self.get("/metadata")]
+
+    def metadata_documents(self, collection: str, where: dict | None = None) -> Iterator[MetadataDocument]:
+        """Every document of `collection` (equal to `where` on top-level fields), page by page."""
+        filter_ = json.dumps(where) if where else None
+        pages = self.iterate(f"/metadata/{quote_id(collection)}", 1000, filter=filter_)
+        return (MetadataDocument.model_validate(item) for item in pages)
+
+    def metadata_document(self, collection: str, document_id: str) -> MetadataDocument:
+        return MetadataDocument.model_validate(self.get(f"/metadata/{quote_id(collection)}/{quote_id(document_id)}"))
 
     def get_operation(self, operation_id: str) -> Operation:
         return Operation.model_validate(self.get(f"/operations/{quote_id(operation_id)}"))

@@ -320,4 +320,40 @@ class Principal(BaseModel):
     token_hash: str | None = None
 
 
+# ---- the metadata store
+COLLECTION_PATTERN = r"^[a-z][a-z0-9_]{0,99}$"
+Collection = Annotated[str, StringConstraints(pattern=COLLECTION_PATTERN)]
+
+
+class MetadataDocument(BaseModel):
+    collection: str
+    id: str
+    document: dict[str, Any]
+    version: int = Field(description="1 when ingested; each change adds one.")
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+    seq: int
+
+
+class MetadataCollection(BaseModel):
+    name: str
+    count: int
+
+
+class IngestRequest(Request):
+    object_id: JobIdentifier = Field(
+        description="An object holding a document set: {collection: [document, ...], ...}, each document with an id."
+    )
+    replace: bool = Field(False, description="Replace documents whose id exists; otherwise their ids fail it (409).")
+    operation_id: JobIdentifier | None = Field(
+        None, description="The site's live operation this ingest belongs to (required of a site)."
+    )
+
+
+class IngestResult(BaseModel):
+    inserted: dict[str, list[str]] = Field(description="Per collection, the ids of the new documents.")
+    replaced: dict[str, list[str]] = Field(description="Per collection, the ids of the documents replaced.")
+
+
 ClaimedOperations.model_rebuild()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
     text,
 )
@@ -256,4 +257,22 @@ operations = Table(
     Index("ix_operations_done_lease", "done", "lease_expires_at"),
     Index("ix_operations_site_claim_token", "site_id", "claim_token"),
     Index("ix_operations_site_done_seq", "site_id", "done", "seq"),
+)
+
+
+# The metadata store: collections of JSON documents keyed by their `id` (NMDC's Mongo collections, in SQL).
+# `version` counts a document's changes (a changesheet applies to the version it was checked against).
+metadata_documents = Table(
+    "metadata_documents",
+    metadata,
+    _seq(),
+    Column("collection", String(100), nullable=False),
+    Column("id", String(200), nullable=False),
+    Column("document", Json, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(210), nullable=False),  # "job:<id>" when a workflow wrote it, else the caller
+    UniqueConstraint("collection", "id", name="uq_metadata_documents_collection_id"),
+    Index("ix_metadata_documents_collection_seq", "collection", "seq"),
 )

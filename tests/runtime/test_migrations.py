@@ -11,10 +11,19 @@ from sqlalchemy import column, func, insert, inspect, select, table
 from orchestrator.runtime import migrate
 from orchestrator.runtime import schema as s
 from orchestrator.runtime.errors import Conflict, PermissionDenied, Unauthenticated
-from orchestrator.runtime.models import Checksum, JobCreate, ObjectCreate, ObjectType, Principal, SiteLoad, Workflow
+from orchestrator.runtime.models import (
+    Checksum,
+    IngestRequest,
+    JobCreate,
+    ObjectCreate,
+    ObjectType,
+    Principal,
+    SiteLoad,
+    Workflow,
+)
 from orchestrator.runtime.schema import metadata, utcnow
 
-HEAD = "0005"
+HEAD = "0006"
 CHECKSUM_OF_A = Checksum(type="sha256", checksum=hashlib.sha256(b"a").hexdigest())
 
 
@@ -179,3 +188,33 @@ def test_a_database_at_0004_with_rows_upgrades_to_head(store):
     assert refused.value.code == "SITE_PAUSED"
     (op,) = store.claim_next("wf", Principal(kind="site", id="site-a"))  # maintenance does not stop claims
     assert op.job_id == "old-open"
+
+
+def test_a_database_at_0005_with_rows_upgrades_to_head(store):
+    """0006 adds metadata_documents (a new table): rows written at 0005 stay, and documents can be ingested."""
+    with store.writer.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0005")
+    assert "metadata_documents" not in inspect(store.writer).get_table_names()
+    admin = Principal(kind="user", id="admin", is_admin=True)
+    store.put_workflow(Workflow(id="wf", name="W", dagster_job="j"))
+    with store.write() as conn:  # as the code at 0005 wrote them
+        conn.execute(insert(s.sites).values(id="site-a", capability_ids=[], created_at=utcnow(), maintenance=True))
+    store.create_job(JobCreate(id="old-open", workflow_id="wf"), admin)
+    before = counts(store, ("sites", "jobs", "workflows"))
+
+    migrate.upgrade(store.writer)
+
+    with store.writer.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD
+    assert counts(store, before) == before
+    assert store.get_site("site-a").maintenance is True
+    data = b'{"study_set": [{"id": "nmdc:sty-1", "name": "A study"}]}'
+    store.put_object_type(ObjectType(id="docset", name="Document set"))
+    spec = ObjectCreate(name="set.json", types=["docset"], size=len(data), checksums=[_sha256(data)])
+    obj = store.put_object(spec, data, admin)
+    assert store.ingest(IngestRequest(object_id=obj.id), admin).inserted == {"study_set": ["nmdc:sty-1"]}
+    assert store.get_document("study_set", "nmdc:sty-1").document["name"] == "A study"
+
+
+def _sha256(data: bytes) -> Checksum:
+    return Checksum(type="sha256", checksum=hashlib.sha256(data).hexdigest())

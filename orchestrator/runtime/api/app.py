@@ -23,6 +23,7 @@ from orchestrator.runtime.api.routers import (
     health,
     home,
     jobs,
+    metadata,
     object_types,
     objects,
     operations,
@@ -34,7 +35,7 @@ from orchestrator.runtime.api.routers import (
 from orchestrator.runtime.store import Store
 
 log = logging.getLogger(__name__)
-ROUTERS = (tokens, object_types, workflows, triggers, objects, jobs, operations, sites, drs, health, home)
+ROUTERS = (tokens, object_types, workflows, triggers, objects, jobs, operations, sites, metadata, drs, health, home)
 
 
 async def _sweep_leases(store: Store) -> None:
