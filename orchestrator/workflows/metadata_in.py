@@ -1,14 +1,18 @@
-"""Workflow `metadata-in-1.0.0` (after the NMDC runtime's metadata-in): validate a submitted JSON
-document against the JSON Schema its trigger names, and register a valid one as a new object of
-type `metadata-validated` (which may trigger further workflows)."""
+"""Workflow `metadata-in-1.0.0` (after the NMDC runtime's metadata-in): validate a submitted document
+set ({collection: [document, ...]}) against the JSON Schema its trigger names, ingest it into the
+runtime's metadata store -- every document or none; ids that exist fail it, named, unless the trigger's
+config says `replace: true` -- and register it as a new object of type `metadata-validated` (which may
+trigger further workflows). The result says what was inserted and replaced."""
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 from jsonschema import Draft202012Validator
 
 from orchestrator.resources import RuntimeResource
+from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.workflows.common import (
     JobInput,
     WorkflowFailure,
@@ -32,12 +36,22 @@ def load_schema(name: str) -> dict:
 
 
 def config_problem(config: dict) -> str | None:
-    """A trigger must name a schema that exists; checked when definitions load, not at run time."""
+    """A trigger must name a schema that exists, and `replace` is true or false; checked when definitions
+    load, not at run time."""
     try:
         load_schema(config.get("schema", ""))
     except WorkflowFailure as exc:
         return exc.message
+    if not isinstance(config.get("replace", False), bool):
+        return f"replace must be true or false, not {config['replace']!r}"
     return None
+
+
+@dataclass(frozen=True)
+class Ingested:
+    job_input: JobInput
+    inserted: dict[str, list[str]]
+    replaced: dict[str, list[str]]
 
 
 def validation_errors(document, schema: dict) -> list[dict]:
@@ -68,8 +82,30 @@ def validate_document(context: dg.OpExecutionContext, runtime: RuntimeResource, 
     return job_input
 
 
-@dg.op(description="Register the valid document as a new `metadata-validated` object.")
-def register_validated(context: dg.OpExecutionContext, runtime: RuntimeResource, job_input: JobInput) -> dict:
+# Refusals of the ingest that are the submission's doing: final, with the runtime's code and details.
+INGEST_REFUSALS = ("DOCUMENTS_EXIST", "INVALID_DOCUMENT_SET", "DOCUMENT_SET_TOO_LARGE")
+
+
+@dg.op(description="Ingest the document set into the metadata store: every document or none.")
+def ingest_documents(context: dg.OpExecutionContext, runtime: RuntimeResource, job_input: JobInput) -> Ingested:
+    replace = bool(job_input.config.get("replace", False))
+    try:
+        result = runtime.client().ingest_metadata(
+            job_input.objects[0]["id"], replace=replace, operation_id=job_input.operation_id
+        )
+    except RuntimeClientError as exc:
+        if exc.code in INGEST_REFUSALS:
+            raise WorkflowFailure(exc.code, exc.message, exc.details) from None
+        raise
+    counts = {"inserted": sum(map(len, result.inserted.values())), "replaced": sum(map(len, result.replaced.values()))}
+    context.add_output_metadata({**counts, "replace": replace})
+    report_progress(context, runtime, step="ingest_documents", status_message=f"ingested: {counts}")
+    return Ingested(job_input, result.inserted, result.replaced)
+
+
+@dg.op(description="Register the valid document set as a new `metadata-validated` object.")
+def register_validated(context: dg.OpExecutionContext, runtime: RuntimeResource, ingested: Ingested) -> dict:
+    job_input = ingested.job_input
     source = job_input.objects[0]
     validated = runtime.client().create_object(
         Path(job_input.paths[0]),
@@ -79,11 +115,19 @@ def register_validated(context: dg.OpExecutionContext, runtime: RuntimeResource,
         description=f"{source['id']} validated",
     )
     context.add_output_metadata({"object_id": validated["id"]})
-    return {"valid": True, "schema": job_input.config["schema"], "object_id": validated["id"]}
+    return {
+        "valid": True,
+        "schema": job_input.config["schema"],
+        "object_id": validated["id"],
+        "inserted": ingested.inserted,
+        "replaced": ingested.replaced,
+    }
 
 
 @dg.job(
-    name="metadata_in", hooks={report_failure}, description="Validate a JSON metadata document (metadata-in-1.0.0)."
+    name="metadata_in",
+    hooks={report_failure},
+    description="Validate a metadata document set and ingest it into the metadata store (metadata-in-1.0.0).",
 )
 def metadata_in_job():
-    report_result(register_validated(validate_document(load_input())))
+    report_result(register_validated(ingest_documents(validate_document(load_input()))))

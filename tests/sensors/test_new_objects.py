@@ -81,7 +81,7 @@ def test_objects_of_a_triggered_type_become_one_job_each(sensor, instance, site)
     assert all(
         job["status"] == "open"
         and job["workflow_id"] == METADATA_IN.id
-        and job["config"] == {"schema": "study-metadata"}
+        and job["config"] == {"schema": "study-metadata", "replace": False}
         for job in jobs
     )
     assert sorted(job["inputs"][0] for job in jobs) == sorted(obj["id"] for obj in submitted)

@@ -231,7 +231,12 @@ def test_metadata_in_rejects_invalid_and_registers_valid(store, server, admin, r
     assert details["schema"] == "study-metadata"
     paths = {e["path"] for e in details["errors"]}
     # invalid-study.json: a bad id prefix, an empty name, a bad e-mail and an impossible date
-    assert paths == {"/id", "/name", "/principal_investigator/email", "/biosamples/0/collection_date"}, details
+    assert paths == {
+        "/study_set/0/id",
+        "/study_set/0/name",
+        "/study_set/0/principal_investigator/email",
+        "/biosample_set/0/collection_date",
+    }, details
     assert all(e["message"] for e in details["errors"])
     assert admin.get(f"/jobs/{bad_job}")["attempts"] == 0  # a validation failure is final, not retried
 
@@ -240,6 +245,8 @@ def test_metadata_in_rejects_invalid_and_registers_valid(store, server, admin, r
     op = only_operation(admin, good_job, site)
     assert op["id"] == job["operation_id"] and op["error"] is None
     assert op["result"]["valid"] is True and op["result"]["schema"] == "study-metadata"
+    assert op["result"]["inserted"]["biosample_set"] == ["nmdc:bsm-11-a1", "nmdc:bsm-11-a2"]
+    assert admin.get("/metadata/study_set/nmdc:sty-11-demo01")["document"]["name"].startswith("Soil")
     validated = admin.get(f"/objects/{op['result']['object_id']}")
     assert validated["types"] == ["metadata-validated"] and validated["name"] == "study.json"
     assert validated["checksums"] == valid["checksums"]  # the same bytes, registered under the new type

@@ -32,7 +32,7 @@ def test_real_trigger_files_load():
     by_id = {t.id: t for t in triggers.triggers}
     metadata = by_id["metadata-in"]
     assert (metadata.object_type_id, metadata.workflow_id) == ("metadata-in", "metadata-in-1.0.0")
-    assert metadata.config == {"schema": "study-metadata"}
+    assert metadata.config == {"schema": "study-metadata", "replace": False}
     assert {"metadata-in", "metadata-validated"} <= {t.id for t in triggers.object_types}
     assert all(t.workflow_id in WORKFLOWS for t in triggers.triggers)
     assert "metadata-in-1.0.0" in [spec.id for spec in triggers.workflows()]
