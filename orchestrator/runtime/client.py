@@ -24,6 +24,8 @@ import requests
 
 from orchestrator.pipeline.archive import pack_directory
 from orchestrator.runtime.models import (
+    ChangesheetCheck,
+    ChangesheetResult,
     IngestResult,
     Job,
     MetadataCollection,
@@ -385,6 +387,27 @@ class RuntimeClient:
         """Ingest the document set in object `object_id`, every document or none."""
         body = {"object_id": object_id, "replace": replace, "operation_id": operation_id}
         return IngestResult.model_validate(self.post("/metadata:ingest", body))
+
+    def validate_changesheet(self, tsv: bytes, schema: str = "study-metadata") -> ChangesheetCheck:
+        """Every problem of a changesheet, or what it would change now; changes nothing."""
+        response = self._post_tsv("/metadata/changesheets:validate", tsv, schema=schema)
+        return ChangesheetCheck.model_validate(response.json())
+
+    def submit_changesheet(self, tsv: bytes, schema: str = "study-metadata", name: str = "changesheet.tsv") -> Object:
+        """Store a valid changesheet as a `metadata-changesheet` object; its trigger applies it at a site."""
+        return Object.model_validate(
+            self._post_tsv("/metadata/changesheets:submit", tsv, schema=schema, name=name).json()
+        )
+
+    def apply_changesheet(
+        self, object_id: str, schema: str = "study-metadata", operation_id: str | None = None
+    ) -> ChangesheetResult:
+        body = {"object_id": object_id, "schema": schema, "operation_id": operation_id}
+        return ChangesheetResult.model_validate(self.post("/metadata/changesheets:apply", body))
+
+    def _post_tsv(self, path: str, tsv: bytes, **params) -> requests.Response:
+        headers = {"Content-Type": "text/tab-separated-values; charset=utf-8"}
+        return self.request("POST", path, data=tsv, params=params, headers=headers)
 
     def metadata_collections(self) -> list[MetadataCollection]:
         return [MetadataCollection.model_validate(item) for item in self.get("/metadata")]

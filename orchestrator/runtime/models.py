@@ -356,4 +356,32 @@ class IngestResult(BaseModel):
     replaced: dict[str, list[str]] = Field(description="Per collection, the ids of the documents replaced.")
 
 
+class ChangedDocument(BaseModel):
+    collection: str
+    id: str
+    version: int = Field(description="The document's version once the changesheet is applied.")
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+class ChangesheetCheck(BaseModel):
+    valid: bool
+    rows: int
+    problems: list[dict[str, Any]] = Field(description="Every problem, each {line, id, message}, at most 200 listed.")
+    problem_count: int
+    changes: list[ChangedDocument] = Field(description="What applying it now would change (when valid).")
+
+
+class ApplyChangesheet(Request):
+    object_id: JobIdentifier = Field(description="The `metadata-changesheet` object to apply.")
+    schema_name: str = Field(
+        "study-metadata", alias="schema", description="The JSON Schema each changed document must pass."
+    )
+    operation_id: JobIdentifier | None = Field(None, description="The site's live operation (required of a site).")
+
+
+class ChangesheetResult(BaseModel):
+    changes: list[ChangedDocument]
+
+
 ClaimedOperations.model_rebuild()

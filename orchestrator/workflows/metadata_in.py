@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-from jsonschema import Draft202012Validator
 
+from orchestrator import schemas
 from orchestrator.resources import RuntimeResource
 from orchestrator.runtime.client import RuntimeClientError
 from orchestrator.workflows.common import (
@@ -23,16 +23,13 @@ from orchestrator.workflows.common import (
 )
 
 WORKFLOW_ID = "metadata-in-1.0.0"
-SCHEMAS = Path(__file__).parent / "schemas"
-MAX_ERRORS = 50
 
 
 def load_schema(name: str) -> dict:
-    path = SCHEMAS / f"{name}.json"
-    if not name or "/" in name or not path.is_file():
-        known = sorted(p.stem for p in SCHEMAS.glob("*.json"))
-        raise WorkflowFailure("UNKNOWN_SCHEMA", f"No JSON Schema named {name!r}; known: {known}.", {"schema": name})
-    return json.loads(path.read_text())
+    try:
+        return schemas.load_schema(name)
+    except schemas.UnknownSchema as exc:
+        raise WorkflowFailure("UNKNOWN_SCHEMA", str(exc), {"schema": name}) from None
 
 
 def config_problem(config: dict) -> str | None:
@@ -54,14 +51,6 @@ class Ingested:
     replaced: dict[str, list[str]]
 
 
-def validation_errors(document, schema: dict) -> list[dict]:
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    return [
-        {"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message} for e in errors[:MAX_ERRORS]
-    ]
-
-
 @dg.op(description="Validate the document against the trigger's JSON Schema.")
 def validate_document(context: dg.OpExecutionContext, runtime: RuntimeResource, job_input: JobInput) -> JobInput:
     schema_name = job_input.config.get("schema", "")
@@ -70,7 +59,7 @@ def validate_document(context: dg.OpExecutionContext, runtime: RuntimeResource, 
         document = json.loads(Path(job_input.paths[0]).read_bytes())
     except (ValueError, UnicodeDecodeError) as exc:
         raise WorkflowFailure("INVALID_JSON", f"The document is not valid JSON: {exc}.") from None
-    errors = validation_errors(document, schema)
+    errors = schemas.validation_errors(document, schema)
     context.add_output_metadata({"schema": schema_name, "errors": len(errors)})
     if errors:
         raise WorkflowFailure(

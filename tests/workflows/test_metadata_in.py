@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from orchestrator.schemas import MAX_ERRORS, validation_errors
 from orchestrator.workflows.common import HOST_TAG, PID_TAG, WorkflowFailure, failure_report
-from orchestrator.workflows.metadata_in import MAX_ERRORS, config_problem, load_schema, validation_errors
+from orchestrator.workflows.metadata_in import config_problem, load_schema
 from tests.conftest import REPO_ROOT
 from tests.sensors.support import METADATA_IN
 

@@ -1,6 +1,6 @@
 """The runtime's store: one class over SQLAlchemy Core, the same statements on SQLite and PostgreSQL.
 
-Split by resource (catalog, objects, jobs and operations, auth, the metadata store); `Store.open` migrates the
+Split by resource (catalog, objects, jobs and operations, auth, the metadata store and its changesheets); `Store.open` migrates the
 database to the newest schema first.
 """
 
@@ -8,13 +8,13 @@ from orchestrator.runtime import migrate
 from orchestrator.runtime.blobs import BlobStore
 from orchestrator.runtime.store.auth import AuthStore
 from orchestrator.runtime.store.catalog import CatalogStore
+from orchestrator.runtime.store.changesheets import ChangesheetStore
 from orchestrator.runtime.store.jobs import JobStore, job_id_for
-from orchestrator.runtime.store.metadata import MetadataStore
 from orchestrator.runtime.store.objects import ObjectStore
 from orchestrator.settings import Settings
 
 
-class Store(CatalogStore, ObjectStore, JobStore, AuthStore, MetadataStore):
+class Store(CatalogStore, ObjectStore, JobStore, AuthStore, ChangesheetStore):
     def __init__(self, settings: Settings):
         super().__init__(settings)
         self.blobs = BlobStore(settings.blob_dir, settings.max_object_bytes)
