@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from orchestrator.workflows import metadata_in, pipeline
+from orchestrator.workflows import apply_changesheet, metadata_in, pipeline
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,20 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
             id=metadata_in.WORKFLOW_ID,
             name="Validate metadata",
             job=metadata_in.metadata_in_job,
-            description="Validate a JSON metadata document against a JSON Schema; register it if valid.",
+            description="Validate a metadata document set against a JSON Schema and ingest it into the metadata store.",
             produces=(
                 ObjectTypeSpec(
                     "metadata-validated", "Validated metadata", "A metadata document that passed validation."
                 ),
             ),
             config_problem=metadata_in.config_problem,
+        ),
+        WorkflowSpec(
+            id=apply_changesheet.WORKFLOW_ID,
+            name="Apply a metadata changesheet",
+            job=apply_changesheet.apply_changesheet_job,
+            description="Apply a changesheet to the metadata store: every row or none, each changed document valid.",
+            config_problem=apply_changesheet.config_problem,
         ),
         WorkflowSpec(
             id=pipeline.WORKFLOW_ID,

@@ -25,7 +25,7 @@ from tests.site.stack import SiteDaemon, register_as_admin, site_env, wait_for
 ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 ON_POSTGRES = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
-ECHO, METADATA_IN = "echo-1.0.0", "metadata-in-1.0.0"
+ECHO, METADATA_IN, APPLY_CHANGESHEET = "echo-1.0.0", "metadata-in-1.0.0", "apply-changesheet-1.0.0"
 EXAMPLES = REPO_ROOT / "examples" / "metadata"
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -252,6 +252,14 @@ def test_metadata_in_rejects_invalid_and_registers_valid(store, server, admin, r
     assert validated["checksums"] == valid["checksums"]  # the same bytes, registered under the new type
     listed = admin.get("/objects", types=["metadata-validated"])["items"]
     assert [o["id"] for o in listed] == [validated["id"]]  # the invalid document made none
+
+    # A changesheet submitted through the API: its trigger makes an apply-changesheet job the site runs.
+    sheet = admin.submit_changesheet((EXAMPLES / "changesheet.tsv").read_bytes())
+    applied = wait_status(admin, job_id_for(APPLY_CHANGESHEET, [sheet.id]), "succeeded", 240, site)
+    clock.lap("changesheet -> applied")
+    changed = only_operation(admin, applied["id"], site)["result"]["changes"]
+    assert {c["id"] for c in changed} == {"nmdc:bsm-11-a1", "nmdc:sty-11-demo01"}
+    assert admin.metadata_document("biosample_set", "nmdc:bsm-11-a1").document["depth_m"] == 0.15
     clock.lap("total")
 
 
