@@ -14,6 +14,7 @@ from orchestrator import render, startup
 from orchestrator.airlock.cli import COMMANDS as AIRLOCK_COMMANDS
 from orchestrator.client_config import client_from_env
 from orchestrator.jobsite.cli import COMMANDS as JOBSITE_COMMANDS
+from orchestrator.metadata_cli import metadata_group
 from orchestrator.operate.cli import site_group
 from orchestrator.pipeline.cli import run_command
 from orchestrator.runtime.cli import runtime_group
@@ -50,6 +51,7 @@ for _command in JOBSITE_COMMANDS:
     cli.add_command(_command)
 cli.add_command(up_command)
 cli.add_command(site_group)
+cli.add_command(metadata_group)
 cli.add_command(run_command)
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -301,3 +302,34 @@ def test_a_runtime_that_is_down_is_named_with_how_to_start_one(run, tmp_path):
     assert (
         "make run" in down.stderr and "orchestrator up" in down.stderr and "orchestrator runtime serve" in down.stderr
     )
+
+
+def test_metadata_commands_read_the_store_and_check_and_submit_changesheets(run, admin, tmp_path):
+    """What the README shows: after the example study's metadata is in, check and submit the example changesheet."""
+    examples = Path(__file__).parent.parent / "examples" / "metadata"
+    admin.put("/object_types/docset", {"id": "docset", "name": "Document set"})
+    admin.put("/object_types/metadata-changesheet", {"id": "metadata-changesheet", "name": "Changesheet"})
+    admin.ingest_metadata(
+        admin.create_object((examples / "study.json").read_bytes(), name="s.json", types=["docset"])["id"]
+    )
+    me = as_user(run, "gina")
+    collections = run("metadata", "collections", **me).stdout.split()
+    assert collections == ["COLLECTION", "DOCUMENTS", "biosample_set", "2", "study_set", "1"]
+    soil = run("metadata", "list", "biosample_set", "--where", '{"env_medium": "soil"}', **me).stdout
+    assert "nmdc:bsm-11-a1" in soil and "nmdc:bsm-11-a2" not in soil
+    shown = json.loads(run("metadata", "show", "study_set", "nmdc:sty-11-demo01", **me).stdout)
+    assert shown["principal_investigator"]["name"] == "Ada Example"
+    checked = run("metadata", "check-changesheet", str(examples / "changesheet.tsv"), **me).stdout
+    assert (
+        "biosample_set/nmdc:bsm-11-a1: version 1 -> 2" in checked and "valid: 3 row(s) change 2 document(s)" in checked
+    )
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("id\taction\tattribute\tvalue\nnmdc:bsm-11-a9\tupdate\tdepth_m\t1\n")
+    refused = run("metadata", "submit-changesheet", str(bad), expect=1, **me)
+    assert f"{bad}: line 2: nmdc:bsm-11-a9: unknown id 'nmdc:bsm-11-a9': no stored document has it" in refused.stdout
+    assert admin.get("/objects", types=["metadata-changesheet"])["items"] == []
+    submitted = run("metadata", "submit-changesheet", str(examples / "changesheet.tsv"), **me).stdout.splitlines()
+    assert (
+        submitted[1] == f"job {job_id_for('apply-changesheet-1.0.0', [submitted[0]])}  workflow apply-changesheet-1.0.0"
+    )
+    assert admin.get(f"/objects/{submitted[0]}")["types"] == ["metadata-changesheet"]

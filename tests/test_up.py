@@ -172,6 +172,21 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
             assert done.returncode == 0, " ".join(args) + "\n" + done.stdout + done.stderr
             return done.stdout
 
+        # The README's metadata lines: the example study's metadata ingested, then changed by the example changesheet.
+        for words in (
+            ["submit", "examples/metadata/study.json", "--type", "metadata-in", "--wait", "--timeout", "90"],
+            ["metadata", "submit-changesheet", "examples/metadata/changesheet.tsv", "--wait", "--timeout", "90"],
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "orchestrator.cli", *words],
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, " ".join(words) + "\n" + done.stdout + done.stderr + output.text()
+
         status = site("status")
         assert "site:" in status and "local" in status and "up:                    yes" in status, status
         assert "summarise" in site("jobs") and "SUCCEEDED" in site("jobs")
