@@ -4,7 +4,7 @@ import dagster as dg
 
 from orchestrator import startup
 from orchestrator.resources import pipeline_from_settings, runtime_from_env, site_from_settings
-from orchestrator.sensors import make_claim_sensor, make_new_objects_sensor, make_reconcile_sensor
+from orchestrator.sensors import make_claim_sensor, make_curation_sensor, make_new_objects_sensor, make_reconcile_sensor
 from orchestrator.settings import Settings
 from orchestrator.workflows import WORKFLOWS
 from orchestrator.workflows.triggers import load_triggers
@@ -22,6 +22,7 @@ defs = dg.Definitions(
         make_new_objects_sensor(load_triggers(settings.triggers_dir), interval),
         *[make_claim_sensor(workflow, interval) for workflow in WORKFLOWS.values()],
         make_reconcile_sensor(interval),
+        make_curation_sensor("biosample_set", settings.curation_batch, max(interval, 10)),
     ],
     resources={
         "runtime": runtime_from_env(),

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     site_lease_seconds: int = 60
     run_max_runtime_seconds: int = 0  # a job's Dagster run is stopped after this long (0: never); JOB_TIMEOUT
     sensor_interval_seconds: int = 2
+    curation_batch: int = 100  # a curation job for every this many new biosample_set documents
     triggers_dir: Path | None = None  # default: the repository's triggers/
     workspaces_dir: Path | None = None  # default: <home>/workspaces
     jobs_dir: Path | None = None  # default: <home>/jobs; the site's action runs (orchestrator/pipeline/jobdirs.py)

@@ -20,7 +20,7 @@ def test_definitions_are_loadable():
 def test_sensors_are_new_objects_one_claim_per_workflow_and_reconcile():
     names = {sensor.name for sensor in defs.sensors}
     claims = {f"claim_{spec.job.name}" for spec in WORKFLOWS.values()}
-    assert names == {"new_objects", "lease_reconcile", *claims}
+    assert names == {"new_objects", "lease_reconcile", "curate_biosample_set", *claims}
     for spec in WORKFLOWS.values():
         sensor = defs.resolve_sensor_def(f"claim_{spec.job.name}")
         assert sensor.job_name == spec.job.name

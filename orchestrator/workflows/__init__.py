@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from orchestrator.workflows import apply_changesheet, metadata_in, pipeline
+from orchestrator.workflows import apply_changesheet, curate_metadata, metadata_in, pipeline
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,13 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
             job=apply_changesheet.apply_changesheet_job,
             description="Apply a changesheet to the metadata store: every row or none, each changed document valid.",
             config_problem=apply_changesheet.config_problem,
+        ),
+        WorkflowSpec(
+            id=curate_metadata.WORKFLOW_ID,
+            name="Curate metadata",
+            job=curate_metadata.curate_metadata_job,
+            description="A curation report over new documents of a collection; its jobs come from a sensor.",
+            config_problem=curate_metadata.config_problem,
         ),
         WorkflowSpec(
             id=pipeline.WORKFLOW_ID,

@@ -52,8 +52,8 @@ def make_site_copy(target: Path, with_echo_workflow: bool = True) -> Path:
         (target / "orchestrator" / "workflows" / "echo.py").write_text(module)
         registry = target / "orchestrator" / "workflows" / "__init__.py"
         text = registry.read_text().replace(
-            "from orchestrator.workflows import apply_changesheet, metadata_in",
-            "from orchestrator.workflows import apply_changesheet, echo, metadata_in",
+            "from orchestrator.workflows import apply_changesheet, curate_metadata, metadata_in",
+            "from orchestrator.workflows import apply_changesheet, curate_metadata, echo, metadata_in",
         )
         text = text.replace("    for spec in [\n", "    for spec in [\n" + registry_line, 1)
         registry.write_text(text)
