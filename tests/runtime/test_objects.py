@@ -232,6 +232,37 @@ def test_drs_service_info(server):
     info = response.json()
     assert info["type"] == {"group": "org.ga4gh", "artifact": "drs", "version": "1.2.0"}
     assert info["id"] and info["name"] and info["version"] and info["organization"]["name"]
+    assert info["drs"]["maxBulkRequestLength"] == 1000  # as the bulk lookup below takes
+
+
+def test_drs_bulk_lookup_resolves_what_it_can_and_says_why_not_for_the_rest(catalog):
+    ready = [catalog.create_object(f"bulk {i}".encode(), name=f"b{i}", types=["doc"]) for i in range(2)]
+    pending = catalog.post(
+        "/objects", {"name": "p", "types": ["doc"], "size": 1, "checksums": [{"type": "sha256", "checksum": "a" * 64}]}
+    )
+    ids = [ready[0]["id"], "no-such-object", ready[1]["id"], pending["id"], ready[0]["id"]]  # a repeat counts once
+    response = call(catalog, "POST", "/ga4gh/drs/v1/objects", json={"bulk_object_ids": ids, "passports": []})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["summary"] == {"requested": 4, "resolved": 2, "unresolved": 2}
+    assert [o["id"] for o in body["resolved_drs_object"]] == [ready[0]["id"], ready[1]["id"]]
+    assert body["unresolved_drs_objects"] == [
+        {"error_code": 404, "object_ids": ["no-such-object"]},
+        {"error_code": 409, "object_ids": [pending["id"]]},
+    ]
+    too_many = {"bulk_object_ids": [f"id-{i}" for i in range(1001)]}
+    assert_error(call(catalog, "POST", "/ga4gh/drs/v1/objects", json=too_many), 413, "BULK_TOO_LARGE")
+    assert_error(call(catalog, "POST", "/ga4gh/drs/v1/objects", json={"bulk_object_ids": []}), 422, "INVALID_ARGUMENT")
+    assert_error(requests.post(catalog.base_url + "/ga4gh/drs/v1/objects", json={}, timeout=30), 401, "MISSING_TOKEN")
+
+
+def test_drs_access_methods_name_the_scheme_the_server_is_reached_by(catalog):
+    obj = catalog.create_object(b"scheme", name="s", types=["doc"])
+    plain = call(catalog, "GET", f"/ga4gh/drs/v1/objects/{obj['id']}").json()
+    assert plain["access_methods"] == [{"type": "http", "access_id": "content"}]
+    # behind a TLS proxy uvicorn trusts (loopback by default; --forwarded-allow-ips for others)
+    proxied = call(catalog, "GET", f"/ga4gh/drs/v1/objects/{obj['id']}", headers={"X-Forwarded-Proto": "https"})
+    assert proxied.json()["access_methods"] == [{"type": "https", "access_id": "content"}]
 
 
 def test_concurrent_uploads_get_unique_ordered_seqs(catalog, settings):

@@ -1,19 +1,23 @@
-"""GA4GH DRS 1.2 views of objects: /ga4gh/drs/v1/objects/{id}, .../access/{access_id}, service-info.
+"""GA4GH DRS 1.2 views of objects: /ga4gh/drs/v1/objects/{id}, .../access/{access_id}, bulk lookup
+(POST /ga4gh/drs/v1/objects, up to MAX_BULK ids), service-info.
 
-DRS names checksum types by IANA's textual names ("sha-256"); our objects say "sha256".
+DRS names checksum types by IANA's textual names ("sha-256"); our objects say "sha256". An access
+method's type is the scheme the server is really reached by (http, or https behind a TLS proxy that
+uvicorn trusts with --forwarded-allow-ips).
 """
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator import __version__
 from orchestrator.runtime.api.deps import PrincipalDep, StoreDep
-from orchestrator.runtime.errors import Conflict, NotFound
+from orchestrator.runtime.errors import Conflict, NotFound, PayloadTooLarge, RuntimeApiError
 from orchestrator.runtime.models import Object
 from orchestrator.runtime.store.objects import sees_restricted
 
 router = APIRouter(prefix="/ga4gh/drs/v1", tags=["ga4gh-drs"])
 ACCESS_ID = "content"
+MAX_BULK = 1000
 _IANA_NAMES = {"sha256": "sha-256", "sha512": "sha-512", "md5": "md5", "sha1": "sha-1"}
 
 
@@ -32,7 +36,7 @@ def drs_object(obj: Object, request: Request) -> dict:
         "mime_type": obj.mime_type,
         "description": obj.description,
         "checksums": [{"type": _IANA_NAMES.get(c.type, c.type), "checksum": c.checksum} for c in obj.checksums],
-        "access_methods": [{"type": "https", "access_id": ACCESS_ID}],
+        "access_methods": [{"type": request.url.scheme, "access_id": ACCESS_ID}],
         "aliases": obj.types,
     }
 
@@ -52,7 +56,32 @@ def service_info(request: Request) -> dict:
         "type": {"group": "org.ga4gh", "artifact": "drs", "version": "1.2.0"},
         "organization": {"name": "Orchestrator", "url": str(request.base_url)},
         "version": __version__,
-        "drs": {"maxBulkRequestLength": 1},
+        "drs": {"maxBulkRequestLength": MAX_BULK},
+    }
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # passports and the like: this server has none to check
+    bulk_object_ids: list[str] = Field(min_length=1, description=f"Up to {MAX_BULK} object ids.")
+
+
+@router.post("/objects", summary="Bulk lookup: the DRS objects of many ids, and which could not be resolved")
+def get_drs_objects(body: BulkRequest, request: Request, store: StoreDep, principal: PrincipalDep) -> dict:
+    ids = list(dict.fromkeys(body.bulk_object_ids))
+    if len(ids) > MAX_BULK:
+        raise PayloadTooLarge("BULK_TOO_LARGE", f"{len(ids)} ids; ask for at most {MAX_BULK} at a time.")
+    resolved, unresolved = [], {}
+    for object_id in ids:
+        try:
+            resolved.append(drs_object(_ready(store, object_id, principal), request))
+        except RuntimeApiError as exc:  # not found (or not for this caller), or no content yet
+            unresolved.setdefault(exc.http_status, []).append(object_id)
+    return {
+        "summary": {"requested": len(ids), "resolved": len(resolved), "unresolved": len(ids) - len(resolved)},
+        "resolved_drs_object": resolved,
+        "unresolved_drs_objects": [
+            {"error_code": code, "object_ids": found} for code, found in sorted(unresolved.items())
+        ],
     }
 
 
