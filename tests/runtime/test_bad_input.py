@@ -612,6 +612,8 @@ def test_fuzz_every_route_never_5xx(world, server):
         "item_id": "doc",
         "access_id": "content",
         "client_id": site.credentials.client_id,
+        "collection": "study_set",
+        "document_id": "nmdc:sty-1",
     }
     spec = requests.get(server + "/openapi.json", timeout=30).json()
     assert len(spec["paths"]) >= 20
