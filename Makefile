@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/jobsite.py
 	$(BIN)/python bench/operate.py
+	$(BIN)/python bench/changesheets.py
 
 clean:
 	rm -rf $(VENV) .orchestrator

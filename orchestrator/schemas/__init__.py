@@ -28,10 +28,24 @@ def load_schema(name: str) -> dict:
     return json.loads(path.read_text())
 
 
+_validators: dict[int, tuple[dict, Draft202012Validator]] = {}
+
+
+def _validator(schema: dict) -> Draft202012Validator:
+    """One validator per schema (building one costs more than checking a document: a changesheet checks
+    thousands). Keyed by identity, and the schema kept with it so the key cannot be reused."""
+    cached = _validators.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = _validators[id(schema)] = (
+            schema,
+            Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER),
+        )
+    return cached[1]
+
+
 def validation_errors(document, schema: dict) -> list[dict]:
     """Up to MAX_ERRORS problems, each {path, message}, in path order (formats such as dates checked)."""
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    errors = sorted(_validator(schema).iter_errors(document), key=lambda e: list(e.absolute_path))
     return [
         {"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message} for e in errors[:MAX_ERRORS]
     ]

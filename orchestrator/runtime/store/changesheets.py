@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from orchestrator import schemas
 from orchestrator.runtime import changesheets as sheets
@@ -75,18 +75,22 @@ class ChangesheetStore(MetadataStore):
             changes = self._changes(conn, rows, schema, problems, lock=True)
             if problems.count:
                 raise _invalid(list(problems), problems.count, "nothing was changed")
-            for change in changes:
+            if changes:  # one statement, executed for each document
                 conn.execute(
                     update(t)
-                    .where(t.c.collection == change.collection, t.c.id == change.id)
-                    .values(document=change.after, version=change.version, updated_at=now, updated_by=written_by)
+                    .where(t.c.collection == bindparam("c"), t.c.id == bindparam("i"))
+                    .values(document=bindparam("d"), version=bindparam("v"), updated_at=now, updated_by=written_by),
+                    [{"c": x.collection, "i": x.id, "d": x.after, "v": x.version} for x in changes],
                 )
         return ChangesheetResult(changes=changes)
 
     def _changes(self, conn, rows, schema: dict, problems: sheets.Problems, lock: bool) -> list[ChangedDocument]:
         """Each named document with its rows applied, in the order of first mention; problems added."""
         t = s.metadata_documents
-        ids = list(dict.fromkeys(row.id for row in rows))
+        rows_of: dict[str, list] = {}
+        for row in rows:  # by id, in the order of first mention; each id's rows in file order
+            rows_of.setdefault(row.id, []).append(row)
+        ids = list(rows_of)
         stored: dict[str, list] = {}
         for start in range(0, len(ids), CHUNK):
             query = select(t.c.collection, t.c.id, t.c.document, t.c.version).where(
@@ -96,7 +100,7 @@ class ChangesheetStore(MetadataStore):
                 stored.setdefault(found.id, []).append(found)
         changes = []
         for document_id in ids:
-            its_rows = [row for row in rows if row.id == document_id]
+            its_rows = rows_of[document_id]
             hits = stored.get(document_id, [])
             if len(hits) != 1:
                 where = "no stored document has it" if not hits else f"it is in {len(hits)} collections"
