@@ -159,33 +159,26 @@ def test_up_prints_the_banner_once_when_ready_stays_quiet_follows_a_study_and_st
             if words[1:3] == ["requests", "show"]:
                 assert "succeeded" in done.stdout and "summarise" in done.stdout, done.stdout
 
-        # The site's operator commands on this stack, with nothing set: its site, jobs dir and Dagster instance.
-        def site(*args: str) -> str:
-            done = subprocess.run(
-                [sys.executable, "-m", "orchestrator.cli", "site", *args],
-                cwd=REPO_ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert done.returncode == 0, " ".join(args) + "\n" + done.stdout + done.stderr
-            return done.stdout
-
-        # The README's metadata lines: the example study's metadata ingested, then changed by the example changesheet.
-        for words in (
-            ["submit", "examples/metadata/study.json", "--type", "metadata-in", "--wait", "--timeout", "90"],
-            ["metadata", "submit-changesheet", "examples/metadata/changesheet.tsv", "--wait", "--timeout", "90"],
-        ):
+        def orchestrator(*words: str) -> str:
+            """The command as a user runs it beside the stack; its output, once it has succeeded."""
             done = subprocess.run(
                 [sys.executable, "-m", "orchestrator.cli", *words],
                 cwd=REPO_ROOT,
                 env=env,
                 capture_output=True,
                 text=True,
-                timeout=120,
+                timeout=180,
             )
             assert done.returncode == 0, " ".join(words) + "\n" + done.stdout + done.stderr + output.text()
+            return done.stdout
+
+        # The README's metadata lines: the example study's metadata ingested, then changed by the example changesheet.
+        orchestrator("submit", "examples/metadata/study.json", "--type", "metadata-in", "--wait", "--timeout", "90")
+        orchestrator("metadata", "submit-changesheet", "examples/metadata/changesheet.tsv", "--wait", "--timeout", "90")
+
+        # The site's operator commands on this stack, with nothing set: its site, jobs dir and Dagster instance.
+        def site(*args: str) -> str:
+            return orchestrator("site", *args)
 
         status = site("status")
         assert "site:" in status and "local" in status and "up:                    yes" in status, status
