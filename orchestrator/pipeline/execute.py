@@ -197,7 +197,8 @@ def _run(spec: ActionRun, handle: ActionHandle, scratch: Path, resumed: bool = F
         spec.workspace.finish_action(result, log_text=result.message + "\n")
         return _with_log(result, spec)
     job_dir, log_file = scratch / "job", scratch / "action.log"
-    before = (spec.job_dirs.load_snapshot(spec.job_id) if resumed else None) or snapshot(job_dir)
+    before = spec.job_dirs.load_snapshot(spec.job_id) if resumed else None
+    before = snapshot(job_dir) if before is None else before
     if spec.job_dirs and not resumed:
         spec.job_dirs.save_snapshot(spec.job_id, before)
     started, exit_code, finished, usage = _execute(spec, argv, job_dir, log_file, handle)

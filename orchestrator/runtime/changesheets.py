@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.runtime.jsonsafe import json_problem
+
 COLUMNS = ("id", "action", "attribute", "value")
 ACTIONS = ("insert", "remove", "update")
 SEGMENT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|\d+)$")
@@ -49,7 +51,6 @@ class Problems(list):
 
 
 def parse(text: str, problems: Problems) -> list[Row]:
-    rows, previous_id = [], ""
     reader = csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)
     try:
         header = next(reader, None)
@@ -59,6 +60,15 @@ def parse(text: str, problems: Problems) -> list[Row]:
     if header is None or tuple(h.strip().lower() for h in header) != COLUMNS:
         problems.add(1, f"the first line must name the columns {', '.join(COLUMNS)} (tab-separated)")
         return []
+    try:
+        return _rows(reader, problems)
+    except csv.Error as exc:  # a field past csv's size limit, a stray carriage return
+        problems.add(reader.line_num, f"not a TSV row: {exc}")
+        return []
+
+
+def _rows(reader, problems: Problems) -> list[Row]:
+    rows, previous_id = [], ""
     for line, fields in enumerate(reader, start=2):
         if not any(field.strip() for field in fields):
             continue
@@ -91,10 +101,12 @@ def parse(text: str, problems: Problems) -> list[Row]:
 
 
 def _value(raw: str) -> Any:
+    """JSON when it reads as JSON the store can keep (finite numbers, no NUL, not absurdly deep), else the text."""
     try:
-        return json.loads(raw)
-    except ValueError:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
         return raw
+    return raw if json_problem(value) else value
 
 
 def apply_rows(document: dict, rows: list[Row], problems: Problems) -> dict:

@@ -165,3 +165,33 @@ def test_who_may_check_submit_and_apply(stored, make_site, store, catalog):
     applied = call(site, "POST", "/metadata/changesheets:apply", json={**body, "operation_id": op["id"]})
     assert applied.status_code == 200, applied.text
     assert admin.metadata_document("biosample_set", "nmdc:bsm-11-a1").updated_by == f"job:{op['job_id']}"
+
+
+def test_hostile_changesheets_and_document_sets_are_refused_as_problems_never_500(stored, store):
+    admin = stored
+    for sheet, message in (
+        (tsv("nmdc:bsm-11-a1\tupdate\tname\t" + "x" * 200_000), "not a TSV row"),  # past csv's field limit
+        (b"id\taction\tattribute\tvalue\nnmdc:bsm-11-a1\tupdate\tname\ta\rb\n", "not a TSV row"),
+    ):
+        (problem,) = admin.validate_changesheet(sheet).problems
+        assert message in problem["message"], problem
+    # values the store cannot keep stay text, which the schema then judges (depth_m must be a number)
+    for value in ("NaN", "[" * 5000 + "]" * 5000):
+        check = admin.validate_changesheet(tsv(f"nmdc:bsm-11-a1\tupdate\tdepth_m\t{value}"))
+        assert not check.valid and "breaks the schema at /depth_m" in check.problems[0]["message"]
+    for document_set, message in (
+        (b'{"study_set": [{"id": "x:1", "n": NaN}]}', "finite"),
+        (b"[" * 100_000, "not JSON"),
+    ):
+        obj = admin.create_object(document_set, name="bad.json", types=["docset"])
+        error = expect_error(422, "INVALID_DOCUMENT_SET", admin.ingest_metadata, obj["id"])
+        assert message in error.message.lower() or message in error.message, error.message
+    pending = admin.post(
+        "/objects",
+        {"name": "p", "types": ["docset"], "size": 1, "checksums": [{"type": "sha256", "checksum": "a" * 64}]},
+    )
+    expect_error(409, "CONTENT_NOT_UPLOADED", admin.ingest_metadata, pending["id"])
+    expect_error(409, "CONTENT_NOT_UPLOADED", admin.apply_changesheet, pending["id"])
+    for bad in ('{"depth_m": 1e999}', '{"depth_m": 100000000000000000000}', '{"name": "a\\u0000b"}', "[" * 3000):
+        response = call(admin, "GET", "/metadata/biosample_set", params={"filter": bad})
+        assert_error(response, 422, "INVALID_FILTER")

@@ -62,7 +62,7 @@ class ChangesheetStore(MetadataStore):
         return self.put_object(spec, data, by)
 
     def apply_changesheet(self, request: ApplyChangesheet, by: Principal) -> ChangesheetResult:
-        obj = self.get_object(request.object_id)
+        obj = self.ready_object(request.object_id)
         schema, problems = _schema(request.schema_name), sheets.Problems()
         rows = sheets.parse(_text(self.blob_path_of(obj).read_bytes(), problems), problems)
         if by.kind == "site" and request.operation_id is None:

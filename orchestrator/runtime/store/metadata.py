@@ -7,6 +7,7 @@ A site ingests for an operation it holds (fencing: a run whose lease ran out can
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from orchestrator.runtime import schema as s
 from orchestrator.runtime.errors import Conflict, InvalidArgument, PermissionDenied, not_found
+from orchestrator.runtime.jsonsafe import json_problem
 from orchestrator.runtime.models import (
     COLLECTION_PATTERN,
     IngestRequest,
@@ -70,6 +72,9 @@ class MetadataStore(StoreBase):
             f"{field}: {value!r} is not a string, number or boolean"
             for field, value in where.items()
             if not isinstance(value, str | int | float | bool)
+            or (isinstance(value, float) and not math.isfinite(value))
+            or (isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63)
+            or (isinstance(value, str) and "\0" in value)
         ]
         if problems:
             raise InvalidArgument("INVALID_FILTER", "The filter cannot be used: " + "; ".join(problems) + ".")
@@ -88,9 +93,16 @@ class MetadataStore(StoreBase):
                 conditions.append(and_(kind.in_(["integer", "real"]), func.json_extract(document, path) == value))
         return conditions
 
+    def ready_object(self, object_id: str):
+        """An object whose bytes are uploaded (and checked); 409 while they are not."""
+        obj = self.get_object(object_id)
+        if obj.status != "ready":
+            raise Conflict("CONTENT_NOT_UPLOADED", f"Object {object_id!r} has no content yet; upload it first.")
+        return obj
+
     # ---- ingesting
     def ingest(self, request: IngestRequest, by: Principal) -> IngestResult:
-        obj = self.get_object(request.object_id)
+        obj = self.ready_object(request.object_id)
         if obj.size > MAX_INGEST_BYTES:
             raise InvalidArgument(
                 "DOCUMENT_SET_TOO_LARGE",
@@ -170,8 +182,13 @@ def read_document_set(data: bytes) -> dict[str, list[dict]]:
     """{collection: [document, ...]} from JSON, every problem named at once (up to MAX_PROBLEMS)."""
     try:
         parsed = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidArgument("INVALID_DOCUMENT_SET", f"The document set is not JSON: {exc}.") from None
+    if unstorable := json_problem(parsed):  # NaN, NUL, too deep: what the database cannot keep
+        where = "/".join(map(str, unstorable.location))
+        raise InvalidArgument(
+            "INVALID_DOCUMENT_SET", f"{unstorable.message} (at {where or 'the top'}); nothing was ingested."
+        )
     if not isinstance(parsed, dict) or not parsed:
         raise InvalidArgument(
             "INVALID_DOCUMENT_SET", "A document set is a JSON object of collections: {collection: [document, ...]}."

@@ -127,7 +127,7 @@ def _parse_filter(raw: str | None) -> dict:
         return {}
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         parsed = None
     if not isinstance(parsed, dict):
         raise InvalidArgument(
