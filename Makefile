@@ -45,6 +45,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/claims.py
 	$(BIN)/python bench/claims.py --backends postgresql --max-jobs 4
+	$(BIN)/python bench/claims.py --backends postgresql --server-workers 2,4
 	$(BIN)/python bench/sensor_tick.py
 	$(BIN)/python bench/e2e.py
 	$(BIN)/python bench/pipeline.py

@@ -72,8 +72,16 @@ def prepare(settings: Settings) -> None:
     store.dispose()
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info") -> None:
+def serve(
+    host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info", access_log: bool = False
+) -> None:
     prepare(Settings())
     uvicorn.run(
-        "orchestrator.server:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level
+        "orchestrator.server:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
     )

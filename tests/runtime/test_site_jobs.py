@@ -161,7 +161,10 @@ def test_claim_next_walks_the_status_workflow_seq_index(catalog, make_site, stor
     with captured_sql(store.writer) as statements:
         (op,) = store.claim_next("wf", Principal(kind="site", id="site-a"))
     assert op.job_id == "h-1999"  # the 20 older open jobs are site-b's
-    ((sql, params),) = [(q, p) for q, p in statements if re.search(r"^\s*SELECT jobs\.id\b", q) and "ORDER BY" in q]
+    # PostgreSQL claims in one statement (WITH locked AS (SELECT ... FOR UPDATE SKIP LOCKED) UPDATE ... INSERT).
+    ((sql, params),) = [
+        (q, p) for q, p in statements if re.search(r"^\s*(SELECT jobs\.id\b|WITH locked AS)", q) and "ORDER BY" in q
+    ]
     plan = plan_of(store, sql, params)
     if is_postgres(store):
         assert "FOR UPDATE SKIP LOCKED" in sql

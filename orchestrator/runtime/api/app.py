@@ -35,7 +35,8 @@ from orchestrator.runtime.api.routers import (
 from orchestrator.runtime.store import Store
 
 log = logging.getLogger(__name__)
-ROUTERS = (tokens, object_types, workflows, triggers, objects, jobs, operations, sites, metadata, drs, health, home)
+# Tried in this order: the sites' hot paths (claims, reports, heartbeats) first.
+ROUTERS = (jobs, operations, sites, tokens, object_types, workflows, triggers, objects, metadata, drs, health, home)
 
 
 async def _sweep_leases(store: Store) -> None:

@@ -13,7 +13,13 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from orchestrator.runtime.api.deps import current_admin, current_principal, current_site, optional_principal
+from orchestrator.runtime.api.deps import (
+    bearer_token,
+    current_admin,
+    current_principal,
+    current_site,
+    optional_principal,
+)
 
 ERROR_DESCRIPTIONS = {
     400: "Malformed JSON (MALFORMED_JSON)",
@@ -40,11 +46,13 @@ class Error(BaseModel):
 
 def error_statuses(route: APIRoute, method: str) -> set[int]:
     calls = _calls(route.dependant)
-    authenticated = current_principal in calls
+    # A route that takes the bare token (bearer_token, not current_principal) has its store check it and the role.
+    store_checked = bearer_token in calls and current_principal not in calls
+    authenticated = current_principal in calls or store_checked
     statuses = {422, 503}
     if authenticated:
         statuses.add(401)
-    if calls & {current_admin, current_site} or (authenticated and method in _WRITES):
+    if calls & {current_admin, current_site} or store_checked or (authenticated and method in _WRITES):
         statuses.add(403)
     if optional_principal in calls:  # public reads; writes need a person with a role (see jobsite/permissions.py)
         statuses |= {401, 403} if method in _WRITES else {401}

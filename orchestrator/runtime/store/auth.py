@@ -2,12 +2,12 @@
 
 from datetime import timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.runtime import schema as s
 from orchestrator.runtime import security
-from orchestrator.runtime.errors import Conflict, InvalidArgument, Unauthenticated, not_found
+from orchestrator.runtime.errors import Conflict, InvalidArgument, PermissionDenied, Unauthenticated, not_found
 from orchestrator.runtime.models import IDENTIFIER, Credentials, Page, Principal, SiteClient, Token
 from orchestrator.runtime.schema import utcnow
 from orchestrator.runtime.store.logins import LoginLimitStore
@@ -15,6 +15,27 @@ from orchestrator.runtime.store.rows import read_model
 
 # The address of logins that do not come over HTTP (the CLI, tests); they share one set of counters.
 LOCAL = "local"
+
+
+# Every request checks its token: one statement, built once (building a Core statement per call cost
+# more than running it).
+_TOKEN_LOOKUP = (
+    select(
+        s.tokens.c.principal_kind,
+        s.tokens.c.principal_id,
+        s.tokens.c.revoked,
+        s.tokens.c.expires_at,
+        s.users.c.is_admin,
+    )
+    .outerjoin(s.users, and_(s.tokens.c.principal_kind == "user", s.users.c.id == s.tokens.c.principal_id))
+    .where(s.tokens.c.token_hash == bindparam("digest"))
+)
+
+
+def require_site(principal: Principal) -> Principal:
+    if principal.kind != "site":
+        raise PermissionDenied("SITE_ONLY", "Only a site (a client_credentials token) may do this.")
+    return principal
 
 
 def _bad_credentials() -> Unauthenticated:
@@ -150,28 +171,21 @@ class AuthStore(LoginLimitStore):
             )
         return Token(access_token=token, expires_in=ttl)
 
-    def authenticate(self, token: str) -> Principal:
+    def authenticate(self, token: str, conn=None) -> Principal:
+        """The token's principal; `conn` checks it inside a transaction the caller already holds."""
         digest = security.token_digest(token)
-        with self.read() as conn:
-            row = conn.execute(select(s.tokens).where(s.tokens.c.token_hash == digest)).first()
-            if row is None:
-                raise Unauthenticated(
-                    "INVALID_TOKEN", "The access token is not valid. Request a new one at POST /token."
-                )
-            if row.revoked:
-                raise Unauthenticated(
-                    "TOKEN_REVOKED", "The access token was revoked. Request a new one at POST /token."
-                )
-            if row.expires_at <= utcnow():
-                raise Unauthenticated(
-                    "TOKEN_EXPIRED", "The access token has expired. Request a new one at POST /token."
-                )
-            is_admin = False
-            if row.principal_kind == "user":
-                is_admin = bool(
-                    conn.execute(select(s.users.c.is_admin).where(s.users.c.id == row.principal_id)).scalar()
-                )
-        return Principal(kind=row.principal_kind, id=row.principal_id, is_admin=is_admin, token_hash=digest)
+        if conn is None:
+            with self.read() as conn:
+                row = conn.execute(_TOKEN_LOOKUP, {"digest": digest}).first()
+        else:
+            row = conn.execute(_TOKEN_LOOKUP, {"digest": digest}).first()
+        if row is None:
+            raise Unauthenticated("INVALID_TOKEN", "The access token is not valid. Request a new one at POST /token.")
+        if row.revoked:
+            raise Unauthenticated("TOKEN_REVOKED", "The access token was revoked. Request a new one at POST /token.")
+        if row.expires_at <= utcnow():
+            raise Unauthenticated("TOKEN_EXPIRED", "The access token has expired. Request a new one at POST /token.")
+        return Principal(kind=row.principal_kind, id=row.principal_id, is_admin=bool(row.is_admin), token_hash=digest)
 
     def revoke_token(self, token: str, by: Principal) -> None:
         """Revoke `token` if it belongs to `by` (or `by` is an admin); unknown tokens are ignored (RFC 7009)."""

@@ -17,7 +17,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, insert, literal, or_, select, update
+from sqlalchemy import String, bindparam, case, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.runtime import schema as s
@@ -35,6 +36,7 @@ from orchestrator.runtime.models import (
     job_id_for,
 )
 from orchestrator.runtime.schema import utcnow
+from orchestrator.runtime.store.auth import require_site
 from orchestrator.runtime.store.base import StoreBase, found
 from orchestrator.runtime.store.catalog import _require_ids
 from orchestrator.runtime.store.rows import read_model
@@ -66,6 +68,121 @@ def _operation(row) -> Operation | None:
 # all. Layers above the runtime (the jobs site) keep their own views and outboxes this way; the runtime knows
 # only this signature.
 JobListener = Callable[[object, Job, Operation | None], None]
+
+
+# One round trip for what decides whether to claim at all: a replayed request (a NULL token matches
+# nothing), the capabilities, a paused site. Built once: building it per request cost more than running it.
+_CLAIM_FACTS = select(
+    select(s.operations.c.id)
+    .where(s.operations.c.site_id == bindparam("site_id"), s.operations.c.claim_token == bindparam("claim_token"))
+    .limit(1)
+    .exists(),
+    select(s.workflows.c.capability_ids).where(s.workflows.c.id == bindparam("workflow_id")).scalar_subquery(),
+    select(s.sites.c.capability_ids).where(s.sites.c.id == bindparam("site_id")).scalar_subquery(),
+    select(s.sites.c.paused).where(s.sites.c.id == bindparam("site_id")).scalar_subquery(),
+)
+
+# claimNext on PostgreSQL: lock, claim and open the operations in one statement, one round trip
+# instead of one per step; the operation ids are made here and matched to the jobs in seq order.
+# The UPDATE does not test status again: the rows are ours (locked, and FOR UPDATE re-checked them),
+# and a second condition on status let the planner scan every open job instead of the id index.
+_CLAIM_NEXT_PG = (
+    text(
+        """
+    WITH locked AS (
+        SELECT id, seq FROM jobs
+        WHERE status = 'open' AND workflow_id = :workflow_id AND (site_id IS NULL OR site_id = :site_id)
+        ORDER BY seq LIMIT :max_jobs FOR UPDATE SKIP LOCKED
+    ), picked AS (
+        SELECT id, row_number() OVER (ORDER BY seq) AS n FROM locked
+    ), claimed AS (
+        UPDATE jobs SET status = 'claimed', operation_id = (:op_ids)[picked.n], updated_at = :now
+        FROM picked WHERE jobs.id = picked.id
+        RETURNING jobs.id AS job_id, jobs.operation_id AS id, picked.n
+    )
+    INSERT INTO operations (id, job_id, site_id, done, metadata, lease_expires_at, lease_seconds,
+                            cancel_requested, claim_token, created_at, updated_at)
+    SELECT id, job_id, :site_id, false, '{}', :lease_end, :lease_seconds, false, :claim_token, :now, :now
+    FROM claimed ORDER BY n
+    RETURNING *
+    """
+    )
+    .bindparams(
+        bindparam("op_ids", type_=ARRAY(String)),
+        bindparam("now", type_=s.UTCDateTime),
+        bindparam("lease_end", type_=s.UTCDateTime),
+    )
+    .columns(*s.operations.c)
+)
+
+
+def _claim_in_one_statement(conn, workflow_id, site_id, max_jobs, lease_seconds, lease_end, claim_token, now):
+    rows = conn.execute(
+        _CLAIM_NEXT_PG,
+        {
+            "workflow_id": workflow_id,
+            "site_id": site_id,
+            "max_jobs": max_jobs,
+            "op_ids": [security.new_id("op") for _ in range(max_jobs)],
+            "now": now,
+            "lease_end": lease_end,
+            "lease_seconds": lease_seconds,
+            "claim_token": claim_token,
+        },
+    ).all()
+    return sorted(rows, key=lambda row: row.seq)  # RETURNING promises no order; seq is the insert order
+
+
+def _claim_step_by_step(conn, workflow_id, site_id, max_jobs, lease_seconds, lease_end, claim_token, now):
+    """SQLite has no data-modifying WITH; its writers are serialised (BEGIN IMMEDIATE), so no lock is needed."""
+    jobs = s.jobs.c
+    job_ids = (
+        conn.execute(
+            select(jobs.id)
+            .where(
+                jobs.status == "open",
+                jobs.workflow_id == workflow_id,
+                or_(jobs.site_id.is_(None), jobs.site_id == site_id),
+            )
+            .order_by(jobs.seq)
+            .limit(max_jobs)
+        )
+        .scalars()
+        .all()
+    )
+    rows = []
+    for job_id in job_ids:
+        op_id = security.new_id("op")
+        won = conn.execute(
+            update(s.jobs)
+            .where(jobs.id == job_id, jobs.status == "open")
+            .values(status="claimed", operation_id=op_id, updated_at=now)
+        ).rowcount
+        if won:  # always, as this writer is alone; checked all the same
+            rows.append(
+                {
+                    "id": op_id,
+                    "job_id": job_id,
+                    "site_id": site_id,
+                    "done": False,
+                    "metadata": {},
+                    "lease_expires_at": lease_end,
+                    "lease_seconds": lease_seconds,
+                    "cancel_requested": False,
+                    "claim_token": claim_token,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    if not rows:
+        return []
+    return conn.execute(insert(s.operations).returning(s.operations, sort_by_parameter_order=True), rows).all()
+
+
+def _said_after_commit(operations: list[Operation], new: bool, site: Principal) -> list[Operation]:
+    for op in operations if new else ():
+        log.info("job %s claimed by site %s: operation %s", op.job_id, site.id, op.id)
+    return operations
 
 
 class JobStore(StoreBase):
@@ -218,75 +335,42 @@ class JobStore(StoreBase):
         ix_jobs_status_workflow_seq in seq order and check site_id on each open job they meet, so a
         claim also steps over the older open jobs reserved for other sites (a filter, not a history scan:
         finished jobs are outside the range)."""
-        now, ops, jobs = utcnow(), s.operations.c, s.jobs.c
-        lease_seconds = lease_seconds or self.settings.lease_seconds
         with self.write() as conn:
-            # One round trip for what decides whether to claim at all: a replayed request, the capabilities.
-            replayed = select(ops.id).where(ops.site_id == site.id, ops.claim_token == claim_token).limit(1).exists()
-            facts = conn.execute(
-                select(
-                    replayed if claim_token is not None else literal(False),
-                    select(s.workflows.c.capability_ids).where(s.workflows.c.id == workflow_id).scalar_subquery(),
-                    select(s.sites.c.capability_ids).where(s.sites.c.id == site.id).scalar_subquery(),
-                    select(s.sites.c.paused).where(s.sites.c.id == site.id).scalar_subquery(),
-                )
-            ).one()
-            if facts[0]:
-                replay = conn.execute(
-                    select(s.operations).where(ops.site_id == site.id, ops.claim_token == claim_token).order_by(ops.seq)
-                ).all()
-                return [op for op in map(_operation, replay) if op is not None]
-            if facts[1] is None:
-                raise not_found("workflow", workflow_id)
-            _require_capabilities(site.id, facts[1], facts[2])
-            _require_not_paused(site.id, facts[3])
-            job_ids = (
-                conn.execute(
-                    select(jobs.id)
-                    .where(
-                        jobs.status == "open",
-                        jobs.workflow_id == workflow_id,
-                        or_(jobs.site_id.is_(None), jobs.site_id == site.id),
-                    )
-                    .order_by(jobs.seq)
-                    .limit(max_jobs)
-                    .with_for_update(skip_locked=True)
-                )
-                .scalars()
-                .all()
-            )
-            rows = []
-            for job_id in job_ids:
-                op_id = security.new_id("op")
-                won = conn.execute(
-                    update(s.jobs)
-                    .where(jobs.id == job_id, jobs.status == "open")
-                    .values(status="claimed", operation_id=op_id, updated_at=now)
-                ).rowcount
-                if won:  # always, as the row is locked (PostgreSQL) or the writer alone (SQLite); checked all the same
-                    rows.append(
-                        {
-                            "id": op_id,
-                            "job_id": job_id,
-                            "site_id": site.id,
-                            "done": False,
-                            "metadata": {},
-                            "lease_expires_at": self._lease_end(now, lease_seconds),
-                            "lease_seconds": lease_seconds,
-                            "cancel_requested": False,
-                            "claim_token": claim_token,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                    )
-            if not rows:
-                return []
-            inserted = conn.execute(
-                insert(s.operations).returning(s.operations, sort_by_parameter_order=True), rows
+            operations, new = self._claim_next(conn, workflow_id, site, max_jobs, lease_seconds, claim_token)
+        return _said_after_commit(operations, new, site)
+
+    def claim_next_with_token(
+        self, token: str, workflow_id: str, max_jobs: int, lease_seconds: int | None, claim_token: str | None
+    ) -> list[Operation]:
+        """claim_next for the caller's bearer token, checked in the claim's own transaction: the sites' hot
+        path then takes one pooled connection (and one liveness ping) a request instead of two."""
+        with self.write() as conn:
+            site = require_site(self.authenticate(token, conn))
+            operations, new = self._claim_next(conn, workflow_id, site, max_jobs, lease_seconds, claim_token)
+        return _said_after_commit(operations, new, site)
+
+    def _claim_next(self, conn, workflow_id, site, max_jobs, lease_seconds, claim_token):
+        """(the operations, whether this call made them) -- a replayed claim_token returns the earlier ones."""
+        now = utcnow()
+        facts = conn.execute(
+            _CLAIM_FACTS, {"site_id": site.id, "workflow_id": workflow_id, "claim_token": claim_token}
+        ).one()
+        if facts[0]:
+            ops = s.operations.c
+            replay = conn.execute(
+                select(s.operations).where(ops.site_id == site.id, ops.claim_token == claim_token).order_by(ops.seq)
             ).all()
-        for row in inserted:
-            log.info("job %s claimed by site %s: operation %s", row.job_id, site.id, row.id)
-        return [op for op in map(_operation, inserted) if op is not None]
+            return [op for op in map(_operation, replay) if op is not None], False
+        if facts[1] is None:
+            raise not_found("workflow", workflow_id)
+        _require_capabilities(site.id, facts[1], facts[2])
+        _require_not_paused(site.id, facts[3])
+        lease_seconds = lease_seconds or self.settings.lease_seconds
+        claim = _claim_in_one_statement if conn.dialect.name == "postgresql" else _claim_step_by_step
+        rows = claim(
+            conn, workflow_id, site.id, max_jobs, lease_seconds, self._lease_end(now, lease_seconds), claim_token, now
+        )
+        return [op for op in map(_operation, rows) if op is not None], True
 
     def release_job(self, job_id: str, by: Principal, operation_id: str | None = None) -> Job:
         """Return a claimed job to the queue; with `operation_id`, only if that operation still holds it
