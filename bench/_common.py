@@ -131,7 +131,6 @@ class RuntimeServer:
             str(self.port),
             "--workers",
             str(self.workers),
-            *os.environ.get("BENCH_SERVE_ARGS", "").split(),
         ]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(

@@ -441,7 +441,6 @@ class PySpy:
             "--output",
             str(output),
             "--nonblocking",
-            *os.environ.get("PY_SPY_EXTRA", "").split(),
         ]
 
     def __enter__(self):
