@@ -104,8 +104,8 @@ _CLAIM_NEXT_PG = (
                             cancel_requested, claim_token, created_at, updated_at)
     SELECT id, job_id, :site_id, false, '{}', :lease_end, :lease_seconds, false, :claim_token, :now, :now
     FROM claimed ORDER BY n
-    RETURNING *
-    """
+    RETURNING """
+        + ", ".join(c.name for c in s.operations.c)  # by name: a migration may have added columns in any order
     )
     .bindparams(
         bindparam("op_ids", type_=ARRAY(String)),
