@@ -117,11 +117,16 @@ def make_site_copy(target: Path) -> Path:
     (target / "orchestrator" / "workflows" / "echo.py").write_text(module)
     registry = target / "orchestrator" / "workflows" / "__init__.py"
     source = registry.read_text()
-    patched = source.replace(
-        "from orchestrator.workflows import metadata_in", "from orchestrator.workflows import echo, metadata_in"
+    # The registry's own import line gains `echo`, whatever else it imports.
+    patched = re.sub(
+        r"^from orchestrator\.workflows import (.+)$",
+        lambda m: "from orchestrator.workflows import " + ", ".join(sorted({*m[1].split(", "), "echo"})),
+        source,
+        count=1,
+        flags=re.M,
     )
     patched = patched.replace("    for spec in [\n", "    for spec in [\n" + registry_line, 1)
-    if patched.count("echo") < 2:
+    if not re.search(r"^from orchestrator\.workflows import .*\becho\b", patched, re.M) or registry_line not in patched:
         raise SetupError("could not apply the README's registry change to orchestrator/workflows/__init__.py")
     registry.write_text(patched)
     (target / "triggers" / "note.yaml").write_text(readme_blocks("yaml")[0])

@@ -7,8 +7,9 @@ With nothing set, all local state lives under `.orchestrator/` in the working di
 
 import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestrator.pipeline.databases import DatabaseMap
@@ -57,7 +58,8 @@ class Settings(BaseSettings):
     site_lease_seconds: int = 60
     run_max_runtime_seconds: int = 0  # a job's Dagster run is stopped after this long (0: never); JOB_TIMEOUT
     sensor_interval_seconds: int = 2
-    curation_batch: int = 100  # a curation job for every this many new biosample_set documents
+    # A curation job for every this many new biosample_set documents; the sensor reads them as one page (<= 1000).
+    curation_batch: Annotated[int, Field(ge=1, le=1000)] = 100
     triggers_dir: Path | None = None  # default: the repository's triggers/
     workspaces_dir: Path | None = None  # default: <home>/workspaces
     jobs_dir: Path | None = None  # default: <home>/jobs; the site's action runs (orchestrator/pipeline/jobdirs.py)

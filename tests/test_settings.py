@@ -79,3 +79,10 @@ def test_orchestrator_up_passes_the_databases_on_as_json(clean_env, tmp_path):
     env, _ = stack_env(settings, "http://127.0.0.1:1", site)
     assert json.loads(env["ORCHESTRATOR_DATABASES"]) == {"full": "postgresql://db/full"}  # not a Python repr
     assert "ORCHESTRATOR_DATABASES" not in stack_env(Settings(home=tmp_path / "home"), "http://127.0.0.1:1", site)[0]
+
+
+def test_a_curation_batch_past_one_page_is_refused_naming_the_variable(clean_env):
+    """The curation sensor reads a batch as one page of GET /metadata/{collection}, at most 1000 documents."""
+    clean_env.setenv("ORCHESTRATOR_CURATION_BATCH", "1001")
+    with pytest.raises(ValueError, match="curation_batch"):
+        Settings()

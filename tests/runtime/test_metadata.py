@@ -168,3 +168,30 @@ def test_two_ingests_racing_over_the_same_new_ids_leave_one_whole_set_never_a_mi
         stored = list(admin.metadata_documents(collection))
         assert {d.document["by"] for d in stored} == {won[0]}
         assert len(stored) == 300
+
+
+def test_an_ingest_waits_for_an_earlier_uncommitted_one_so_seq_order_is_commit_order(admin, docsets, store):
+    """A cursor over documents (the curation sensor's) must never pass one that commits later with a lower
+    seq. An ingest still open holds the counter row, so a second one waits for it to commit, and takes the
+    seqs after it; a reader between the two sees neither or only the first."""
+    from sqlalchemy import update
+
+    from orchestrator.runtime import schema as s
+
+    later = docsets({"curated": [{"id": "later"}]})
+    finished = threading.Event()
+    with store.write() as slow:  # an ingest that took its seqs and has not committed yet
+        slow_seq = slow.execute(
+            update(s.counters)
+            .where(s.counters.c.name == "metadata_documents")
+            .values(value=s.counters.c.value + 1)
+            .returning(s.counters.c.value)
+        ).scalar_one()
+        thread = threading.Thread(target=lambda: (admin.ingest_metadata(later), finished.set()))
+        thread.start()
+        assert not finished.wait(1.0), "the second ingest committed while the first still held lower seqs"
+        assert list(admin.metadata_documents("curated")) == []
+    thread.join(60)
+    assert finished.is_set()
+    (stored,) = admin.metadata_documents("curated")
+    assert stored.seq > slow_seq

@@ -23,7 +23,7 @@ from orchestrator.runtime.models import (
 )
 from orchestrator.runtime.schema import metadata, utcnow
 
-HEAD = "0006"
+HEAD = "0007"
 CHECKSUM_OF_A = Checksum(type="sha256", checksum=hashlib.sha256(b"a").hexdigest())
 
 
@@ -218,3 +218,35 @@ def test_a_database_at_0005_with_rows_upgrades_to_head(store):
 
 def _sha256(data: bytes) -> Checksum:
     return Checksum(type="sha256", checksum=hashlib.sha256(data).hexdigest())
+
+
+def test_a_database_at_0006_with_rows_upgrades_to_head(store):
+    """0007 adds the metadata documents' counter row, starting at the highest seq stored: documents written
+    at 0006 keep their seqs, and the next ingest's come after them."""
+    admin = Principal(kind="user", id="admin", is_admin=True)
+    with store.writer.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0006")
+    now = utcnow()
+    with store.write() as conn:  # as the code at 0006 wrote them: seqs from the table's own sequence
+        conn.execute(
+            insert(s.metadata_documents),
+            [
+                {"collection": "study_set", "id": f"nmdc:sty-{i}", "document": {"id": f"nmdc:sty-{i}"}, "version": 1}
+                | {"created_at": now, "updated_at": now, "updated_by": "user:admin"}
+                for i in range(3)
+            ],
+        )
+        old_seqs = list(conn.execute(select(s.metadata_documents.c.seq)).scalars())
+        assert conn.execute(select(s.counters.c.name)).scalars().all() == ["objects"]
+
+    migrate.upgrade(store.writer)
+
+    with store.writer.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD
+    with store.read() as conn:
+        assert sorted(conn.execute(select(s.metadata_documents.c.seq)).scalars()) == sorted(old_seqs)
+    data = b'{"study_set": [{"id": "nmdc:sty-new", "name": "After the upgrade"}]}'
+    store.put_object_type(ObjectType(id="docset", name="Document set"))
+    spec = ObjectCreate(name="set.json", types=["docset"], size=len(data), checksums=[_sha256(data)])
+    store.ingest(IngestRequest(object_id=store.put_object(spec, data, admin).id), admin)
+    assert store.get_document("study_set", "nmdc:sty-new").seq == max(old_seqs) + 1

@@ -128,6 +128,16 @@ class MetadataStore(StoreBase):
                     if doc["id"] not in existing.get(c, set())
                 ]
                 if new:
+                    # seqs from the counter row, locked until commit: documents become visible in seq order,
+                    # so a cursor over them (the curation sensor's) never passes one that commits later.
+                    last = conn.execute(
+                        update(s.counters)
+                        .where(s.counters.c.name == "metadata_documents")
+                        .values(value=s.counters.c.value + len(new))
+                        .returning(s.counters.c.value)
+                    ).scalar_one()
+                    for seq, row in enumerate(new, start=last - len(new) + 1):
+                        row["seq"] = seq
                     conn.execute(insert(t), new)
                 changed = [
                     {"c": c, "i": doc["id"], "d": doc}
