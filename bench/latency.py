@@ -3,7 +3,10 @@ type `study` (the README's trigger makes its pipeline job) to a real runtime, ru
 `dagster-daemon` site. Each submission waits for the one before to finish and a random 0-5 s more,
 so submissions land at every phase of the daemon's 5 s sensor loop. Prints each leg from the
 records themselves: job created (new-objects sensor), claimed (claim sensor), run queued, run
-started (run queue, run worker start-up), first action started."""
+started (run queue, run worker start-up), first action started.
+
+Beside it, in the same run, the same submissions to a site with what the defaults were before
+(Dagster's 5 s run-queue interval, jobs left to the claim sensors: ORCHESTRATOR_CLAIM_ON_OPEN=false)."""
 
 import argparse
 import os
@@ -91,9 +94,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def measure(args, workdir: Path) -> list[list[float]]:
+def measure(args, workdir: Path, before: bool) -> list[list[float]]:
     import dagster as dg
 
+    workdir.mkdir(parents=True)
     with ExitStack() as stack:
         db_url = stack.enter_context(runtime_database(args.backend, workdir, "bench_latency"))
         home = workdir / "runtime"
@@ -101,6 +105,12 @@ def measure(args, workdir: Path) -> list[list[float]]:
         admin, site_creds = bootstrap_runtime(db_url, home, SITE_ID)
         site = make_site_copy(workdir / "site")
         dagster_home = fresh_dagster_home(workdir / "site-dagster")
+        if before:  # Dagster's own run-queue interval
+            config = dagster_home / "dagster.yaml"
+            text = config.read_text()
+            if "dequeue_interval_seconds: 1" not in text:
+                raise SetupError("dagster.yaml no longer sets dequeue_interval_seconds: 1; update bench/latency.py")
+            config.write_text(text.replace("dequeue_interval_seconds: 1", "dequeue_interval_seconds: 5"))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRATOR_", "DAGSTER_"))}
         env.update(
             PYTHONPATH=str(site),
@@ -112,6 +122,8 @@ def measure(args, workdir: Path) -> list[list[float]]:
             ORCHESTRATOR_CLIENT_ID=site_creds["client_id"],
             ORCHESTRATOR_CLIENT_SECRET=site_creds["client_secret"],
         )  # nothing else: the defaults are what is measured
+        if before:
+            env["ORCHESTRATOR_CLAIM_ON_OPEN"] = "false"
         register(site, env, admin)
         daemon = stack.enter_context(Daemon(site / "workspace.yaml", env, workdir / "site-daemon.log"))
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(dagster_home)))
@@ -126,9 +138,15 @@ def measure(args, workdir: Path) -> list[list[float]]:
         return rows
 
 
-def report(rows: list[list[float]]) -> None:
+def report(rows: list[list[float]], before: list[list[float]] | None) -> None:
     legs = [[m[i + 1] - m[i] for m in rows] for i in range(len(LEGS))]
     totals = [m[-1] - m[0] for m in rows]
+    if before:
+        old = [m[-1] - m[0] for m in before]
+        print(
+            f"before (5 s run queue, claims left to the claim sensors): p50 {statistics.median(old):.2f} s, "
+            f"p95 {percentile(old, 95):.2f} s; now / before at p50: {statistics.median(totals) / statistics.median(old):.2f}"
+        )
     body = [
         [name, f"{statistics.median(v):.2f}", f"{percentile(v, 95):.2f}", f"{min(v):.2f}", f"{max(v):.2f}"]
         for name, v in zip(LEGS, legs, strict=True)
@@ -151,16 +169,22 @@ def main() -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite", help="the runtime's database")
     parser.add_argument("--timeout", type=float, default=300, help="seconds allowed for each submission")
     parser.add_argument("--seed", type=int, default=13, help="seed of the random spacing")
+    parser.add_argument("--no-before", action="store_true", help="skip the site with the earlier defaults")
     args = parser.parse_args()
     terminate_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="bench_latency_") as tmp:
         print(f"latency benchmark: {args.submissions} studies, runtime on {args.backend}, a site with default settings")
         try:
-            rows = measure(args, Path(tmp))
+            print("the site with today's defaults:")
+            rows = measure(args, Path(tmp) / "now", before=False)
+            before = None
+            if not args.no_before:
+                print("the site with the earlier defaults:")
+                before = measure(args, Path(tmp) / "before", before=True)
         except SetupError as exc:
             print(f"\nSETUP FAILED: {exc}", file=sys.stderr)
             return 2
-    report(rows)
+    report(rows, before)
     return 0
 
 

@@ -36,6 +36,9 @@ class SiteResource(dg.ConfigurableResource):
     # every 5 s, so a site holding only its free slots leaves them idle until the next tick; a few
     # claimed ahead keep them busy, at the cost of holding that many jobs other sites could have run.
     claim_ahead: int = 0
+    # The new-objects sensor claims and launches the jobs it opens at once, instead of leaving them to the
+    # claim sensors' next pass (up to 5 s later). Off: this site opens jobs for other sites to claim.
+    claim_on_open: bool = True
     lease_seconds: int = 60
     object_batch: int = 200
     run_max_runtime_seconds: int = 0  # the runs' `dagster/max_runtime` tag; 0: none
@@ -81,6 +84,7 @@ def site_from_settings(settings: Settings) -> SiteResource:
         site_id=dg.EnvVar("ORCHESTRATOR_SITE_ID"),
         max_runs_per_workflow=settings.max_runs_per_workflow,
         claim_ahead=settings.claim_ahead,
+        claim_on_open=settings.claim_on_open,
         lease_seconds=settings.site_lease_seconds,
         run_max_runtime_seconds=settings.run_max_runtime_seconds,
     )

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     site_id: str = ""
     max_runs_per_workflow: int = 4
     claim_ahead: int = 0
+    claim_on_open: bool = True  # the new-objects sensor claims the jobs it opens in the same tick
     site_lease_seconds: int = 60
     run_max_runtime_seconds: int = 0  # a job's Dagster run is stopped after this long (0: never); JOB_TIMEOUT
     sensor_interval_seconds: int = 2

@@ -2,8 +2,11 @@
 run for each claim, keyed by the operation id so a claim never becomes two runs.
 
 Claiming only what it can start keeps jobs in the shared queue for other sites instead of
-hoarding them here.
+hoarding them here. `claim_runs` is shared with the new-objects sensor, which claims the jobs it has
+just opened in the same tick (ORCHESTRATOR_CLAIM_ON_OPEN).
 """
+
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -29,11 +32,64 @@ def free_slots(instance: dg.DagsterInstance, workflow_id: str, site: SiteResourc
     return max(0, site.max_runs_per_workflow + site.claim_ahead - busy)
 
 
+@dataclass
+class Claimed:
+    run_requests: list[dg.RunRequest]
+    pending: str  # the key of a claim that got no answer, to send again (SETTLED when none)
+    message: str  # why nothing was launched
+
+
+def claim_runs(
+    context: dg.SensorEvaluationContext,
+    runtime: RuntimeResource,
+    site: SiteResource,
+    workflow: WorkflowSpec,
+    free: int,
+    claim_token: str | None = None,
+) -> Claimed:
+    """Claim up to `free` open jobs of `workflow`, a RunRequest for each. `claim_token` replays a claim
+    whose answer was lost, so the runtime returns the operations it made then instead of leaving them
+    held by nobody until their lease runs out."""
+    claim_token = claim_token or new_claim_token()
+    try:
+        ops = runtime.client().claim_next(workflow.id, free, site.lease_seconds, claim_token=claim_token)
+    except RuntimeClientError as exc:
+        if exc.code == "SITE_PAUSED":  # `orchestrator site pause`: a state, not a failure
+            return Claimed([], SETTLED, exc.message)
+        if exc.forbidden:  # this site lacks the workflow's capabilities: nothing to do here
+            return Claimed([], SETTLED, f"{exc.code}: {exc.message}")
+        if exc.permanent:
+            raise
+        # The claim may have committed before the runtime went away: keep its key for the next tick.
+        context.log.warning(f"claim of {workflow.id} jobs got no answer ({exc.code}); retrying it next tick")
+        return Claimed([], claim_token, f"{exc.code}: {exc.message} (the claim is retried next tick)")
+    # A replayed claim can return operations that ended meanwhile (their lease ran out): not runnable.
+    live = [op for op in ops if not op["done"]]
+    for op in live:
+        context.log.info(f"claimed job {op['job_id']}: operation {op['id']}")
+    runs = [_run_request(workflow, site, op) for op in live]
+    return Claimed(runs, SETTLED, "" if runs else f"No open {workflow.id} jobs to claim.")
+
+
+def _run_request(workflow: WorkflowSpec, site: SiteResource, op: dict) -> dg.RunRequest:
+    limit = {MAX_RUNTIME_TAG: str(site.run_max_runtime_seconds)} if site.run_max_runtime_seconds else {}
+    return dg.RunRequest(
+        run_key=op["id"],
+        job_name=workflow.job.name,
+        tags={
+            JOB_TAG: op["job_id"],
+            OPERATION_TAG: op["id"],
+            WORKFLOW_TAG: workflow.id,
+            SITE_TAG: site.site_id,
+            **limit,
+        },
+    )
+
+
 def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDefinition:
     """The cursor holds the idempotency key of a claim whose outcome this site has not learned (the
-    runtime died or the reply was lost after the claim committed). The next tick sends the same key,
-    so the runtime returns the operations it already made instead of leaving them held by nobody
-    until their lease runs out. The cursor is cleared once an answer arrives."""
+    runtime died or the reply was lost after the claim committed). The next tick sends the same key.
+    The cursor is cleared once an answer arrives."""
 
     @dg.sensor(
         name=f"claim_{workflow.job.name}",
@@ -46,44 +102,9 @@ def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDef
         free = free_slots(context.instance, workflow.id, site)
         if not free:  # a pending claim keeps its key in the cursor until a slot frees
             return dg.SkipReason(f"All {site.max_runs_per_workflow} run slots for {workflow.id} are busy.")
-        claim_token = context.cursor or new_claim_token()
-        try:
-            ops = runtime.client().claim_next(workflow.id, free, site.lease_seconds, claim_token=claim_token)
-        except RuntimeClientError as exc:
-            if exc.code == "SITE_PAUSED":  # `orchestrator site pause`: a state, not a failure
-                return dg.SensorResult(skip_reason=exc.message, cursor=SETTLED)
-            if exc.forbidden:  # this site lacks the workflow's capabilities: nothing to do here
-                return dg.SensorResult(skip_reason=f"{exc.code}: {exc.message}", cursor=SETTLED)
-            if exc.permanent:
-                raise
-            # The claim may have committed before the runtime went away: keep its key for the next tick.
-            context.log.warning(f"claim of {workflow.id} jobs got no answer ({exc.code}); retrying it next tick")
-            return dg.SensorResult(
-                skip_reason=f"{exc.code}: {exc.message} (the claim is retried next tick)", cursor=claim_token
-            )
-        # A replayed claim can return operations that ended meanwhile (their lease ran out): not runnable.
-        live = [op for op in ops if not op["done"]]
-        if not live:
-            return dg.SensorResult(skip_reason=f"No open {workflow.id} jobs to claim.", cursor=SETTLED)
-        for op in live:
-            context.log.info(f"claimed job {op['job_id']}: operation {op['id']}")
-        return dg.SensorResult(
-            cursor=SETTLED,
-            run_requests=[
-                dg.RunRequest(
-                    run_key=op["id"],
-                    tags={
-                        JOB_TAG: op["job_id"],
-                        OPERATION_TAG: op["id"],
-                        WORKFLOW_TAG: workflow.id,
-                        SITE_TAG: site.site_id,
-                        **(
-                            {MAX_RUNTIME_TAG: str(site.run_max_runtime_seconds)} if site.run_max_runtime_seconds else {}
-                        ),
-                    },
-                )
-                for op in live
-            ],
-        )
+        claimed = claim_runs(context, runtime, site, workflow, free, context.cursor or None)
+        if claimed.run_requests:
+            return dg.SensorResult(run_requests=claimed.run_requests, cursor=claimed.pending)
+        return dg.SensorResult(skip_reason=claimed.message, cursor=claimed.pending)
 
     return claim

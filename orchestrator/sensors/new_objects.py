@@ -1,9 +1,15 @@
-"""New-objects sensor: objects whose types have triggers become jobs (idempotently).
+"""New-objects sensor: objects whose types have triggers become jobs (idempotently), and, with free
+run slots here, are claimed and launched in the same tick.
 
 The cursor is the last object `seq` handled; each tick asks the runtime only for objects after it
-(an index range scan there), so a tick costs O(new objects) however long the history.
+(an index range scan there), so a tick costs O(new objects) however long the history. Claiming at
+once saves a wait for the claim sensor: Dagster's sensor daemon evaluates sensors every 5 s at most
+and in a new random order each pass, so a claim sensor saw a job opened in the same pass only about
+half the time (bench/latency.py). A claim whose answer was lost keeps its key in the cursor, which
+is then JSON {"seq": N, "pending": {workflow_id: key}}, and is sent again next tick.
 """
 
+import json
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -11,6 +17,7 @@ import dagster as dg
 
 from orchestrator.resources import RuntimeResource, SiteResource
 from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
+from orchestrator.sensors.claims import claim_runs, free_slots
 from orchestrator.workflows.triggers import TriggerSet
 
 
@@ -31,11 +38,25 @@ def make_trigger_jobs(client: RuntimeClient, object_id: str, triggers: Iterable[
     return created, existing
 
 
+def read_cursor(cursor: str | None) -> tuple[int, dict[str, str]]:
+    """(last object seq handled, pending claim keys by workflow id); a plain number has none pending."""
+    if cursor and cursor.startswith("{"):
+        state = json.loads(cursor)
+        return int(state["seq"]), dict(state.get("pending") or {})
+    return int(cursor or 0), {}
+
+
+def write_cursor(seq: int, pending: dict[str, str]) -> str:
+    return json.dumps({"seq": seq, "pending": pending}, sort_keys=True) if pending else str(seq)
+
+
 def make_new_objects_sensor(trigger_set: TriggerSet, interval: int = 2) -> dg.SensorDefinition:
     type_ids = sorted({t.object_type_id for t in trigger_set.triggers})
+    workflows = {w.id: w for w in trigger_set.workflows()}
 
     @dg.sensor(
         name="new_objects",
+        jobs=[w.job for w in workflows.values()] or None,
         minimum_interval_seconds=interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Creates a job for each new object of a triggered type ({', '.join(type_ids) or 'none'}).",
@@ -44,15 +65,18 @@ def make_new_objects_sensor(trigger_set: TriggerSet, interval: int = 2) -> dg.Se
         if not type_ids:
             return dg.SkipReason("No trigger files: nothing to watch.")
         client = runtime.client()
-        cursor = int(context.cursor or 0)
+        cursor, pending = read_cursor(context.cursor)
         objects = client.objects_after(cursor, types=type_ids, limit=site.object_batch)
         created = existing = 0
         refused: list[str] = []
+        opened: set[str] = set()  # workflows with a job opened this tick
         for obj in objects:
             matching = {t.id: t for type_id in obj.types for t in trigger_set.for_type(type_id)}
             try:
                 made, found = make_trigger_jobs(client, obj.id, matching.values())
                 created, existing = created + made, existing + found
+                if made:
+                    opened |= {t.workflow_id for t in matching.values()}
             except RuntimeClientError as exc:
                 if not exc.permanent:
                     # The runtime is down or overloaded: keep what this tick handled and retry this object next tick.
@@ -66,6 +90,25 @@ def make_new_objects_sensor(trigger_set: TriggerSet, interval: int = 2) -> dg.Se
         message = f"{len(objects)} new object(s): {created} job(s) created, {existing} already existed."
         if refused:
             message += f" Refused: {', '.join(refused)}."
-        return dg.SensorResult(cursor=str(cursor), skip_reason=message)
+        runs = claim_what_was_opened(context, runtime, site, opened, pending) if site.claim_on_open else []
+        if runs:
+            context.log.info(message)
+            return dg.SensorResult(run_requests=runs, cursor=write_cursor(cursor, pending))
+        return dg.SensorResult(cursor=write_cursor(cursor, pending), skip_reason=message)
+
+    def claim_what_was_opened(context, runtime, site, opened: set[str], pending: dict[str, str]) -> list:
+        """Claim for each workflow with a job just opened (or a claim left unanswered) up to its free run
+        slots; `pending` is updated in place with the keys of claims that got no answer."""
+        runs = []
+        for workflow_id in sorted(opened | set(pending)):
+            workflow = workflows.get(workflow_id)
+            free = free_slots(context.instance, workflow_id, site) if workflow else 0
+            if not free:  # a pending key waits for a slot, as in the claim sensor
+                continue
+            claimed = claim_runs(context, runtime, site, workflow, free, pending.pop(workflow_id, None))
+            runs += claimed.run_requests
+            if claimed.pending:
+                pending[workflow_id] = claimed.pending
+        return runs
 
     return new_objects

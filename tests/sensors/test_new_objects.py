@@ -1,8 +1,12 @@
 """The new-objects sensor against a live runtime: each object of a triggered type becomes one job
-(deterministic id, idempotent), the cursor moves only past what a bounded tick handled, cost O(new)."""
+(deterministic id, idempotent), the cursor moves only past what a bounded tick handled, cost O(new).
+With claim_on_open it claims what it opened in the same tick, up to the free run slots, and a claim
+whose answer was lost is sent again with the same key."""
 
+import json
 import re
 
+import dagster as dg
 import pytest
 import requests
 from sqlalchemy import event, insert, update
@@ -11,13 +15,20 @@ from orchestrator.runtime import schema as s
 from orchestrator.runtime.schema import utcnow
 from orchestrator.runtime.store import job_id_for
 from orchestrator.sensors import make_new_objects_sensor
+from orchestrator.workflows.common import JOB_TAG, SITE_TAG, WORKFLOW_TAG
 from orchestrator.workflows.triggers import load_triggers
-from tests.sensors.support import METADATA_IN, submit, tick
+from tests.sensors.support import METADATA_IN, add_run, submit
+from tests.sensors.support import tick as support_tick
 
 
 @pytest.fixture
 def sensor():
     return make_new_objects_sensor(load_triggers())
+
+
+def tick(sensor, instance, site, cursor=None, **settings):
+    """A tick that only opens jobs (claim_on_open off) unless a test says otherwise."""
+    return support_tick(sensor, instance, site, cursor, **{"claim_on_open": False, **settings})
 
 
 def add_history(store, n: int) -> int:
@@ -173,3 +184,51 @@ def test_a_transient_failure_keeps_what_the_tick_handled(sensor, instance, site,
     again = tick(sensor, instance, site, result.cursor)
     assert again.cursor == str(submitted[-1]["seq"])
     assert {job["id"] for job in jobs_of(site.client)} == expected_jobs(submitted)
+
+
+def test_the_jobs_it_opens_are_claimed_and_launched_in_the_same_tick_up_to_the_free_slots(sensor, instance, site):
+    objects = submit(site.client, 3)
+    result = tick(sensor, instance, site, claim_on_open=True, max_runs_per_workflow=2)
+    launched = [r.tags[JOB_TAG] for r in result.run_requests]
+    assert len(launched) == 2 and set(launched) <= expected_jobs(objects)
+    assert {r.job_name for r in result.run_requests} == {METADATA_IN.job.name}
+    assert int(result.cursor) == objects[-1]["seq"]
+    statuses = {job["id"]: job["status"] for job in jobs_of(site.client)}
+    assert sorted(statuses.values()) == ["claimed", "claimed", "open"]  # the third waits for a slot
+    for request in result.run_requests:  # the runs Dagster makes of them take the slots
+        add_run(instance, request.tags, dg.DagsterRunStatus.QUEUED)
+    more = submit(site.client, 1, tag="more")
+    again = tick(sensor, instance, site, result.cursor, claim_on_open=True, max_runs_per_workflow=2)
+    assert again.run_requests == [] and int(again.cursor) == more[-1]["seq"]
+
+
+def claims_answered_by_nobody(client, monkeypatch) -> list[str]:
+    """Each claimNext is processed but its reply is lost; every other request goes through."""
+    send, claimed = client.session.request, []
+
+    def claim_lost(method, url, **kwargs):
+        response = send(method, url, **kwargs)
+        if url.endswith("/jobs:claimNext"):
+            claimed.extend(op["id"] for op in response.json()["operations"])
+            raise requests.ConnectionError("connection reset")
+        return response
+
+    monkeypatch.setattr(client, "max_retries", 0)
+    monkeypatch.setattr(client.session, "request", claim_lost)
+    return claimed
+
+
+def test_a_claim_on_open_whose_answer_was_lost_is_sent_again_next_tick(sensor, instance, site, monkeypatch):
+    objects = submit(site.client, 2)
+    site.client.token()
+    claimed = claims_answered_by_nobody(site.client, monkeypatch)
+    first = tick(sensor, instance, site, claim_on_open=True)
+    assert first.run_requests == [] and len(claimed) == 2
+    state = json.loads(first.cursor)
+    assert state["seq"] == objects[-1]["seq"] and list(state["pending"]) == [METADATA_IN.id]
+
+    monkeypatch.undo()  # the runtime answers again
+    second = tick(sensor, instance, site, first.cursor, claim_on_open=True)
+    assert sorted(r.run_key for r in second.run_requests) == sorted(claimed)  # the same operations, not new ones
+    assert second.cursor == str(objects[-1]["seq"])
+    assert all(r.tags[SITE_TAG] == site.id and r.tags[WORKFLOW_TAG] == METADATA_IN.id for r in second.run_requests)
