@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/claims.py --backends postgresql --server-workers 2,4
 	$(BIN)/python bench/sensor_tick.py
 	$(BIN)/python bench/e2e.py
+	$(BIN)/python bench/e2e.py --guide light --objects 1000 --floor-runs 40
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/jobsite.py

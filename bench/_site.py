@@ -3,7 +3,6 @@ throwaway PostgreSQL databases, CPU accounting): a site copy with the README's e
 `dagster-daemon run` for it. Every process is started in its own session and killed as a group."""
 
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -27,10 +26,12 @@ from _common import (  # noqa: F401  (re-exported: the benchmarks import the sha
     stat_fields,
 )
 
+sys.path.insert(0, str(REPO))  # tests/site/guide.py: the README guide, applied as the site tests apply it
 from orchestrator.runtime.client import Credentials, RuntimeClient
 from orchestrator.runtime.models import SiteCreate
 from orchestrator.runtime.store import Store
 from orchestrator.settings import Settings
+from tests.site.guide import make_site_copy  # noqa: E402,F401  (re-exported for the benchmarks)
 
 BIN = Path(sys.executable).parent
 
@@ -102,46 +103,21 @@ def admin_client(url: str, admin: dict) -> RuntimeClient:
 
 
 # ------------------------------------------------------------------ a site (after tests/site/stack.py)
-def readme_blocks(language: str) -> list[str]:
-    section = (REPO / "README.md").read_text().split("## Add a workflow", 1)[1]
-    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
-
-
-def make_site_copy(target: Path) -> Path:
-    """Copy what a site runs into `target` and apply the README's "Add a workflow" guide literally."""
-    shutil.copytree(REPO / "orchestrator", target / "orchestrator", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "triggers", target / "triggers")
-    for name in ("workspace.yaml", "dagster.yaml"):
-        shutil.copy(REPO / name, target / name)
-    module, registry_line = readme_blocks("python")
-    (target / "orchestrator" / "workflows" / "echo.py").write_text(module)
-    registry = target / "orchestrator" / "workflows" / "__init__.py"
-    source = registry.read_text()
-    # The registry's own import line gains `echo`, whatever else it imports.
-    patched = re.sub(
-        r"^from orchestrator\.workflows import (.+)$",
-        lambda m: "from orchestrator.workflows import " + ", ".join(sorted({*m[1].split(", "), "echo"})),
-        source,
-        count=1,
-        flags=re.M,
-    )
-    patched = patched.replace("    for spec in [\n", "    for spec in [\n" + registry_line, 1)
-    if not re.search(r"^from orchestrator\.workflows import .*\becho\b", patched, re.M) or registry_line not in patched:
-        raise SetupError("could not apply the README's registry change to orchestrator/workflows/__init__.py")
-    registry.write_text(patched)
-    (target / "triggers" / "note.yaml").write_text(readme_blocks("yaml")[0])
-    return target
-
-
 def max_concurrent_runs(dagster_yaml: Path = REPO / "dagster.yaml") -> int:
     config = yaml.safe_load(dagster_yaml.read_text())
     return int(config["run_coordinator"]["config"]["max_concurrent_runs"])
 
 
 def fresh_dagster_home(path: Path) -> Path:
-    """A new DAGSTER_HOME holding a copy of the repository's dagster.yaml (same settings for every site)."""
+    """A new DAGSTER_HOME holding a copy of the repository's dagster.yaml (same settings for every site),
+    its storage made here: a daemon and its code server making a new SQLite schedule database at the
+    same moment can both stamp its alembic version, and every later start then fails on two heads."""
+    from dagster import DagsterInstance
+
     path.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", path / "dagster.yaml")
+    with DagsterInstance.from_config(str(path)):
+        pass
     return path
 
 

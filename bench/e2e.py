@@ -1,6 +1,9 @@
 """End to end: N `note` objects submitted to a real runtime API, turned into jobs and run by a real
 `dagster-daemon` site with the README's echo workflow, first submit -> last job succeeded; against the
-bare-Dagster floor (a sensor yielding N RunRequests for an equally trivial job, same dagster.yaml)."""
+bare-Dagster floor (a sensor yielding N RunRequests for an equally trivial job, same dagster.yaml).
+
+`--guide light` runs echo as the README's light workflow (batches of 50 jobs a run) and prints jobs a
+minute beside the run-per-job floor's, measured in the same run on `--floor-runs` runs."""
 
 import argparse
 import os
@@ -40,6 +43,7 @@ from _site import (
 )
 
 TARGET_RATIO = 1.15
+LIGHT_TARGET_PER_MINUTE, LIGHT_TARGET_TIMES_FLOOR = 600, 20
 WORKFLOW_ID, JOB_NAME, SITE_ID = "echo-1.0.0", "echo", "bench-site"
 FLOOR_JOB, FLOOR_SENSOR = "floor_job", "floor_burst"
 
@@ -201,7 +205,7 @@ def measure_ours(args, workdir: Path, slots: int) -> Result:
         home = workdir / "runtime"
         server = stack.enter_context(RuntimeServer(db_url, home, workdir / "runtime.log"))
         admin_creds, site_creds = bootstrap_runtime(db_url, home, SITE_ID)
-        repo = make_site_copy(workdir / "site")
+        repo = make_site_copy(workdir / "site", args.guide)
         if args.executor == "multiprocess":  # an experiment on the bench's own copy, never on orchestrator/
             definitions = repo / "orchestrator" / "definitions.py"
             source = definitions.read_text()
@@ -388,7 +392,7 @@ def measure_floor(args, workdir: Path) -> Result:
         **base,
         "DAGSTER_HOME": str(dagster_home),
         "FLOOR_TRIGGER": str(trigger),
-        "FLOOR_RUNS": str(args.objects),
+        "FLOOR_RUNS": str(args.floor_runs),
         "FLOOR_SENSOR_INTERVAL": str(args.sensor_interval),
         "FLOOR_EXECUTOR": args.executor,
     }
@@ -405,9 +409,9 @@ def measure_floor(args, workdir: Path) -> Result:
             daemon.check_alive()
             if instance.get_runs_count(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])):
                 raise SetupError(f"a floor run failed\n{tail(workdir / 'floor-daemon.log')}")
-            return instance.get_runs_count(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS])) >= args.objects
+            return instance.get_runs_count(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS])) >= args.floor_runs
 
-        wait_for(finished, args.timeout, f"{args.objects} floor runs to succeed", every=args.poll)
+        wait_for(finished, args.timeout, f"{args.floor_runs} floor runs to succeed", every=args.poll)
         t_seen = time.time()
         result.load = (load0, loadavg())
         result.busy_cpu = machine_busy_seconds() - busy0
@@ -467,6 +471,8 @@ def report(ours: Result | None, floor: Result | None, args, slots: int) -> None:
     )
     if ours and ours.incomplete:
         print(f"\nours did NOT complete: {ours.incomplete}. No ratio; the figures below cover what ran.")
+    elif ours and floor and args.guide == "light":
+        print_light_throughput(ours, floor, args)
     elif ours and floor:
         ratio = ours.wall / floor.wall
         print(
@@ -582,7 +588,7 @@ def report(ours: Result | None, floor: Result | None, args, slots: int) -> None:
         )
     )
     if ours and floor and not ours.incomplete:
-        per_run = [sum(v for k, v in r.proc_cpu.items()) / args.objects for r in (ours, floor)]
+        per_run = [sum(r.proc_cpu.values()) / n for r, n in ((ours, args.objects), (floor, args.floor_runs))]
         print(
             f"CPU per job, all processes of the path: ours {per_run[0]:.2f} s, floor {per_run[1]:.2f} s, ratio "
             f"{per_run[0] / per_run[1]:.2f} (a load-independent proxy for the wall ratio on a CPU-bound machine)"
@@ -593,9 +599,44 @@ def report(ours: Result | None, floor: Result | None, args, slots: int) -> None:
     print("\n(" + "; ".join(notes) + "; walls use the recorded completion times)")
 
 
+def print_light_throughput(ours: Result, floor: Result, args) -> None:
+    """Batches: jobs a minute against the floor's runs a minute (a run per job), with both targets."""
+    ours_rate, floor_rate = args.objects / ours.wall * 60, args.floor_runs / floor.wall * 60
+    ratio = ours_rate / floor_rate
+    per_run = Counter(len([k for k in r["tags"] if k.startswith("runtime-batch/")]) or 1 for r in ours.runs)
+    print(
+        table(
+            ["light jobs, end to end", "jobs/min", "target", "met"],
+            [
+                [
+                    f"ours: {args.objects} jobs in {len(ours.runs)} runs",
+                    f"{ours_rate:.0f}",
+                    f">= {LIGHT_TARGET_PER_MINUTE}",
+                    "met" if ours_rate >= LIGHT_TARGET_PER_MINUTE else "NOT met",
+                ],
+                [f"floor: a run per job ({args.floor_runs} runs)", f"{floor_rate:.0f}", "", ""],
+                [
+                    "ratio ours/floor",
+                    f"{ratio:.1f}x",
+                    f">= {LIGHT_TARGET_TIMES_FLOOR}x",
+                    "met" if ratio >= LIGHT_TARGET_TIMES_FLOOR else "NOT met",
+                ],
+            ],
+            f"jobs per run: {dict(sorted(per_run.items()))}",
+        )
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--objects", type=int, default=100, help="objects submitted / floor runs (default 100)")
+    parser.add_argument("--objects", type=int, default=100, help="objects submitted (default 100)")
+    parser.add_argument("--floor-runs", type=int, help="runs of the floor (default: as many as --objects)")
+    parser.add_argument(
+        "--guide",
+        choices=["graph", "light"],
+        default="graph",
+        help="echo as the README's graph workflow, a run per job (default), or as its light workflow in batches",
+    )
     parser.add_argument(
         "--db", choices=["sqlite", "postgres"], default="sqlite", help="the runtime's database (default sqlite)"
     )
@@ -628,11 +669,12 @@ def main() -> int:
     parser.add_argument("--only", choices=["ours", "floor"], help="measure one path only")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, Dagster homes)")
     args = parser.parse_args()
+    args.floor_runs = args.floor_runs or args.objects
     terminate_on_sigterm()
     slots = max_concurrent_runs()
     workdir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     print(
-        f"e2e: {args.objects} jobs, runtime on {args.db}, {slots} run slots (dagster.yaml max_concurrent_runs = "
+        f"e2e: {args.objects} jobs ({args.guide} echo), runtime on {args.db}, {slots} run slots (dagster.yaml max_concurrent_runs = "
         f"ORCHESTRATOR_MAX_RUNS_PER_WORKFLOW), claim ahead {args.claim_ahead}, executor {args.executor}, {os.cpu_count()} CPUs, "
         f"load average {loadavg():.1f}; work dir {workdir}",
         flush=True,

@@ -13,7 +13,7 @@ import dagster as dg
 from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
 from orchestrator.sensors.claims import IN_PROGRESS
 from orchestrator.sensors.reconcile import stop_run
-from orchestrator.workflows.common import JOB_TAG, OPERATION_TAG, SITE_TAG
+from orchestrator.workflows.common import SITE_TAG, run_operations
 
 
 def site_runs(instance: dg.DagsterInstance, site_id: str) -> list[dg.DagsterRun]:
@@ -28,8 +28,7 @@ def prepare_for_reboot(
     notes = [f"site {site_id} paused: nothing new is claimed"]
     runs = site_runs(instance, site_id)
     for run in runs:
-        job_id, operation_id = run.tags.get(JOB_TAG), run.tags.get(OPERATION_TAG)
-        if job_id and operation_id:
+        for job_id, operation_id in run_operations(run.tags):  # one job, or each of a batch
             try:
                 client.release_job(job_id, operation_id=operation_id)
                 notes.append(f"job {job_id} back in the queue (operation {operation_id} released)")

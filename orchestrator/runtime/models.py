@@ -172,9 +172,12 @@ class ClaimRequest(Request):
     lease_seconds: int | None = Field(None, ge=1, le=3600)
 
 
+MAX_JOBS_PER_CLAIM = 100
+
+
 class ClaimNextRequest(Request):
     workflow_id: Identifier
-    max_jobs: int = Field(1, ge=1, le=100, description="Claim up to this many open jobs, oldest first.")
+    max_jobs: int = Field(1, ge=1, le=MAX_JOBS_PER_CLAIM, description="Claim up to this many open jobs, oldest first.")
     lease_seconds: int | None = Field(None, ge=1, le=3600)
     claim_token: str | None = Field(
         None,

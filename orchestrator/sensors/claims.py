@@ -1,7 +1,8 @@
 """Claim sensors, one per workflow: claim open jobs up to this site's free run slots and launch a
 run for each claim, keyed by the operation id so a claim never becomes two runs.
 
-Claiming only what it can start keeps jobs in the shared queue for other sites instead of
+A batch workflow (WorkflowSpec.batch_size > 1) claims up to that many jobs per free slot and spreads
+them evenly over the runs it launches. Claiming only what it can start keeps jobs in the shared queue for other sites instead of
 hoarding them here. `claim_runs` is shared with the new-objects sensor, which claims the jobs it has
 just opened in the same tick (ORCHESTRATOR_CLAIM_ON_OPEN).
 """
@@ -12,8 +13,17 @@ import dagster as dg
 
 from orchestrator.resources import RuntimeResource, SiteResource
 from orchestrator.runtime.client import RuntimeClientError, new_claim_token
+from orchestrator.runtime.models import MAX_JOBS_PER_CLAIM
 from orchestrator.workflows import WorkflowSpec
-from orchestrator.workflows.common import JOB_TAG, MAX_RUNTIME_TAG, OPERATION_TAG, SITE_TAG, WORKFLOW_TAG
+from orchestrator.workflows.common import (
+    BATCH_PREFIX,
+    BATCH_SIZE_TAG,
+    JOB_TAG,
+    MAX_RUNTIME_TAG,
+    OPERATION_TAG,
+    SITE_TAG,
+    WORKFLOW_TAG,
+)
 
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
@@ -47,12 +57,13 @@ def claim_runs(
     free: int,
     claim_token: str | None = None,
 ) -> Claimed:
-    """Claim up to `free` open jobs of `workflow`, a RunRequest for each. `claim_token` replays a claim
+    """Claim jobs of `workflow` for up to `free` runs, a RunRequest for each run. `claim_token` replays a claim
     whose answer was lost, so the runtime returns the operations it made then instead of leaving them
     held by nobody until their lease runs out."""
     claim_token = claim_token or new_claim_token()
     try:
-        ops = runtime.client().claim_next(workflow.id, free, site.lease_seconds, claim_token=claim_token)
+        wanted = min(free * workflow.batch_size, MAX_JOBS_PER_CLAIM)
+        ops = runtime.client().claim_next(workflow.id, wanted, site.lease_seconds, claim_token=claim_token)
     except RuntimeClientError as exc:
         if exc.code == "SITE_PAUSED":  # `orchestrator site pause`: a state, not a failure
             return Claimed([], SETTLED, exc.message)
@@ -67,22 +78,27 @@ def claim_runs(
     live = [op for op in ops if not op["done"]]
     for op in live:
         context.log.info(f"claimed job {op['job_id']}: operation {op['id']}")
-    runs = [_run_request(workflow, site, op) for op in live]
+    runs = [_run_request(workflow, site, batch) for batch in split_evenly(live, workflow.batch_size, free)]
     return Claimed(runs, SETTLED, "" if runs else f"No open {workflow.id} jobs to claim.")
 
 
-def _run_request(workflow: WorkflowSpec, site: SiteResource, op: dict) -> dg.RunRequest:
+def split_evenly(ops: list[dict], batch_size: int, runs: int) -> list[list[dict]]:
+    """`ops` as few batches of at most `batch_size` as will hold them (a run's start-up is the cost to
+    save), but no more than `runs`, and as even as can be: 60 jobs in batches of 50 make 2 runs of 30."""
+    count = min(runs, -(-len(ops) // batch_size)) if ops else 0
+    return [ops[i::count] for i in range(count)]
+
+
+def _run_request(workflow: WorkflowSpec, site: SiteResource, ops: list[dict]) -> dg.RunRequest:
     limit = {MAX_RUNTIME_TAG: str(site.run_max_runtime_seconds)} if site.run_max_runtime_seconds else {}
+    if len(ops) == 1:
+        held = {JOB_TAG: ops[0]["job_id"], OPERATION_TAG: ops[0]["id"]}
+    else:
+        held = {BATCH_SIZE_TAG: str(len(ops)), **{BATCH_PREFIX + op["job_id"]: op["id"] for op in ops}}
     return dg.RunRequest(
-        run_key=op["id"],
+        run_key=ops[0]["id"],  # an operation is claimed once: its run, or its batch's, is made once
         job_name=workflow.job.name,
-        tags={
-            JOB_TAG: op["job_id"],
-            OPERATION_TAG: op["id"],
-            WORKFLOW_TAG: workflow.id,
-            SITE_TAG: site.site_id,
-            **limit,
-        },
+        tags={**held, WORKFLOW_TAG: workflow.id, SITE_TAG: site.site_id, **limit},
     )
 
 

@@ -8,6 +8,11 @@ kept alive;
 (2) settles runs that ended without reporting, with a cursor on run update time so a tick reads
 only runs that changed since the last one: a crash returns the job to the queue (release), a
 cancel reports CANCELLED, a silent success is a workflow bug reported as an error.
+
+A batch run (orchestrator/workflows/batch.py) holds many operations: it is stopped only when none of
+them is still its own; a cancelled job of a running batch is reported CANCELLED here, and the batch
+skips it. A batch run that succeeded reported every job itself; one that crashed has its unreported
+jobs released, each once.
 """
 
 import os
@@ -22,7 +27,7 @@ from orchestrator.resources import RuntimeResource, SiteResource
 from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
 from orchestrator.runtime.models import Operation
 from orchestrator.sensors.claims import IN_PROGRESS
-from orchestrator.workflows.common import HOST_TAG, JOB_TAG, MAX_RUNTIME_TAG, OPERATION_TAG, PID_TAG, SITE_TAG
+from orchestrator.workflows.common import HOST_TAG, MAX_RUNTIME_TAG, PID_TAG, SITE_TAG, run_operations
 
 ENDED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 HEARTBEAT_BATCH = 1000
@@ -63,29 +68,56 @@ def renew_leases(instance: dg.DagsterInstance, client, site: SiteResource) -> li
             run, message=f"Run worker (pid {local_pid(run)}) is gone; the job goes back to the queue."
         )
         notes.append(f"run {run.run_id} lost its worker")
-    run_of = {run.tags[OPERATION_TAG]: run for run in live if OPERATION_TAG in run.tags and not worker_gone(run)}
+    held = {run.run_id: run_operations(run.tags) for run in live if not worker_gone(run)}
+    run_of = {op_id: run for run in live for _, op_id in held.get(run.run_id, [])}
     ids = list(run_of)
-    load = site_load(run_of.values())
-    mode = {}
+    load = site_load([run for run in live if held.get(run.run_id)])
+    mode, stop, done = {}, {}, set()
     for start in range(0, max(len(ids), 1), HEARTBEAT_BATCH):  # at least one heartbeat: the site is alive
         beat = client.heartbeat(ids[start : start + HEARTBEAT_BATCH], site.lease_seconds, site_status=load)
         mode = beat.get("site") or {}
-        stop = [(s["id"], "cancel requested") for s in beat["operations"] if s["cancel_requested"] and not s["done"]]
-        stop += [
-            (s["id"], f"operation closed ({s['error']['code']})")
+        done |= {s["id"] for s in beat["operations"] if s["done"]}
+        stop |= {s["id"]: "cancel requested" for s in beat["operations"] if s["cancel_requested"] and not s["done"]}
+        stop |= {
+            s["id"]: f"operation closed ({s['error']['code']})"
             for s in beat["operations"]
             if s["done"] and (s["error"] or {}).get("code") in LOST
-        ]
-        stop += [(op_id, "operation unknown to the runtime") for op_id in beat["missing"]]
-        for op_id, why in stop:
-            if run_of[op_id].status != dg.DagsterRunStatus.CANCELING:
-                stop_run(instance, run_of[op_id])
-                notes.append(f"stopping run {run_of[op_id].run_id}: {why}")
+        }
+        stop |= {op_id: "operation unknown to the runtime" for op_id in beat["missing"]}
+    notes += stop_what_lost_its_jobs(instance, client, held, run_of, stop, done)
     shown = [
         *(["SITE PAUSED: nothing new is claimed (`orchestrator site resume`)"] if mode.get("paused") else []),
         *(["DATABASE MAINTENANCE: database actions wait"] if mode.get("maintenance") else []),
     ]
     return [*shown, f"renewed {len(ids)} lease(s)", *notes]
+
+
+def stop_what_lost_its_jobs(
+    instance, client, held: dict, run_of: dict, stop: dict[str, str], done: set[str]
+) -> list[str]:
+    """Stop each run with an operation to stop and none still open and its own. In a batch run that still
+    has work, a cancelled job is reported CANCELLED, so the batch skips it (a lost one it skips by itself)."""
+    notes = []
+    for run in {run_of[op_id].run_id: run_of[op_id] for op_id in stop}.values():
+        ops = [op_id for _, op_id in held[run.run_id]]
+        if all(op_id in stop or op_id in done for op_id in ops):
+            if run.status != dg.DagsterRunStatus.CANCELING:
+                stop_run(instance, run)
+                notes.append(f"stopping run {run.run_id}: {next(stop[op_id] for op_id in ops if op_id in stop)}")
+            continue
+        for op_id in [op_id for op_id in ops if stop.get(op_id) == "cancel requested"]:
+            error = {
+                "code": "CANCELLED",
+                "message": "The job was cancelled.",
+                "details": {"dagster_run_id": run.run_id},
+            }
+            try:
+                client.update_operation(op_id, done=True, error=error)
+                notes.append(f"reported CANCELLED for {op_id} of batch run {run.run_id}")
+            except RuntimeClientError as exc:
+                if not exc.conflict:  # the batch reported it first
+                    raise
+    return notes
 
 
 def site_load(runs) -> dict[str, int]:
@@ -103,7 +135,9 @@ def ran_past_its_limit(run: dg.DagsterRun, ran_seconds: float | None) -> int | N
     return limit if limit and ran_seconds is not None and ran_seconds >= limit else None
 
 
-def settle(client: RuntimeClient, run: dg.DagsterRun, op: Operation, ran_seconds: float | None = None) -> str:
+def settle(
+    client: RuntimeClient, run: dg.DagsterRun, job_id: str, op: Operation, ran_seconds: float | None = None
+) -> str:
     """Report what an unreported ended run means; returns a note for the tick."""
     details = {"dagster_run_id": run.run_id}
     limit = None if op.cancel_requested else ran_past_its_limit(run, ran_seconds)
@@ -117,8 +151,8 @@ def settle(client: RuntimeClient, run: dg.DagsterRun, op: Operation, ran_seconds
         )
         return f"reported CANCELLED for {op.id}"
     if run.status == dg.DagsterRunStatus.FAILURE:  # the worker crashed before any op could report: retry
-        client.release_job(run.tags[JOB_TAG], operation_id=op.id)
-        return f"released job {run.tags[JOB_TAG]} after run {run.run_id} crashed"
+        client.release_job(job_id, operation_id=op.id)
+        return f"released job {job_id} after run {run.run_id} crashed"
     client.update_operation(
         op.id,
         done=True,
@@ -143,18 +177,21 @@ def report_ended_runs(
     notes = []
     for record in records:
         run = record.dagster_run
-        op_id = run.tags.get(OPERATION_TAG)
-        op = client.find_operation(op_id) if op_id else None  # None: unknown to the runtime, nothing to settle
-        if op and not op.done:
-            try:
-                ran = record.end_time - record.start_time if record.start_time and record.end_time else None
-                notes.append(settle(client, run, op, ran))
-            except RuntimeClientError as exc:
-                if not exc.permanent:
-                    raise  # the runtime is unreachable or busy: this run is settled on a later tick
-                if not exc.conflict:  # reported, released or expired meanwhile: nothing left to say
-                    # Refused for good: retrying would stop every later run from being settled.
-                    notes.append(f"could not settle run {run.run_id}: {exc}")
+        held = run_operations(run.tags)
+        if len(held) > 1 and run.status == dg.DagsterRunStatus.SUCCESS:
+            held = []  # a batch that succeeded reported each of its jobs itself
+        ran = record.end_time - record.start_time if record.start_time and record.end_time else None
+        for job_id, op_id in held:
+            op = client.find_operation(op_id)  # None: unknown to the runtime, nothing to settle
+            if op and not op.done:
+                try:
+                    notes.append(settle(client, run, job_id, op, ran))
+                except RuntimeClientError as exc:
+                    if not exc.permanent:
+                        raise  # the runtime is unreachable or busy: this run is settled on a later tick
+                    if not exc.conflict:  # reported, released or expired meanwhile: nothing left to say
+                        # Refused for good: retrying would stop every later run from being settled.
+                        notes.append(f"could not settle run {run.run_id}: {exc}")
         cursor = max(cursor, record.update_timestamp.timestamp())
     return cursor, notes
 

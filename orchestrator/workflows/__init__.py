@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from orchestrator.workflows import apply_changesheet, curate_metadata, metadata_in, pipeline
+from orchestrator.workflows import apply_changesheet, batch, curate_metadata, metadata_in, pipeline
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,12 @@ class WorkflowSpec:
     capability_ids: tuple[str, ...] = ()
     produces: tuple[ObjectTypeSpec, ...] = field(default=())  # object types its runs register
     config_problem: Callable[[dict], str | None] = lambda config: None  # checks a trigger's config
+    # Jobs one run may hold; more than one only for a job made by workflows.batch.batch_job (light jobs).
+    batch_size: int = 1
+
+    def __post_init__(self):
+        if self.batch_size < 1 or self.batch_size > 1 and self.job.tags.get(batch.KIND_TAG) != "batch":
+            raise ValueError(f"workflow {self.id}: batch_size {self.batch_size} needs a job made by batch_job")
 
     def check_config(self, config: dict) -> str | None:
         return self.config_problem(config)

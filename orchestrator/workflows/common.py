@@ -27,6 +27,9 @@ JOB_TAG, OPERATION_TAG, WORKFLOW_TAG, SITE_TAG = (
 # Where the run worker lives, so the reconcile sensor can tell a crashed local run from a slow one
 # (Dagster's DefaultRunLauncher has no run-worker health check of its own).
 PID_TAG, HOST_TAG = "runtime/pid", "runtime/host"
+# A batch run (orchestrator/workflows/batch.py) holds several jobs: a tag per job, BATCH_PREFIX + job id ->
+# operation id, so the Dagster UI lists every job of the run and a run can be found by its job's tag key.
+BATCH_PREFIX, BATCH_SIZE_TAG = "runtime-batch/", "runtime/batch_size"
 # Dagster's own: its run monitoring ends a run that has been going longer (ORCHESTRATOR_RUN_MAX_RUNTIME_SECONDS).
 MAX_RUNTIME_TAG = "dagster/max_runtime"
 
@@ -63,6 +66,15 @@ def run_tags(context) -> dict:
 
 def operation_id_of(context) -> str:
     return run_tags(context)[OPERATION_TAG]
+
+
+def run_operations(tags: dict[str, str]) -> list[tuple[str, str]]:
+    """(job id, operation id) of every job a run holds: one, or a batch's (empty for other runs)."""
+    if OPERATION_TAG in tags:
+        return [(tags[JOB_TAG], tags[OPERATION_TAG])]
+    return sorted(
+        (key.removeprefix(BATCH_PREFIX), value) for key, value in tags.items() if key.startswith(BATCH_PREFIX)
+    )
 
 
 def run_dir(run_id: str) -> Path:
@@ -112,26 +124,35 @@ def refuse_finished_operation(context, client: RuntimeClient) -> None:
     )
 
 
-@dg.op(description="Load the job and download its input objects through the runtime.")
-def load_input(context: dg.OpExecutionContext, runtime: RuntimeResource) -> JobInput:
+def record_run_worker(context: dg.OpExecutionContext) -> None:
     context.instance.add_run_tags(
         context.run_id, {PID_TAG: str(run_worker_pid(context)), HOST_TAG: socket.gethostname()}
     )
-    client = runtime.client()
-    refuse_finished_operation(context, client)
-    # JobInput carries plain JSON (workflows read it as dicts, and Dagster pickles it between ops).
-    job = client.get_job(run_tags(context)[JOB_TAG]).model_dump(mode="json")
-    workdir = run_dir(context.run_id) / "inputs"
-    workdir.mkdir(exist_ok=True)
+
+
+def fetch_input(client: RuntimeClient, job: dict, operation_id: str, workdir: Path) -> JobInput:
+    """The job's input objects, each downloaded into `workdir` and checked against its sha256."""
+    workdir.mkdir(parents=True, exist_ok=True)
     objects, paths = [], []
     for object_id in job["inputs"]:
         obj = client.get_object(object_id).model_dump(mode="json")
         sha256 = next(c["checksum"] for c in obj["checksums"] if c["type"] == "sha256")
         objects.append(obj)
         paths.append(str(client.download(object_id, workdir / object_id, expected_sha256=sha256)))
+    return JobInput(job=job, operation_id=operation_id, objects=objects, paths=paths)
+
+
+@dg.op(description="Load the job and download its input objects through the runtime.")
+def load_input(context: dg.OpExecutionContext, runtime: RuntimeResource) -> JobInput:
+    record_run_worker(context)
+    client = runtime.client()
+    refuse_finished_operation(context, client)
+    # JobInput carries plain JSON (workflows read it as dicts, and Dagster pickles it between ops).
+    job = client.get_job(run_tags(context)[JOB_TAG]).model_dump(mode="json")
+    job_input = fetch_input(client, job, operation_id_of(context), run_dir(context.run_id) / "inputs")
     report_progress(context, runtime, dagster_run_id=context.run_id, step="load_input", status_message="input loaded")
-    context.add_output_metadata({"job_id": job["id"], "inputs": len(objects)})
-    return JobInput(job=job, operation_id=operation_id_of(context), objects=objects, paths=paths)
+    context.add_output_metadata({"job_id": job["id"], "inputs": len(job_input.objects)})
+    return job_input
 
 
 @dg.op(description="Report the workflow's result to the runtime; the job becomes succeeded.")

@@ -70,7 +70,7 @@ def cli(world, tmp_path, *args, timeout=300):
 
 @pytest.fixture
 def site(world, tmp_path):
-    repo = make_site_copy(tmp_path / "site", with_echo_workflow=False)
+    repo = make_site_copy(tmp_path / "site", guide=None)
     creds = world.store.generate_credentials("site-a").model_dump()
     env = site_env(
         repo, tmp_path / "dagster", world.url, "site-a", creds, ORCHESTRATOR_WORKSPACES_DIR=str(tmp_path / "workspaces")

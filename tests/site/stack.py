@@ -1,8 +1,8 @@
 """Real site processes for end-to-end tests: a copy of the repository (optionally with the README's
-"add a workflow" guide applied) and a `dagster-daemon` running its sensors against a live runtime."""
+"add a workflow" guide applied, tests/site/guide.py) and a `dagster-daemon` running its sensors
+against a live runtime."""
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -11,14 +11,9 @@ import time
 from pathlib import Path
 
 from orchestrator.runtime.client import RuntimeClient
-from tests.conftest import REPO_ROOT
+from tests.site.guide import make_site_copy  # noqa: F401  (the site tests take it from here)
 
 BIN = Path(sys.executable).parent
-
-
-def readme_blocks(language: str) -> list[str]:
-    section = (REPO_ROOT / "README.md").read_text().split("## Add a workflow", 1)[1]
-    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
 
 
 def register_as_admin(repo: Path, env: dict, admin: RuntimeClient) -> None:
@@ -39,26 +34,6 @@ def register_as_admin(repo: Path, env: dict, admin: RuntimeClient) -> None:
         timeout=180,
     )
     assert done.returncode == 0, done.stderr
-
-
-def make_site_copy(target: Path, with_echo_workflow: bool = True) -> Path:
-    """Copy what a site runs into `target`; apply the README's guide literally if asked."""
-    shutil.copytree(REPO_ROOT / "orchestrator", target / "orchestrator", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO_ROOT / "triggers", target / "triggers")
-    for name in ("workspace.yaml", "dagster.yaml"):
-        shutil.copy(REPO_ROOT / name, target / name)
-    if with_echo_workflow:
-        module, registry_line = readme_blocks("python")
-        (target / "orchestrator" / "workflows" / "echo.py").write_text(module)
-        registry = target / "orchestrator" / "workflows" / "__init__.py"
-        text = registry.read_text().replace(
-            "from orchestrator.workflows import apply_changesheet, curate_metadata, metadata_in",
-            "from orchestrator.workflows import apply_changesheet, curate_metadata, echo, metadata_in",
-        )
-        text = text.replace("    for spec in [\n", "    for spec in [\n" + registry_line, 1)
-        registry.write_text(text)
-        (target / "triggers" / "note.yaml").write_text(readme_blocks("yaml")[0])
-    return target
 
 
 def site_env(repo: Path, dagster_home: Path, runtime_url: str, site_id: str, creds: dict, **extra: str) -> dict:
