@@ -179,14 +179,6 @@ def route_counts(log_path: Path, offset: int) -> Counter:
 
 
 # ------------------------------------------------------------------ ours
-# The repository's definitions.py runs workflows with Dagster's in_process_executor; --executor multiprocess
-# measures both paths with a process per op instead (the site copy is patched, never orchestrator/).
-EXECUTOR_PATCH = (
-    "    executor=dg.in_process_executor,\n",
-    "    executor=dg.multiprocess_executor,  # bench --executor multiprocess\n",
-)
-
-
 class Incomplete(Exception):
     """A job failed for good: the path cannot finish as measured (reported, not a setup error)."""
 
@@ -206,12 +198,6 @@ def measure_ours(args, workdir: Path, slots: int) -> Result:
         server = stack.enter_context(RuntimeServer(db_url, home, workdir / "runtime.log"))
         admin_creds, site_creds = bootstrap_runtime(db_url, home, SITE_ID)
         repo = make_site_copy(workdir / "site", args.guide)
-        if args.executor == "multiprocess":  # an experiment on the bench's own copy, never on orchestrator/
-            definitions = repo / "orchestrator" / "definitions.py"
-            source = definitions.read_text()
-            if EXECUTOR_PATCH[0] not in source:
-                raise SetupError("--executor multiprocess: cannot find the in_process executor line in definitions.py")
-            definitions.write_text(source.replace(*EXECUTOR_PATCH, 1))
         dagster_home = fresh_dagster_home(workdir / "site-dagster")
         base = {k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRATOR_", "DAGSTER_"))}
         env = {
@@ -226,6 +212,7 @@ def measure_ours(args, workdir: Path, slots: int) -> Result:
             "ORCHESTRATOR_SENSOR_INTERVAL_SECONDS": str(args.sensor_interval),
             "ORCHESTRATOR_MAX_RUNS_PER_WORKFLOW": str(slots),
             "ORCHESTRATOR_CLAIM_AHEAD": str(args.claim_ahead),
+            "ORCHESTRATOR_EXECUTOR": args.executor,  # the site's own setting (orchestrator/executors.py)
         }
         admin_env = {
             **env,
@@ -650,8 +637,8 @@ def main() -> int:
         "--executor",
         choices=["in_process", "multiprocess"],
         default="in_process",
-        help="in_process (default): the repository as it is, and the floor job alike; multiprocess: an "
-        "experiment -- the bench's site copy and the floor job with a process per op",
+        help="in_process (default) or multiprocess (a process per op): the site's ORCHESTRATOR_EXECUTOR and "
+        "the floor job's executor alike",
     )
     parser.add_argument(
         "--claim-ahead",

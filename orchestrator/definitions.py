@@ -3,6 +3,7 @@
 import dagster as dg
 
 from orchestrator import startup
+from orchestrator.executors import executor_for
 from orchestrator.resources import pipeline_from_settings, runtime_from_env, site_from_settings
 from orchestrator.sensors import make_claim_sensor, make_curation_sensor, make_new_objects_sensor, make_reconcile_sensor
 from orchestrator.settings import Settings
@@ -14,9 +15,7 @@ settings = Settings()
 interval = settings.sensor_interval_seconds
 
 defs = dg.Definitions(
-    # Workflow ops are light (HTTP calls, an engine that starts its own action processes): a process per
-    # op would cost more than the work. A job that needs isolation can set its own executor_def.
-    executor=dg.in_process_executor,
+    executor=executor_for(settings),  # in the run worker unless the site chooses (a job may set its own)
     jobs=[workflow.job for workflow in WORKFLOWS.values()],
     sensors=[
         make_new_objects_sensor(load_triggers(settings.triggers_dir), interval),

@@ -7,7 +7,7 @@ With nothing set, all local state lives under `.orchestrator/` in the working di
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     # JSON {name: url}: the databases a job request may name; only database actions get one, as
     # DATABASE_URL (orchestrator/pipeline/databases.py). Secrets: Dagster reads them as an EnvVar.
     databases: dict[str, str] = {}
+    # Where the workflow jobs' ops run (orchestrator/executors.py): in the run worker, a process per op, or
+    # on Celery workers. Celery's broker and backend: "" is dagster-celery's default (RabbitMQ as guest on
+    # localhost; rpc://). A URL may hold a password: Dagster reads it as an EnvVar, like the databases.
+    executor: Literal["in_process", "multiprocess", "celery"] = "in_process"
+    celery_broker: str = ""
+    celery_backend: str = ""
+    celery_queue: str = "dagster"  # the site's workers listen here; sites sharing a broker need one each
 
     @field_validator("databases")
     @classmethod

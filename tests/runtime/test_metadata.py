@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from orchestrator.runtime.client import RuntimeClientError
+from orchestrator.runtime.store.base import take_seqs
 from tests.utils.api import assert_error, call, expect_error
 
 SAMPLES = [
@@ -174,19 +175,10 @@ def test_an_ingest_waits_for_an_earlier_uncommitted_one_so_seq_order_is_commit_o
     """A cursor over documents (the curation sensor's) must never pass one that commits later with a lower
     seq. An ingest still open holds the counter row, so a second one waits for it to commit, and takes the
     seqs after it; a reader between the two sees neither or only the first."""
-    from sqlalchemy import update
-
-    from orchestrator.runtime import schema as s
-
     later = docsets({"curated": [{"id": "later"}]})
     finished = threading.Event()
     with store.write() as slow:  # an ingest that took its seqs and has not committed yet
-        slow_seq = slow.execute(
-            update(s.counters)
-            .where(s.counters.c.name == "metadata_documents")
-            .values(value=s.counters.c.value + 1)
-            .returning(s.counters.c.value)
-        ).scalar_one()
+        (slow_seq,) = take_seqs(slow, "metadata_documents")
         thread = threading.Thread(target=lambda: (admin.ingest_metadata(later), finished.set()))
         thread.start()
         assert not finished.wait(1.0), "the second ingest committed while the first still held lower seqs"

@@ -9,11 +9,12 @@ import re
 import dagster as dg
 import pytest
 import requests
-from sqlalchemy import event, insert, update
+from sqlalchemy import event, insert
 
 from orchestrator.runtime import schema as s
 from orchestrator.runtime.schema import utcnow
 from orchestrator.runtime.store import job_id_for
+from orchestrator.runtime.store.base import take_seqs
 from orchestrator.sensors import make_new_objects_sensor
 from orchestrator.workflows.common import JOB_TAG, SITE_TAG, WORKFLOW_TAG
 from orchestrator.workflows.triggers import load_triggers
@@ -34,13 +35,7 @@ def tick(sensor, instance, site, cursor=None, **settings):
 def add_history(store, n: int) -> int:
     """`n` metadata-in objects inserted in one transaction (as published ones are); returns the last seq."""
     with store.write() as conn:
-        last = conn.execute(
-            update(s.counters)
-            .where(s.counters.c.name == "objects")
-            .values(value=s.counters.c.value + n)
-            .returning(s.counters.c.value)
-        ).scalar_one()
-        seqs = range(last - n + 1, last + 1)
+        seqs = take_seqs(conn, "objects", n)
         conn.execute(
             insert(s.objects),
             [
@@ -62,7 +57,7 @@ def add_history(store, n: int) -> int:
             ],
         )
         conn.execute(insert(s.object_type_links), [{"type_id": "metadata-in", "object_seq": seq} for seq in seqs])
-    return last
+    return seqs[-1]
 
 
 def jobs_of(client) -> list[dict]:

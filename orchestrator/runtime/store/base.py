@@ -3,8 +3,9 @@
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, select, text, update
 
+from orchestrator.runtime import schema
 from orchestrator.runtime.db import Engines
 from orchestrator.runtime.errors import Conflict
 from orchestrator.runtime.models import Page
@@ -42,6 +43,20 @@ class StoreBase(Engines):
         with self.read() as conn:
             rows = conn.execute(query).all()
         return make_page(rows, limit, to_model, newest_first=before_seq is not None)
+
+
+def take_seqs(conn, counter: str, n: int = 1) -> range:
+    """The next `n` seqs of a counter row (objects, metadata_documents). The row stays locked until the
+    transaction commits, so rows become visible in seq order and a cursor over them never passes one
+    that commits later."""
+    counters = schema.counters
+    last = conn.execute(
+        update(counters)
+        .where(counters.c.name == counter)
+        .values(value=counters.c.value + n)
+        .returning(counters.c.value)
+    ).scalar_one()
+    return range(last - n + 1, last + 1)
 
 
 def seq_range(seq, after_seq: int, before_seq: int | None) -> list:

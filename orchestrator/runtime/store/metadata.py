@@ -28,7 +28,7 @@ from orchestrator.runtime.models import (
     Principal,
 )
 from orchestrator.runtime.schema import utcnow
-from orchestrator.runtime.store.base import StoreBase, found
+from orchestrator.runtime.store.base import StoreBase, found, take_seqs
 from orchestrator.runtime.store.rows import read_model
 
 MAX_INGEST_BYTES = 256 * 2**20  # a document set is parsed in memory
@@ -128,15 +128,8 @@ class MetadataStore(StoreBase):
                     if doc["id"] not in existing.get(c, set())
                 ]
                 if new:
-                    # seqs from the counter row, locked until commit: documents become visible in seq order,
-                    # so a cursor over them (the curation sensor's) never passes one that commits later.
-                    last = conn.execute(
-                        update(s.counters)
-                        .where(s.counters.c.name == "metadata_documents")
-                        .values(value=s.counters.c.value + len(new))
-                        .returning(s.counters.c.value)
-                    ).scalar_one()
-                    for seq, row in enumerate(new, start=last - len(new) + 1):
+                    # seqs in commit order: the curation sensor's cursor never passes a document
+                    for seq, row in zip(take_seqs(conn, "metadata_documents", len(new)), new, strict=True):
                         row["seq"] = seq
                     conn.execute(insert(t), new)
                 changed = [

@@ -8,7 +8,7 @@ object (the classic skipped-sequence gap).
 import asyncio
 from collections.abc import AsyncIterable
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 
 from orchestrator.runtime import schema as s
 from orchestrator.runtime import security
@@ -16,7 +16,7 @@ from orchestrator.runtime.blobs import BlobStore
 from orchestrator.runtime.errors import InvalidArgument, PermissionDenied, not_found
 from orchestrator.runtime.models import Object, ObjectCreate, Page, Principal
 from orchestrator.runtime.schema import utcnow
-from orchestrator.runtime.store.base import MAX_PAGE, StoreBase, found, make_page, seq_range
+from orchestrator.runtime.store.base import MAX_PAGE, StoreBase, found, make_page, seq_range, take_seqs
 from orchestrator.runtime.store.catalog import _require_ids
 from orchestrator.runtime.store.rows import read_model
 
@@ -124,12 +124,7 @@ class ObjectStore(StoreBase):
         with self.write() as conn:
             row = conn.execute(delete(s.uploads).where(s.uploads.c.id == object_id).returning(s.uploads)).first()
             if row is not None:  # else a concurrent upload of the same bytes published it already
-                seq = conn.execute(
-                    update(s.counters)
-                    .where(s.counters.c.name == "objects")
-                    .values(value=s.counters.c.value + 1)
-                    .returning(s.counters.c.value)
-                ).scalar_one()
+                (seq,) = take_seqs(conn, "objects")
                 spec = found(_pending(row), "object", object_id)  # as checked when it was created, or repaired if older
                 conn.execute(
                     insert(s.objects).values(
