@@ -148,6 +148,12 @@ class JobCreate(Request):
         description="Only this site may claim the job; null: any site with the workflow's capabilities. "
         "Part of the job's definition, like config.",
     )
+    share: JobIdentifier | None = Field(
+        None,
+        description="Fair share (the jobs site gives a job request's workspace): a claim prefers open jobs of "
+        "the shares with the fewest jobs of the workflow claimed, oldest first within a share; jobs without "
+        "a share form one share. Scheduling only: not part of the definition.",
+    )
 
 
 class Job(BaseModel):
@@ -163,6 +169,7 @@ class Job(BaseModel):
     cancelled_parts: list[str] = Field(
         [], description="Parts (e.g. pipeline actions) cancelled on their own while the job goes on, in order."
     )
+    share: str | None = Field(None, description="Its fair share (a workspace); null: the share of jobs without.")
     created_at: datetime
     updated_at: datetime
     seq: int
@@ -177,7 +184,12 @@ MAX_JOBS_PER_CLAIM = 100
 
 class ClaimNextRequest(Request):
     workflow_id: Identifier
-    max_jobs: int = Field(1, ge=1, le=MAX_JOBS_PER_CLAIM, description="Claim up to this many open jobs, oldest first.")
+    max_jobs: int = Field(
+        1,
+        ge=1,
+        le=MAX_JOBS_PER_CLAIM,
+        description="Claim up to this many open jobs: oldest first, from the least busy share first.",
+    )
     lease_seconds: int | None = Field(None, ge=1, le=3600)
     claim_token: str | None = Field(
         None,

@@ -233,8 +233,19 @@ jobs = Table(
     # operations.site_id: the store checks the site exists, and sites are never deleted.
     Column("site_id", String(200)),
     Column("cancelled_parts", Json, nullable=False, server_default=text("'[]'")),
+    # Fair shares: a claim prefers open jobs whose share (a workspace) has the fewest claimed (NULL: one share).
+    Column("share", String(100)),
     # claimNext walks it in seq order for (status, workflow) and filters site_id on the rows it meets.
     Index("ix_jobs_status_workflow_seq", "status", "workflow_id", "seq"),
+    # Whether a workflow has open jobs with shares (then claims take the fair path), and their heads.
+    Index(
+        "ix_jobs_open_share",
+        "workflow_id",
+        "share",
+        "seq",
+        postgresql_where=text("status = 'open' AND share IS NOT NULL"),
+        sqlite_where=text("status = 'open' AND share IS NOT NULL"),
+    ),
 )
 
 operations = Table(

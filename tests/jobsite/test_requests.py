@@ -38,6 +38,7 @@ def test_a_request_pins_the_commit_and_makes_one_job_for_the_workspaces_site(wor
     assert request["created_by"] == "developer" and request["jobs"] == []
     job = world.store.get_job(request["job_id"])
     assert job.id == job_id_of("first-request") and job.workflow_id == "pipeline-1.0.0" and job.site_id == "site-a"
+    assert job.share == "alpha-main"  # the workspace is the job's fair share at its site
     assert job.config == {
         "workspace": "alpha-main",
         "actions": ["report"],

@@ -23,7 +23,7 @@ from orchestrator.runtime.models import (
 )
 from orchestrator.runtime.schema import metadata, utcnow
 
-HEAD = "0007"
+HEAD = "0008"
 CHECKSUM_OF_A = Checksum(type="sha256", checksum=hashlib.sha256(b"a").hexdigest())
 
 
@@ -66,6 +66,30 @@ def test_a_database_at_0001_with_rows_upgrades_to_head(store):
     with store.read() as conn:
         assert conn.execute(select(func.count()).select_from(table("login_failures"))).scalar() == 3
     assert store.token_for_user("bob", "right").access_token
+
+
+def _insert_open_job_as_before_0008(conn, job_id: str, workflow_id: str) -> None:
+    """An open job as the code before jobs.share wrote it (the store's own insert names every column)."""
+    jobs = table(
+        "jobs",
+        *(column(name) for name in ("id", "workflow_id", "inputs", "config", "status", "attempts", "max_attempts")),
+        *(column(name) for name in ("created_by", "created_at", "updated_at")),
+    )
+    now = utcnow()
+    conn.execute(
+        insert(jobs).values(
+            id=job_id,
+            workflow_id=workflow_id,
+            inputs="[]",
+            config="{}",
+            status="open",
+            attempts=0,
+            max_attempts=3,
+            created_by="user:admin",
+            created_at=now,
+            updated_at=now,
+        )
+    )
 
 
 def counts(store, tables) -> dict:
@@ -169,7 +193,8 @@ def test_a_database_at_0004_with_rows_upgrades_to_head(store):
     with store.write() as conn:  # as the code at 0004 wrote them
         for site_id, paused in (("site-a", False), ("site-b", True)):
             conn.execute(insert(s.sites).values(id=site_id, capability_ids=[], created_at=utcnow(), paused=paused))
-    store.create_job(JobCreate(id="old-open", workflow_id="wf"), Principal(kind="user", id="admin", is_admin=True))
+    with store.write() as conn:
+        _insert_open_job_as_before_0008(conn, "old-open", "wf")
     before = counts(store, ("sites", "jobs"))
 
     migrate.upgrade(store.writer)
@@ -199,7 +224,8 @@ def test_a_database_at_0005_with_rows_upgrades_to_head(store):
     store.put_workflow(Workflow(id="wf", name="W", dagster_job="j"))
     with store.write() as conn:  # as the code at 0005 wrote them
         conn.execute(insert(s.sites).values(id="site-a", capability_ids=[], created_at=utcnow(), maintenance=True))
-    store.create_job(JobCreate(id="old-open", workflow_id="wf"), admin)
+    with store.write() as conn:
+        _insert_open_job_as_before_0008(conn, "old-open", "wf")
     before = counts(store, ("sites", "jobs", "workflows"))
 
     migrate.upgrade(store.writer)
@@ -250,3 +276,30 @@ def test_a_database_at_0006_with_rows_upgrades_to_head(store):
     spec = ObjectCreate(name="set.json", types=["docset"], size=len(data), checksums=[_sha256(data)])
     store.ingest(IngestRequest(object_id=store.put_object(spec, data, admin).id), admin)
     assert store.get_document("study_set", "nmdc:sty-new").seq == max(old_seqs) + 1
+
+
+def test_a_database_at_0007_with_rows_upgrades_to_head(store):
+    """0008 adds jobs.share: jobs written at 0007 have none (one share together) and keep their order; jobs
+    with a share made after the upgrade are claimed fairly beside them."""
+    with store.writer.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0007")
+    assert "share" not in {c["name"] for c in inspect(store.writer).get_columns("jobs")}
+    store.put_workflow(Workflow(id="wf", name="W", dagster_job="j"))
+    with store.write() as conn:  # as the code at 0007 wrote them
+        conn.execute(insert(s.sites).values(id="site-a", capability_ids=[], created_at=utcnow()))
+        for job_id in ("old-1", "old-2", "old-3"):
+            _insert_open_job_as_before_0008(conn, job_id, "wf")
+    before = counts(store, ("sites", "jobs", "workflows"))
+
+    migrate.upgrade(store.writer)
+
+    with store.writer.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD
+    assert counts(store, before) == before
+    assert store.get_job("old-1").share is None
+    site = Principal(kind="site", id="site-a")
+    assert [op.job_id for op in store.claim_next("wf", site)] == ["old-1"]
+    admin = Principal(kind="user", id="admin", is_admin=True)
+    store.create_job(JobCreate(id="new", workflow_id="wf", share="workspace-b"), admin)
+    # the jobs without a share have one claimed; workspace-b none: its job comes before the older ones
+    assert [op.job_id for op in store.claim_next("wf", site, max_jobs=3)] == ["new", "old-2", "old-3"]

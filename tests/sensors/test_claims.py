@@ -10,7 +10,7 @@ import requests
 from orchestrator.sensors import make_claim_sensor, make_reconcile_sensor
 from orchestrator.workflows import WorkflowSpec
 from orchestrator.workflows.common import JOB_TAG, MAX_RUNTIME_TAG, OPERATION_TAG, SITE_TAG, WORKFLOW_TAG
-from tests.sensors.support import METADATA_IN, RequestLog, add_run, open_jobs, site_named, tick
+from tests.sensors.support import METADATA_IN, RequestLog, add_run, open_jobs, site_named, submit, tick
 
 
 @pytest.fixture
@@ -226,3 +226,30 @@ def test_the_sites_maximum_runtime_is_the_runs_dagster_max_runtime_tag(sensor, i
     assert MAX_RUNTIME_TAG not in untagged.tags
     (tagged,) = tick(sensor, instance, site, max_runs_per_workflow=2, run_max_runtime_seconds=600).run_requests
     assert tagged.tags[MAX_RUNTIME_TAG] == "600"
+
+
+def test_a_flooded_workspace_leaves_the_next_free_slot_to_another(sensor, instance, site, admin):
+    """Fair shares at a site: 12 jobs of one workspace fill its 3 slots; a job of another workspace, submitted
+    after them all, takes the first slot that frees (not the 13th)."""
+
+    def shared(workspace: str, count: int) -> list[str]:
+        objects = submit(admin, count, tag=f"input-{workspace}")
+        return [admin.create_job(METADATA_IN.id, [o["id"]], share=workspace)["id"] for o in objects]
+
+    flood = shared("busy", 12)
+    first = tick(sensor, instance, site, max_runs_per_workflow=3)
+    assert [r.tags[JOB_TAG] for r in first.run_requests] == flood[:3]
+    (other,) = shared("quiet", 1)
+    runs = [add_run(instance, request.tags, dg.DagsterRunStatus.STARTED) for request in first.run_requests]
+    assert isinstance(tick(sensor, instance, site, max_runs_per_workflow=3), dg.SkipReason)  # no slot free
+    # one run ends (its job reported): the freed slot goes to the other workspace's job
+    site.client.update_operation(runs[0].tags[OPERATION_TAG], done=True, result={})
+    instance.report_run_canceled(runs[0])
+    (request,) = tick(sensor, instance, site, max_runs_per_workflow=3).run_requests
+    assert request.tags[JOB_TAG] == other
+    add_run(instance, request.tags, dg.DagsterRunStatus.STARTED)
+    # and the flood goes on in its order with the next free slot
+    site.client.update_operation(runs[1].tags[OPERATION_TAG], done=True, result={})
+    instance.report_run_canceled(runs[1])
+    (request,) = tick(sensor, instance, site, max_runs_per_workflow=3).run_requests
+    assert request.tags[JOB_TAG] == flood[3]

@@ -75,12 +75,16 @@ class RequestStore(JobsiteBase):
             "job_request_id": request_id,
         }
         by = Principal(kind="user", id=actor.user_id)
-        self.runtime.create_job(
-            JobCreate(
-                id=job_id, workflow_id=PIPELINE_WORKFLOW, inputs=[object_id], config=config, site_id=workspace.site_id
-            ),
-            by,
+        # The workspace is the job's fair share: a workspace flooding its site waits behind the others' jobs.
+        job = JobCreate(
+            id=job_id,
+            workflow_id=PIPELINE_WORKFLOW,
+            inputs=[object_id],
+            config=config,
+            site_id=workspace.site_id,
+            share=workspace.name,
         )
+        self.runtime.create_job(job, by)
         now = utcnow()
         try:
             with self.write() as conn:

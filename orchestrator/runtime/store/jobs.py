@@ -9,7 +9,8 @@ PostgreSQL re-checks the condition after the row lock, SQLite serialises writers
                 open --cancel--> cancelled;  claimed --cancel--> cancel_requested on the operation
                 failed | cancelled --retry--> open   (attempts from 0; its operations stay as history)
 
-A job with a `site_id` is claimed by that site only. Cancelling parts of a job (a pipeline's actions)
+A job with a `site_id` is claimed by that site only; a job's `share` (a workspace) gives it its place in a
+claim: the shares with the fewest jobs claimed first, job-runner's fair order. Cancelling parts of a job (a pipeline's actions)
 leaves its status alone: the names join `cancelled_parts`, which the holder reads in its heartbeats.
 """
 
@@ -17,7 +18,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, bindparam, case, insert, or_, select, text, update
+from sqlalchemy import String, bindparam, case, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
@@ -80,21 +81,21 @@ _CLAIM_FACTS = select(
     select(s.workflows.c.capability_ids).where(s.workflows.c.id == bindparam("workflow_id")).scalar_subquery(),
     select(s.sites.c.capability_ids).where(s.sites.c.id == bindparam("site_id")).scalar_subquery(),
     select(s.sites.c.paused).where(s.sites.c.id == bindparam("site_id")).scalar_subquery(),
+    # Open jobs with a share: the claim takes the fair path (the same condition as ix_jobs_open_share's).
+    select(s.jobs.c.id)
+    .where(s.jobs.c.workflow_id == bindparam("workflow_id"), text("jobs.status = 'open' AND jobs.share IS NOT NULL"))
+    .limit(1)
+    .exists(),
 )
 
 # claimNext on PostgreSQL: lock, claim and open the operations in one statement, one round trip
-# instead of one per step; the operation ids are made here and matched to the jobs in seq order.
+# instead of one per step; the operation ids are made here and matched to the jobs in the order picked.
 # The UPDATE does not test status again: the rows are ours (locked, and FOR UPDATE re-checked them),
 # and a second condition on status let the planner scan every open job instead of the id index.
-_CLAIM_NEXT_PG = (
-    text(
-        """
-    WITH locked AS (
-        SELECT id, seq FROM jobs
-        WHERE status = 'open' AND workflow_id = :workflow_id AND (site_id IS NULL OR site_id = :site_id)
-        ORDER BY seq LIMIT :max_jobs FOR UPDATE SKIP LOCKED
-    ), picked AS (
-        SELECT id, row_number() OVER (ORDER BY seq) AS n FROM locked
+# `{locked}` picks the jobs: the oldest open ones, or (fair shares) those named, in the order named.
+_CLAIM_PG = """
+    WITH locked AS ({locked}), picked AS (
+        SELECT id, row_number() OVER (ORDER BY rank) AS n FROM locked
     ), claimed AS (
         UPDATE jobs SET status = 'claimed', operation_id = (:op_ids)[picked.n], updated_at = :now
         FROM picked WHERE jobs.id = picked.id
@@ -102,54 +103,108 @@ _CLAIM_NEXT_PG = (
     )
     INSERT INTO operations (id, job_id, site_id, done, metadata, lease_expires_at, lease_seconds,
                             cancel_requested, claim_token, created_at, updated_at)
-    SELECT id, job_id, :site_id, false, '{}', :lease_end, :lease_seconds, false, :claim_token, :now, :now
+    SELECT id, job_id, :site_id, false, '{{}}', :lease_end, :lease_seconds, false, :claim_token, :now, :now
     FROM claimed ORDER BY n
-    RETURNING """
-        + ", ".join(c.name for c in s.operations.c)  # by name: a migration may have added columns in any order
-    )
-    .bindparams(
-        bindparam("op_ids", type_=ARRAY(String)),
-        bindparam("now", type_=s.UTCDateTime),
-        bindparam("lease_end", type_=s.UTCDateTime),
-    )
-    .columns(*s.operations.c)
-)
+    RETURNING """ + ", ".join(
+    c.name for c in s.operations.c
+)  # by name: a migration may have added columns in any order
+_OLDEST_OPEN_PG = """
+        SELECT id, seq AS rank FROM jobs
+        WHERE status = 'open' AND workflow_id = :workflow_id AND (site_id IS NULL OR site_id = :site_id)
+        ORDER BY seq LIMIT :max_jobs FOR UPDATE SKIP LOCKED"""
+_THESE_OPEN_PG = """
+        SELECT id, array_position(:job_ids, id) AS rank FROM jobs
+        WHERE id = ANY(:job_ids) AND status = 'open'
+        ORDER BY rank LIMIT :max_jobs FOR UPDATE SKIP LOCKED"""
 
 
-def _claim_in_one_statement(conn, workflow_id, site_id, max_jobs, lease_seconds, lease_end, claim_token, now):
-    rows = conn.execute(
-        _CLAIM_NEXT_PG,
-        {
-            "workflow_id": workflow_id,
-            "site_id": site_id,
-            "max_jobs": max_jobs,
-            "op_ids": [security.new_id("op") for _ in range(max_jobs)],
-            "now": now,
-            "lease_end": lease_end,
-            "lease_seconds": lease_seconds,
-            "claim_token": claim_token,
-        },
-    ).all()
+def _claim_statement(locked: str):
+    return (
+        text(_CLAIM_PG.format(locked=locked))
+        .bindparams(
+            bindparam("op_ids", type_=ARRAY(String)),
+            bindparam("now", type_=s.UTCDateTime),
+            bindparam("lease_end", type_=s.UTCDateTime),
+        )
+        .columns(*s.operations.c)
+    )
+
+
+_CLAIM_OLDEST_PG = _claim_statement(_OLDEST_OPEN_PG)
+_CLAIM_THESE_PG = _claim_statement(_THESE_OPEN_PG).bindparams(bindparam("job_ids", type_=ARRAY(String)))
+
+# Fair shares, as job-runner orders its pending jobs: a claim takes first the open jobs of the shares
+# with the fewest jobs claimed, oldest first within a share; jobs without a share are one share. PostgreSQL
+# names spare candidates, as some may be locked by a concurrent claim (skipped, never claimed twice).
+_SPARE_CANDIDATES = 4
+
+
+def _fair_order(conn, workflow_id: str, site_id: str, wanted: int) -> list[str]:
+    """Up to `wanted` ids of open jobs `site_id` may claim, fairest first. Reads each share's `wanted`
+    oldest open jobs (one window over the workflow's open jobs) and its count of claimed jobs."""
+    jobs = s.jobs.c
+    claimed = dict(
+        conn.execute(
+            select(jobs.share, func.count())
+            .where(jobs.status == "claimed", jobs.workflow_id == workflow_id)
+            .group_by(jobs.share)
+        ).all()
+    )
+    place = func.row_number().over(partition_by=jobs.share, order_by=jobs.seq).label("place")
+    heads = (
+        select(jobs.id, jobs.share, jobs.seq, place)
+        .where(
+            jobs.status == "open", jobs.workflow_id == workflow_id, or_(jobs.site_id.is_(None), jobs.site_id == site_id)
+        )
+        .subquery()
+    )
+    rows = conn.execute(select(heads).where(heads.c.place <= wanted)).all()
+    # The n-th open job of a share with k claimed is the (k + n)-th of that share to run: round robin.
+    rows.sort(key=lambda row: (claimed.get(row.share, 0) + row.place, row.seq))
+    return [row.id for row in rows[:wanted]]
+
+
+def _claim_in_one_statement(conn, workflow_id, site_id, max_jobs, lease_seconds, lease_end, claim_token, now, fair):
+    params = {
+        "workflow_id": workflow_id,
+        "site_id": site_id,
+        "max_jobs": max_jobs,
+        "op_ids": [security.new_id("op") for _ in range(max_jobs)],
+        "now": now,
+        "lease_end": lease_end,
+        "lease_seconds": lease_seconds,
+        "claim_token": claim_token,
+    }
+    if fair:
+        job_ids = _fair_order(conn, workflow_id, site_id, max_jobs + _SPARE_CANDIDATES)
+        if not job_ids:
+            return []
+        rows = conn.execute(_CLAIM_THESE_PG, params | {"job_ids": job_ids}).all()
+    else:
+        rows = conn.execute(_CLAIM_OLDEST_PG, params).all()
     return sorted(rows, key=lambda row: row.seq)  # RETURNING promises no order; seq is the insert order
 
 
-def _claim_step_by_step(conn, workflow_id, site_id, max_jobs, lease_seconds, lease_end, claim_token, now):
+def _claim_step_by_step(conn, workflow_id, site_id, max_jobs, lease_seconds, lease_end, claim_token, now, fair):
     """SQLite has no data-modifying WITH; its writers are serialised (BEGIN IMMEDIATE), so no lock is needed."""
     jobs = s.jobs.c
-    job_ids = (
-        conn.execute(
-            select(jobs.id)
-            .where(
-                jobs.status == "open",
-                jobs.workflow_id == workflow_id,
-                or_(jobs.site_id.is_(None), jobs.site_id == site_id),
+    if fair:
+        job_ids = _fair_order(conn, workflow_id, site_id, max_jobs)
+    else:
+        job_ids = (
+            conn.execute(
+                select(jobs.id)
+                .where(
+                    jobs.status == "open",
+                    jobs.workflow_id == workflow_id,
+                    or_(jobs.site_id.is_(None), jobs.site_id == site_id),
+                )
+                .order_by(jobs.seq)
+                .limit(max_jobs)
             )
-            .order_by(jobs.seq)
-            .limit(max_jobs)
+            .scalars()
+            .all()
         )
-        .scalars()
-        .all()
-    )
     rows = []
     for job_id in job_ids:
         op_id = security.new_id("op")
@@ -218,6 +273,7 @@ class JobStore(StoreBase):
             "config": spec.config,
             "max_attempts": spec.max_attempts,
             "site_id": spec.site_id,
+            "share": spec.share,
         }
         created = False
         try:
@@ -328,7 +384,8 @@ class JobStore(StoreBase):
         claim_token: str | None = None,
     ) -> list[Operation]:
         """Claim up to `max_jobs` open jobs of `workflow_id` that `site` may claim (any site's, or its
-        own), oldest first; [] when none is open.
+        own), oldest first; [] when none is open. While the workflow has open jobs with a share, the
+        jobs of the shares with the fewest claimed come first (`_fair_order`).
 
         One request per claim, with no lost races: PostgreSQL skips the rows other claimers hold
         locked (FOR UPDATE SKIP LOCKED); SQLite serialises writers (BEGIN IMMEDIATE). Both walk
@@ -367,9 +424,8 @@ class JobStore(StoreBase):
         _require_not_paused(site.id, facts[3])
         lease_seconds = lease_seconds or self.settings.lease_seconds
         claim = _claim_in_one_statement if conn.dialect.name == "postgresql" else _claim_step_by_step
-        rows = claim(
-            conn, workflow_id, site.id, max_jobs, lease_seconds, self._lease_end(now, lease_seconds), claim_token, now
-        )
+        lease_end = self._lease_end(now, lease_seconds)
+        rows = claim(conn, workflow_id, site.id, max_jobs, lease_seconds, lease_end, claim_token, now, facts[4])
         return [op for op in map(_operation, rows) if op is not None], True
 
     def release_job(self, job_id: str, by: Principal, operation_id: str | None = None) -> Job:
