@@ -50,6 +50,7 @@ class PipelineResource(dg.ConfigurableResource):
     workspaces_dir: str
     jobs_dir: str = ""  # where action runs live, for `orchestrator site` commands; "" : temporary directories
     concurrency: int = 2
+    max_db_workers: int = 2  # 0: no limit; see orchestrator/workflows/database_slots.py
     action_timeout_seconds: float = 0  # 0: no limit
     action_memory_bytes: int = 0  # 0: no limit
     image_map: str = ""  # JSON {image: argv prefix} on top of the defaults (orchestrator/pipeline/images.py)
@@ -71,6 +72,7 @@ def pipeline_from_settings(settings: Settings) -> PipelineResource:
         workspaces_dir=str(settings.workspaces_dir),
         jobs_dir=str(settings.jobs_dir),
         concurrency=settings.pipeline_concurrency,
+        max_db_workers=settings.max_db_workers,
         action_timeout_seconds=settings.action_timeout_seconds,
         action_memory_bytes=settings.action_memory_bytes,
         image_map=settings.image_map,

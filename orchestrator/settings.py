@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     workspaces_dir: Path | None = None  # default: <home>/workspaces
     jobs_dir: Path | None = None  # default: <home>/jobs; the site's action runs (orchestrator/pipeline/jobdirs.py)
     pipeline_concurrency: int = 2
+    # Database actions running at once over all the site's runs (job-runner's MAX_DB_WORKERS), kept as the
+    # Dagster concurrency pool "database" (orchestrator/workflows/database_slots.py); 0: no limit.
+    max_db_workers: Annotated[int, Field(ge=0)] = 2
     action_timeout_seconds: float = 0  # 0: no limit
     action_memory_bytes: int = 0  # 0: no limit
     image_map: str = ""  # JSON {image: argv prefix}; see orchestrator/pipeline/images.py

@@ -4,7 +4,8 @@ progress goes to one `on_event` callback, always called from the calling thread,
 Dagster op can show it without locks (with `stream_output`, also the actions' output lines as they
 are written); a stop signal kills running actions with its code; `cancel` names single actions to
 cancel while the rest go on; while `hold_database` says so (the site's database maintenance), database
-actions do not start and running ones are stopped and start again when it ends.
+actions do not start and running ones are stopped and start again when it ends; with `database_slots`,
+a database action starts only once it holds one of the site's slots (MAX_DB_WORKERS), shared by all runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import Protocol
 
 from orchestrator.pipeline.execute import NO_LIMITS, ActionHandle, ActionRun, Limits, run_action
 from orchestrator.pipeline.images import ImageMap
@@ -59,6 +61,17 @@ class CancelRequests:
             return frozenset(self._names)
 
 
+class DatabaseSlots(Protocol):
+    """The site's database slots, shared by every run (job-runner's MAX_DB_WORKERS). The engine calls
+    both from its own thread, once per turn of its loop at most; `take` must not block."""
+
+    def take(self, action: str) -> bool:
+        """Whether `action` now holds a slot (asking again for an action that holds one says True)."""
+
+    def give_back(self, action: str) -> None:
+        """Free the slot `action` holds; nothing if it holds none."""
+
+
 # What names the actions to cancel: a CancelRequests, or any callable the engine calls at each turn of
 # its loop, in the calling thread (so it may ask a remote service, at its own pace), returning the names
 # cancelled so far.
@@ -67,7 +80,8 @@ Cancel = Callable[[], Iterable[str]]
 
 @dataclass(frozen=True)
 class ActionEvent:
-    kind: str  # "reused" | "waiting" | "started" | "output" | "held" (database maintenance) | "finished"
+    # "reused" | "waiting" | "started" | "output" | "held" (database maintenance, or a database slot) | "finished"
+    kind: str
     action: str
     job_id: str
     result: ActionResult | None = None
@@ -133,6 +147,7 @@ def run_plan(
     job_dirs: JobDirs | None = None,
     labels: Mapping[str, str] | None = None,
     hold_database: Callable[[], bool] | None = None,
+    database_slots: DatabaseSlots | None = None,
 ) -> RunResult:
     """Run `plan`. `database_url` is given, as DATABASE_URL, to its database actions only. With
     `job_dirs`, each action runs in a directory there that `orchestrator site` commands can find
@@ -150,6 +165,7 @@ def run_plan(
         stop,
         cancel,
         hold_database,
+        database_slots,
         poll_interval,
         stream_output,
         dict(database_url=database_url, job_dirs=job_dirs, request_id=plan.request_id, labels=dict(labels or {})),
@@ -172,6 +188,7 @@ class _Run:
         stop,
         cancel,
         hold_database,
+        database_slots,
         poll_interval,
         stream_output,
         run_options,
@@ -190,7 +207,11 @@ class _Run:
         self.cancel = cancel
         self.hold_database = hold_database
         self.database_held = False
-        self.held: set[str] = set()  # database actions ready to start, held by maintenance
+        # database actions ready to start, held by maintenance or for a slot: the code saying which
+        self.held: dict[str, StatusCode] = {}
+        self.database_slots = database_slots
+        self.slot_holders: set[str] = set()  # actions holding one of the site's database slots
+        self.slot_users: set[str] = set()  # those and the ones in the slots' queue: each gives back once
         self.cancel_seen: set[str] = set()  # names `cancel` gave, handled once each
         self.cancelled: set[str] = set()  # actions cancelled while this run went on
         self.stream_output = stream_output
@@ -206,16 +227,20 @@ class _Run:
 
     def run(self) -> RunResult:
         self._settle_decided()
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="action") as pool:
-            try:
-                self._loop(pool)
-            except BaseException:
-                # Terminated (a Dagster run's interrupt, SystemExit, an error in on_event): actions run
-                # in their own sessions, so nothing else would stop them, and leaving this block waits
-                # for them; kill them first, so the caller needs no thread of its own to do it.
-                for name in self.running.values():
-                    self.handles[name].kill(StatusCode.CANCELLED_BY_USER)
-                raise
+        try:
+            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="action") as pool:
+                try:
+                    self._loop(pool)
+                except BaseException:
+                    # Terminated (a Dagster run's interrupt, SystemExit, an error in on_event): actions run
+                    # in their own sessions, so nothing else would stop them, and leaving this block waits
+                    # for them; kill them first, so the caller needs no thread of its own to do it.
+                    for name in self.running.values():
+                        self.handles[name].kill(StatusCode.CANCELLED_BY_USER)
+                    raise
+        finally:  # the actions have ended, however the run did: no slot stays taken
+            for name in list(self.slot_users):
+                self._give_back_slot(name)
         self._leave_unstarted()
         lost = ActionResult("", "", StatusCode.INTERNAL_ERROR, "its result was lost to an interrupt")
         ordered = {
@@ -271,12 +296,38 @@ class _Run:
                 self.pending.remove(name)
                 self._record(self._dependency_failed(name, failed), persist=True)
             elif not self.stopped_with and not self.halted_by and all(n in self.results for n in planned.needs):
-                if self.database_held and self.project.actions[name].is_database_action:
+                is_database_action = self.project.actions[name].is_database_action
+                if self.database_held and is_database_action:
                     self._hold(name, "waiting for the site's database maintenance to end")
                 elif len(self.running) < self.concurrency:
+                    if is_database_action and not self._take_slot(name):
+                        continue
                     self.pending.remove(name)
-                    self.held.discard(name)
+                    self.held.pop(name, None)
                     self._start(pool, name)
+
+    def _take_slot(self, name: str) -> bool:
+        """Whether `name` may start as far as the site's database slots go; if not, it is held, and asks
+        again at the next turn of the loop."""
+        if self.database_slots is None or name in self.slot_holders:
+            return True
+        self.slot_users.add(name)
+        if self.database_slots.take(name):
+            self.slot_holders.add(name)
+            return True
+        result = self._result(
+            name, StatusCode.WAITING_ON_DB_WORKERS, "waiting for one of the site's database workers to be free"
+        )
+        self._hold(name, result.message, result)
+        return False
+
+    def _give_back_slot(self, name: str) -> None:
+        """Free `name`'s slot, or its place in the slots' queue (a cancelled action must not be given a
+        slot it will never use)."""
+        if name in self.slot_users:
+            self.slot_users.discard(name)
+            self.slot_holders.discard(name)
+            self.database_slots.give_back(name)
 
     def _check_database_hold(self) -> None:
         """Maintenance began: stop the running database actions (each comes back to `pending`); it ended:
@@ -292,19 +343,20 @@ class _Run:
             self.held.clear()
 
     def _holding(self) -> bool:
-        """Database actions wait for maintenance to end (not if the run stopped or halted meanwhile)."""
+        """Database actions wait for maintenance to end, or for a slot (not if the run stopped or halted meanwhile)."""
         return not self.stopped_with and not self.halted_by and any(name in self.held for name in self.pending)
 
     def _hold(self, name: str, message: str, result: ActionResult | None = None) -> None:
-        if name not in self.held:
-            self.held.add(name)
-            result = result or self._result(name, StatusCode.WAITING_DB_MAINTENANCE, message)
+        result = result or self._result(name, StatusCode.WAITING_DB_MAINTENANCE, message)
+        if self.held.get(name) is not result.status_code:  # said once, and again when the reason changes
+            self.held[name] = result.status_code
             self.emit(ActionEvent("held", name, result.job_id, result, message=message))
 
     def _start(self, pool: ThreadPoolExecutor, name: str) -> None:
         planned = self.plan.actions[name]
         other = self.workspace.start_action(name, planned.job_id, self.owner, time.time(), self.plan.request_id)
         if other:  # another process started it since we planned: wait for that run
+            self._give_back_slot(name)
             self.waiting[name] = other
             reason = waiting_reason(self.workspace.state().actions.get(name), self.plan.request_id)
             self.emit(ActionEvent("waiting", name, other, message=reason))
@@ -328,6 +380,7 @@ class _Run:
             self._emit_output(name)  # of those that finished too: their last lines before their result
         for future in done:
             name = self.running.pop(future)
+            self._give_back_slot(name)  # a database action stopped for maintenance takes one again to restart
             try:
                 result = future.result()
             except Exception as exc:  # run_action reports its failures; this is a bug
@@ -428,6 +481,7 @@ class _Run:
         )
 
     def _record(self, result: ActionResult, persist: bool = False, kind: str = "finished") -> None:
+        self._give_back_slot(result.action)
         if persist:
             self.workspace.finish_action(result)
         self.results[result.action] = result

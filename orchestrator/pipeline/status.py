@@ -30,6 +30,7 @@ class StatusCode(str, Enum):
     WAITING_ON_DEPENDENCIES = "WAITING_ON_DEPENDENCIES"
     WAITING_ON_WORKERS = "WAITING_ON_WORKERS"
     WAITING_DB_MAINTENANCE = "WAITING_DB_MAINTENANCE"  # a database action held while its database is serviced
+    WAITING_ON_DB_WORKERS = "WAITING_ON_DB_WORKERS"  # a database action waiting for one of the site's database slots
     # running
     EXECUTING = "EXECUTING"
     # failed
@@ -51,6 +52,7 @@ STATE_OF: Mapping[StatusCode, State] = MappingProxyType(
         StatusCode.WAITING_ON_DEPENDENCIES: State.PENDING,
         StatusCode.WAITING_ON_WORKERS: State.PENDING,
         StatusCode.WAITING_DB_MAINTENANCE: State.PENDING,
+        StatusCode.WAITING_ON_DB_WORKERS: State.PENDING,
         StatusCode.EXECUTING: State.RUNNING,
         StatusCode.SUCCEEDED: State.SUCCEEDED,
         **{

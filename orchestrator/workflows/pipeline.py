@@ -51,6 +51,7 @@ from orchestrator.workflows.common import (
     run_dir,
     run_tags,
 )
+from orchestrator.workflows.database_slots import database_slots
 
 WORKFLOW_ID = "pipeline-1.0.0"
 
@@ -473,6 +474,7 @@ def execute_actions(
             stream_output=True,
             database_url=database_url,
             hold_database=_DatabaseMaintenance(context, runtime),
+            database_slots=database_slots(context, pipeline.max_db_workers),
             stop=_RunDeadline(context),
             job_dirs=JobDirs(pipeline.jobs_dir) if pipeline.jobs_dir else None,
             labels={

@@ -1,6 +1,7 @@
 """What the pipeline workflow's tests share: a study archive, and a job for it that a site really
-claims and runs in process through the pipeline Dagster job."""
+claims and runs in process through the pipeline Dagster job (in a thread, for tests that act while it runs)."""
 
+import threading
 from pathlib import Path
 
 from orchestrator.pipeline import pack_directory
@@ -37,3 +38,21 @@ def run_study(
         raise_on_error=False,
     )
     return result, admin.get(f"/jobs/{job_id}"), admin.get(f"/operations/{op['id']}")
+
+
+def run_study_in_thread(instance, site, admin, archive: bytes, tmp_path, pipeline: PipelineResource) -> tuple:
+    """`run_study` in a thread: (thread, box); box["outcome"] holds its result once the thread has ended."""
+    box = {}
+    thread = threading.Thread(
+        target=lambda: box.update(outcome=run_study(instance, site, admin, archive, tmp_path, pipeline))
+    )
+    thread.start()
+    return thread, box
+
+
+def latest_job_actions(admin) -> dict:
+    """The per-action states in the operation metadata of the newest pipeline job; {} before it is claimed."""
+    jobs = admin.get("/jobs", workflow_id=PIPELINE.id)["items"]
+    if not jobs or not jobs[-1]["operation_id"]:
+        return {}
+    return admin.get(f"/operations/{jobs[-1]['operation_id']}")["metadata"].get("actions") or {}

@@ -4,13 +4,12 @@ metadata shows pending with WAITING_DB_MAINTENANCE while the other action succee
 ends, the database action runs again and the job succeeds, once."""
 
 import sys
-import threading
 import time
 
 from orchestrator.resources import PipelineResource
 from orchestrator.workflows import pipeline as pipeline_workflow
 from tests.utils.waiting import wait_until
-from tests.workflows.pipeline_support import run_study
+from tests.workflows.pipeline_support import latest_job_actions, run_study_in_thread
 from tests.workflows.test_pipeline_cancel import WRITE, write_study
 
 # Waits for the file named by its first argument (the test makes it once maintenance is on), then writes its output.
@@ -25,20 +24,30 @@ output.write_text("rows\\n")
 """
 
 
+def database_study(tmp_path, go, database_actions: list[str]) -> bytes:
+    """A study whose `database_actions` each wait for the file `go`, then write; beside them `describe`,
+    an ordinary action that writes at once."""
+    actions = "".join(
+        f"  {name}:\n    run: sqlrunner:latest analysis/wait.py {go} output/{name}.csv\n"
+        f"    outputs: {{highly_sensitive: {{o: output/{name}.csv}}}}\n"
+        for name in database_actions
+    )
+    return write_study(
+        tmp_path,
+        "db",
+        "version: '4.0'\nactions:\n"
+        + actions
+        + "  describe:\n    run: python:v2 analysis/write.py output/describe.csv\n"
+        "    outputs: {highly_sensitive: {o: output/describe.csv}}\n",
+        {"wait.py": WAIT_FOR_GO, "write.py": WRITE},
+    )
+
+
 def test_maintenance_holds_the_database_action_of_a_running_job_and_the_job_still_succeeds(
     instance, site, registered, tmp_path, monkeypatch
 ):
     go = tmp_path / "go"
-    archive = write_study(
-        tmp_path,
-        "db",
-        "version: '4.0'\nactions:\n"
-        f"  extract:\n    run: sqlrunner:latest analysis/wait.py {go} output/extract.csv\n"
-        "    outputs: {highly_sensitive: {o: output/extract.csv}}\n"
-        "  describe:\n    run: python:v2 analysis/write.py output/describe.csv\n"
-        "    outputs: {highly_sensitive: {o: output/describe.csv}}\n",
-        {"wait.py": WAIT_FOR_GO, "write.py": WRITE},
-    )
+    archive = database_study(tmp_path, go, ["extract"])
     monkeypatch.setattr(pipeline_workflow._DatabaseMaintenance, "POLL_SECONDS", 0.1)
     pipeline = PipelineResource(
         workspaces_dir=str(tmp_path / "workspaces"),
@@ -46,17 +55,10 @@ def test_maintenance_holds_the_database_action_of_a_running_job_and_the_job_stil
         image_map=f'{{"sqlrunner": ["{sys.executable}"]}}',
         databases='{"full": "postgresql://reader@127.0.0.1:1/none"}',
     )
-    box = {}
-    thread = threading.Thread(
-        target=lambda: box.update(outcome=run_study(instance, site, registered, archive, tmp_path, pipeline))
-    )
-    thread.start()
+    thread, box = run_study_in_thread(instance, site, registered, archive, tmp_path, pipeline)
 
     def actions():
-        jobs = registered.get("/jobs", workflow_id="pipeline-1.0.0")["items"]
-        if not jobs or not jobs[-1]["operation_id"]:
-            return {}
-        return registered.get(f"/operations/{jobs[-1]['operation_id']}")["metadata"].get("actions") or {}
+        return latest_job_actions(registered)
 
     wait_until(lambda: actions().get("extract", {}).get("state") == "running", 60, "extract to run")
     site.client.start_maintenance(site.id)
