@@ -14,7 +14,7 @@ from pathlib import Path
 from _common import SetupError, postgres_database
 
 from orchestrator.runtime import security
-from orchestrator.runtime.store.jobs import _CLAIM_NEXT_PG
+from orchestrator.runtime.store.jobs import _CLAIM_OLDEST_PG  # the claim of jobs without a share, as the bench makes
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Floor:
 
 def _psycopg2_sql() -> str:
     # SQLAlchemy's :name parameters as psycopg2's %(name)s; `::type` casts stay as they are.
-    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", _CLAIM_NEXT_PG.element.text)
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", _CLAIM_OLDEST_PG.element.text)
 
 
 def _claimer(dsn: str, workflow_id: str, site_id: str, max_jobs: int, ready, start, results) -> None:

@@ -42,7 +42,7 @@ from _site import (
     wait_for,
 )
 
-TARGET_RATIO = 1.15
+TARGET_RATIO = 1.10  # issue 13: a heavy job end to end at most 1.10x the bare-Dagster floor
 LIGHT_TARGET_PER_MINUTE, LIGHT_TARGET_TIMES_FLOOR = 600, 20
 WORKFLOW_ID, JOB_NAME, SITE_ID = "echo-1.0.0", "echo", "bench-site"
 FLOOR_JOB, FLOOR_SENSOR = "floor_job", "floor_burst"

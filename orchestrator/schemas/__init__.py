@@ -2,11 +2,15 @@
 config names one, and the runtime checks a document a changesheet changed against the same. Each
 describes a document set ({collection: [document, ...]}); one document is checked as a set of one."""
 
+from __future__ import annotations
+
 import json
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from jsonschema import Draft202012Validator
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 SCHEMAS = Path(__file__).parent
 MAX_ERRORS = 50
@@ -34,6 +38,10 @@ _validators: dict[int, tuple[dict, Draft202012Validator]] = {}
 def _validator(schema: dict) -> Draft202012Validator:
     """One validator per schema (building one costs more than checking a document: a changesheet checks
     thousands). Keyed by identity, and the schema kept with it so the key cannot be reused."""
+    # Imported here, not above: every Dagster run worker of a site imports this module with the workflows,
+    # and most runs check no document (jsonschema costs a run 30-80 ms of start-up).
+    from jsonschema import Draft202012Validator
+
     cached = _validators.get(id(schema))
     if cached is None or cached[0] is not schema:
         cached = _validators[id(schema)] = (
