@@ -421,10 +421,14 @@ def plan_study(
     return PlannedStudy(study, replace(plan, actions=dict(plan.actions)))  # a plain dict travels between op processes
 
 
+def _database_actions(study: Study, plan: Plan) -> list[str]:
+    return [name for name in plan.to_run if study.project.actions[name].is_database_action]
+
+
 def _check_database(study: Study, plan: Plan, databases: DatabaseMap) -> None:
     """Before anything runs: the database actions this plan runs need the database the request names.
     A plan with none needs no database at all."""
-    actions = [name for name in plan.to_run if study.project.actions[name].is_database_action]
+    actions = _database_actions(study, plan)
     if not actions:
         return
     message = databases.unknown_database_message(study.request.database, actions)
@@ -474,7 +478,8 @@ def execute_actions(
             stream_output=True,
             database_url=database_url,
             hold_database=_DatabaseMaintenance(context, runtime),
-            database_slots=database_slots(context, pipeline.max_db_workers),
+            # a plan without database actions leaves the site's pool alone (no lock, no query)
+            database_slots=database_slots(context, pipeline.max_db_workers) if _database_actions(study, plan) else None,
             stop=_RunDeadline(context),
             job_dirs=JobDirs(pipeline.jobs_dir) if pipeline.jobs_dir else None,
             labels={

@@ -8,7 +8,7 @@ import sys
 from orchestrator.resources import PipelineResource
 from orchestrator.workflows.database_slots import POOL, DagsterDatabaseSlots
 from tests.utils.waiting import wait_until
-from tests.workflows.pipeline_support import latest_job_actions, run_study_in_thread
+from tests.workflows.pipeline_support import latest_job_actions, run_study, run_study_in_thread
 from tests.workflows.test_pipeline_maintenance import database_study
 
 
@@ -58,3 +58,11 @@ def test_a_second_database_action_waits_for_the_only_slot_while_another_action_r
     assert not info.claimed_slots and not info.pending_steps
     messages = [str(e.user_message) for e in instance.all_logs(result.run_id) if not e.dagster_event]
     assert any(m.startswith("action extract_more (job ") and ": WAITING_ON_DB_WORKERS" in m for m in messages)
+
+
+def test_a_job_without_database_actions_leaves_the_pool_alone(instance, site, registered, tmp_path):
+    archive = database_study(tmp_path, tmp_path / "go", [])  # describe only
+    pipeline = PipelineResource(workspaces_dir=str(tmp_path / "workspaces"), max_db_workers=1)
+    result, job, _ = run_study(instance, site, registered, archive, tmp_path, pipeline)
+    assert result.success and job["status"] == "succeeded"
+    assert instance.event_log_storage.get_concurrency_info(POOL).slot_count == 0  # never made: no lock, no query
