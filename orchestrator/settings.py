@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     pipeline_concurrency: int = 2
     # Database actions running at once over all the site's runs (job-runner's MAX_DB_WORKERS), kept as the
     # Dagster concurrency pool "database" (orchestrator/workflows/database_slots.py); 0: no limit.
-    max_db_workers: Annotated[int, Field(ge=0)] = 2
+    max_db_workers: Annotated[int, Field(ge=0, le=1000)] = 2  # Dagster's most slots a pool may have
     action_timeout_seconds: float = 0  # 0: no limit
     action_memory_bytes: int = 0  # 0: no limit
     image_map: str = ""  # JSON {image: argv prefix}; see orchestrator/pipeline/images.py

@@ -212,6 +212,7 @@ class _Run:
         self.database_slots = database_slots
         self.slot_holders: set[str] = set()  # actions holding one of the site's database slots
         self.slot_users: set[str] = set()  # those and the ones in the slots' queue: each gives back once
+        self.asked_for_slots: set[str] = set()  # at this turn of the loop
         self.cancel_seen: set[str] = set()  # names `cancel` gave, handled once each
         self.cancelled: set[str] = set()  # actions cancelled while this run went on
         self.stream_output = stream_output
@@ -284,6 +285,7 @@ class _Run:
                 self.emit(ActionEvent("waiting", name, planned.job_id, message=planned.reason))
 
     def _schedule(self, pool: ThreadPoolExecutor) -> None:
+        self.asked_for_slots: set[str] = set()
         for name in list(self.pending):
             planned = self.plan.actions[name]
             failed = next((n for n in planned.needs if n in self.results and not self.results[n].ok), None)
@@ -305,6 +307,11 @@ class _Run:
                     self.pending.remove(name)
                     self.held.pop(name, None)
                     self._start(pool, name)
+        # A place in the slots' queue is given a slot when one frees, and that slot then waits for its
+        # action: an action that cannot start now (this run's workers are busy, or the run halted) leaves
+        # the queue, and asks again when it can start.
+        for name in self.slot_users - self.slot_holders - self.asked_for_slots:
+            self._give_back_slot(name)
 
     def _take_slot(self, name: str) -> bool:
         """Whether `name` may start as far as the site's database slots go; if not, it is held, and asks
@@ -312,6 +319,7 @@ class _Run:
         if self.database_slots is None or name in self.slot_holders:
             return True
         self.slot_users.add(name)
+        self.asked_for_slots.add(name)
         if self.database_slots.take(name):
             self.slot_holders.add(name)
             return True
@@ -369,6 +377,7 @@ class _Run:
     def _wait_for_progress(self) -> None:
         polling = (
             bool(self.waiting)
+            or bool(self.held)  # for maintenance to end, or a database slot
             or self.stream_output
             or any(check is not None for check in (self.stop, self.cancel, self.hold_database))
         )

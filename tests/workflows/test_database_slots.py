@@ -3,6 +3,7 @@ two plans running at once never run more database actions than there are slots w
 go on; a database action cancelled while it waits gives its place in the queue back; and processes asking
 at once on SQLite and on PostgreSQL storage never hold one slot together."""
 
+import fcntl
 import multiprocessing
 import sys
 import threading
@@ -50,11 +51,9 @@ def _run_in_thread(study: Path, slots: DagsterDatabaseSlots, events: list, **opt
             workspace=Workspace.open(study.parent / "workspaces", "ws"),
             image_map=DATABASE_IMAGES,
             database_url="postgresql://reader@db/sample",
-            continue_on_error=True,
-            concurrency=3,
             on_event=events.append,
             database_slots=slots,
-            **options,
+            **{"continue_on_error": True, "concurrency": 3, **options},
         )
 
     box["thread"] = threading.Thread(target=go)
@@ -137,6 +136,84 @@ def test_a_database_action_cancelled_while_it_waits_gives_its_place_back(instanc
     assert _pool_is_empty(instance)  # a stopped run gives back what it held
 
 
+def test_an_action_that_cannot_start_for_its_runs_own_workers_leaves_the_queue(instance, tmp_path):
+    """Run W (one worker) queues its database action, then starts a long ordinary action on its only worker:
+    the database action leaves the queue, so the slot the holder frees goes to a newcomer, not kept idle for W."""
+    holder = DagsterDatabaseSlots(instance, "run-holder", "execute_actions", 1)
+    assert holder.take("extract")
+    study = make_study(
+        tmp_path / "w",
+        project(
+            action("extract", "analysis/tick.py 1 output/extract.csv", image="sqlrunner:latest"),
+            action("describe", "analysis/tick.py 40 output/describe.csv"),
+        ),
+        TICKER,
+    )
+    events = []
+    waiter = _run_in_thread(study, DagsterDatabaseSlots(instance, "run-w", "execute_actions", 1), events, concurrency=1)
+    wait_until(lambda: any(e.kind == "started" and e.action == "describe" for e in events), 30, "describe to start")
+    wait_until(lambda: not instance.event_log_storage.get_concurrency_info(POOL).pending_steps[1:], 10, "W to leave")
+    holder.give_back("extract")
+    newcomer = DagsterDatabaseSlots(instance, "run-new", "execute_actions", 1)
+    assert newcomer.take("extract")  # while describe still runs, W's extract asks for nothing
+    assert not any(e.kind == "finished" and e.action == "describe" for e in events)
+    newcomer.give_back("extract")
+    waiter["thread"].join(60)
+    assert all(r.status_code is StatusCode.SUCCEEDED for r in waiter["outcome"].results.values())
+    assert _pool_is_empty(instance)
+
+
+def test_a_slot_freed_without_handing_it_on_goes_to_the_next_that_asks(instance):
+    """Dagster's own race: a waiter that found no free slot queues itself just after the holder freed it, so
+    the free assigned nobody. The slot must not stay idle while the waiter asks."""
+    holder = DagsterDatabaseSlots(instance, "run-holder", "execute_actions", 1)
+    waiter = DagsterDatabaseSlots(instance, "run-waiter", "execute_actions", 1)
+    assert holder.take("extract")
+    storage = instance.event_log_storage
+    storage.free_concurrency_slot_for_step("run-holder", "execute_actions[extract]")  # nobody queued to hand on to
+    storage.add_pending_step(POOL, "run-waiter", "execute_actions[extract]", should_assign=False)  # the late queueing
+    info = storage.get_concurrency_info(POOL)
+    assert not info.claimed_slots and [step.assigned_timestamp for step in info.pending_steps] == [None]
+    assert waiter.take("extract")
+    assert [slot.run_id for slot in storage.get_concurrency_info(POOL).claimed_slots] == ["run-waiter"]
+
+
+def test_an_unreachable_storage_or_a_busy_lock_means_wait_not_fail(instance, tmp_path, monkeypatch, caplog):
+    slots = DagsterDatabaseSlots(instance, "run-a", "execute_actions", 1)
+    storage = instance.event_log_storage
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("the storage is down")
+
+    monkeypatch.setattr(storage, "claim_concurrency_slot", unreachable)
+    monkeypatch.setattr(storage, "free_concurrency_slot_for_step", unreachable)
+    assert not slots.take("extract")
+    slots.give_back("extract")  # said, not raised
+    assert "the storage is down" in caplog.text
+    monkeypatch.undo()
+
+    with open(Path(instance.root_directory) / ".database-slots.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run in the middle of a claim
+        began = time.monotonic()
+        assert not slots.take("extract")
+        assert time.monotonic() - began < 1  # did not wait for it
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    slots.asked_at.clear()
+    assert slots.take("extract")
+
+    # In a run: the ordinary action goes on while the storage is down, the database action waits, then runs.
+    slots.give_back("extract")
+    monkeypatch.setattr(storage, "claim_concurrency_slot", unreachable)
+    events = []
+    run = _run_in_thread(_study(tmp_path / "a"), DagsterDatabaseSlots(instance, "run-b", "execute_actions", 1), events)
+    wait_until(lambda: any(e.kind == "finished" and e.action == "describe" for e in events), 30, "describe to finish")
+    assert not any(e.kind == "started" and e.action.startswith("extract") for e in events)
+    monkeypatch.undo()
+    run["thread"].join(60)
+    assert all(r.status_code is StatusCode.SUCCEEDED for r in run["outcome"].results.values())
+    assert _pool_is_empty(instance)
+
+
 def _hold_in_turn(home: str, run_id: str, times: int, log: str) -> None:
     """In its own process: take the only slot `times` times, each for a moment, writing when it held it."""
     instance = dg.DagsterInstance.from_config(home)
@@ -163,6 +240,9 @@ def _processes_take_turns(home: Path, processes: int = 4, times: int = 12) -> No
         worker.start()
     for worker in workers:
         worker.join(180)
+    for worker in workers:
+        if worker.is_alive():  # stuck: fail, and leave no process behind
+            worker.kill()
     assert [worker.exitcode for worker in workers] == [0] * processes
     held = sorted(
         (float(start), float(end), run_id) for start, end, run_id in map(str.split, log.read_text().splitlines())
