@@ -254,6 +254,7 @@ class Operation(BaseModel):
     created_at: datetime
     updated_at: datetime
     seq: int
+    share: str | None = Field(None, description="Its job's share (a jobs site's workspace) when it was claimed.")
 
 
 class SiteLoad(Request):

@@ -263,6 +263,7 @@ operations = Table(
     Column("lease_seconds", Integer, nullable=False),  # what a report without its own lease_seconds renews by
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("claim_token", String(64)),  # the idempotency key of the claimNext request that made it
+    Column("share", String(100)),  # its job's share when claimed, for the site's run tags
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_operations_done_lease", "done", "lease_expires_at"),

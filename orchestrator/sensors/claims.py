@@ -21,6 +21,8 @@ from orchestrator.workflows.common import (
     JOB_TAG,
     MAX_RUNTIME_TAG,
     OPERATION_TAG,
+    PRIORITY_TAG,
+    SHARE_TAG,
     SITE_TAG,
     WORKFLOW_TAG,
 )
@@ -78,8 +80,31 @@ def claim_runs(
     live = [op for op in ops if not op["done"]]
     for op in live:
         context.log.info(f"claimed job {op['job_id']}: operation {op['id']}")
-    runs = [_run_request(workflow, site, batch) for batch in split_evenly(live, workflow.batch_size, free)]
+    batches = split_evenly(live, workflow.batch_size, free)
+    in_flight = share_runs(context.instance, site, {_share(batch) for batch in batches} - {None})
+    runs = []
+    for batch in batches:
+        share = _share(batch)
+        runs.append(_run_request(workflow, site, batch, share, in_flight.get(share, 0)))
+        if share is not None:
+            in_flight[share] += 1
     return Claimed(runs, SETTLED, "" if runs else f"No open {workflow.id} jobs to claim.")
+
+
+def _share(ops: list[dict]) -> str | None:
+    """The share of a run's jobs; None if they have none, or not one (a batch may mix shares)."""
+    shares = {op.get("share") for op in ops}
+    return shares.pop() if len(shares) == 1 else None
+
+
+def share_runs(instance: dg.DagsterInstance, site: SiteResource, shares: set[str]) -> dict[str, int]:
+    """The runs of each share in progress at this site (all workflows: a workspace's load is its runs)."""
+    return {
+        share: instance.get_runs_count(
+            dg.RunsFilter(tags={SHARE_TAG: share, SITE_TAG: site.site_id}, statuses=IN_PROGRESS)
+        )
+        for share in shares
+    }
 
 
 def split_evenly(ops: list[dict], batch_size: int, runs: int) -> list[list[dict]]:
@@ -89,8 +114,13 @@ def split_evenly(ops: list[dict], batch_size: int, runs: int) -> list[list[dict]
     return [ops[i::count] for i in range(count)]
 
 
-def _run_request(workflow: WorkflowSpec, site: SiteResource, ops: list[dict]) -> dg.RunRequest:
+def _run_request(
+    workflow: WorkflowSpec, site: SiteResource, ops: list[dict], share: str | None, share_in_flight: int
+) -> dg.RunRequest:
     limit = {MAX_RUNTIME_TAG: str(site.run_max_runtime_seconds)} if site.run_max_runtime_seconds else {}
+    # Dagster's queue starts the highest priority first: a share with n runs at the site waits behind one
+    # with fewer (it matters when runs queue: ORCHESTRATOR_CLAIM_AHEAD, or a full max_concurrent_runs).
+    fair = {SHARE_TAG: share, PRIORITY_TAG: str(-share_in_flight)} if share is not None else {}
     if len(ops) == 1:
         held = {JOB_TAG: ops[0]["job_id"], OPERATION_TAG: ops[0]["id"]}
     else:
@@ -98,7 +128,7 @@ def _run_request(workflow: WorkflowSpec, site: SiteResource, ops: list[dict]) ->
     return dg.RunRequest(
         run_key=ops[0]["id"],  # an operation is claimed once: its run, or its batch's, is made once
         job_name=workflow.job.name,
-        tags={**held, WORKFLOW_TAG: workflow.id, SITE_TAG: site.site_id, **limit},
+        tags={**held, WORKFLOW_TAG: workflow.id, SITE_TAG: site.site_id, **limit, **fair},
     )
 
 

@@ -32,6 +32,9 @@ PID_TAG, HOST_TAG = "runtime/pid", "runtime/host"
 BATCH_PREFIX, BATCH_SIZE_TAG = "runtime-batch/", "runtime/batch_size"
 # Dagster's own: its run monitoring ends a run that has been going longer (ORCHESTRATOR_RUN_MAX_RUNTIME_SECONDS).
 MAX_RUNTIME_TAG = "dagster/max_runtime"
+# A run's jobs' share (a jobs site's workspace), and Dagster's own priority in its run queue (higher first):
+# the claim sensor puts a share's runs behind those of shares with fewer runs at the site.
+SHARE_TAG, PRIORITY_TAG = "runtime/share", "dagster/priority"
 
 
 class WorkflowFailure(dg.Failure):

@@ -93,3 +93,14 @@ def test_concurrent_fair_claims_take_every_job_exactly_once(catalog, make_site):
     claimed = [job_id for ops in got for job_id in ops]
     assert sorted(claimed) == sorted(jobs), "every job claimed exactly once"
     assert len(list(catalog.iterate("/operations"))) == len(jobs)
+
+
+def test_an_operation_carries_its_jobs_share_however_it_was_claimed(catalog, make_site):
+    site = make_site("site-a", ["py"])
+    (shared,), (plain,) = _flood(catalog, "ws", 1, "ws"), _flood(catalog, None, 1, "plain")
+    (by_id,) = _flood(catalog, "by-id", 1, "by-id")
+    claimed = {op["job_id"]: op["share"] for op in site.claim_next("wf", max_jobs=2)}  # the fair path
+    assert claimed == {shared: "ws", plain: None}
+    assert site.claim_job(by_id)["share"] == "by-id"
+    operation_id = catalog.get(f"/jobs/{by_id}")["operation_id"]
+    assert catalog.get(f"/operations/{operation_id}")["share"] == "by-id"

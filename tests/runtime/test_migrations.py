@@ -23,7 +23,7 @@ from orchestrator.runtime.models import (
 )
 from orchestrator.runtime.schema import metadata, utcnow
 
-HEAD = "0008"
+HEAD = "0009"
 CHECKSUM_OF_A = Checksum(type="sha256", checksum=hashlib.sha256(b"a").hexdigest())
 
 
@@ -303,3 +303,53 @@ def test_a_database_at_0007_with_rows_upgrades_to_head(store):
     store.create_job(JobCreate(id="new", workflow_id="wf", share="workspace-b"), admin)
     # the jobs without a share have one claimed; workspace-b none: its job comes before the older ones
     assert [op.job_id for op in store.claim_next("wf", site, max_jobs=3)] == ["new", "old-2", "old-3"]
+
+
+def test_a_database_at_0008_with_rows_upgrades_to_head(store):
+    """0009 adds operations.share: a live operation written at 0008 gets its job's share (its run can be
+    tagged with it), a finished one none; claims after the upgrade carry the share."""
+    with store.writer.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0008")
+    assert "share" not in {c["name"] for c in inspect(store.writer).get_columns("operations")}
+    store.put_workflow(Workflow(id="wf", name="W", dagster_job="j"))
+    operations = table(
+        "operations",
+        *(column(name) for name in ("id", "job_id", "site_id", "done", "metadata", "lease_expires_at")),
+        *(column(name) for name in ("lease_seconds", "cancel_requested", "created_at", "updated_at")),
+    )
+    now = utcnow()
+    with store.write() as conn:  # as the code at 0008 wrote them: jobs with a share, operations without
+        conn.execute(insert(s.sites).values(id="site-a", capability_ids=[], created_at=now))
+        for job_id, done in (("live", False), ("finished", True)):
+            _insert_open_job_as_before_0008(conn, job_id, "wf")
+            conn.execute(
+                s.jobs.update()
+                .where(s.jobs.c.id == job_id)
+                .values(status="succeeded" if done else "claimed", operation_id=f"op-{job_id}", share="ws-a")
+            )
+            conn.execute(
+                insert(operations).values(
+                    id=f"op-{job_id}",
+                    job_id=job_id,
+                    site_id="site-a",
+                    done=done,
+                    metadata="{}",
+                    lease_expires_at=now,
+                    lease_seconds=60,
+                    cancel_requested=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    before = counts(store, ("sites", "jobs", "operations"))
+
+    migrate.upgrade(store.writer)
+
+    with store.writer.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD
+    assert counts(store, before) == before
+    assert (store.get_operation("op-live").share, store.get_operation("op-finished").share) == ("ws-a", None)
+    admin = Principal(kind="user", id="admin", is_admin=True)
+    store.create_job(JobCreate(id="new", workflow_id="wf", share="ws-b"), admin)
+    (op,) = store.claim_next("wf", Principal(kind="site", id="site-a"))
+    assert (op.job_id, op.share) == ("new", "ws-b")

@@ -9,7 +9,15 @@ import requests
 
 from orchestrator.sensors import make_claim_sensor, make_reconcile_sensor
 from orchestrator.workflows import WorkflowSpec
-from orchestrator.workflows.common import JOB_TAG, MAX_RUNTIME_TAG, OPERATION_TAG, SITE_TAG, WORKFLOW_TAG
+from orchestrator.workflows.common import (
+    JOB_TAG,
+    MAX_RUNTIME_TAG,
+    OPERATION_TAG,
+    PRIORITY_TAG,
+    SHARE_TAG,
+    SITE_TAG,
+    WORKFLOW_TAG,
+)
 from tests.sensors.support import METADATA_IN, RequestLog, add_run, open_jobs, site_named, submit, tick
 
 
@@ -33,6 +41,7 @@ def test_claims_only_as_many_jobs_as_free_slots(sensor, instance, site, admin):
     jobs = open_jobs(admin, 5)
     result = tick(sensor, instance, site, max_runs_per_workflow=2, lease_seconds=900)
     assert len(result.run_requests) == 2
+    assert not {SHARE_TAG, PRIORITY_TAG} & set(result.run_requests[0].tags)  # jobs without a share
     for request, job_id in zip(result.run_requests, jobs[:2], strict=True):
         claimed = job(admin, job_id)
         assert claimed["status"] == "claimed" and request.run_key == claimed["operation_id"]
@@ -239,6 +248,12 @@ def test_a_flooded_workspace_leaves_the_next_free_slot_to_another(sensor, instan
     flood = shared("busy", 12)
     first = tick(sensor, instance, site, max_runs_per_workflow=3)
     assert [r.tags[JOB_TAG] for r in first.run_requests] == flood[:3]
+    # Dagster's queue, should the runs wait in it, starts a share's later runs after other shares' first
+    assert [(r.tags[SHARE_TAG], r.tags[PRIORITY_TAG]) for r in first.run_requests] == [
+        ("busy", "0"),
+        ("busy", "-1"),
+        ("busy", "-2"),
+    ]
     (other,) = shared("quiet", 1)
     runs = [add_run(instance, request.tags, dg.DagsterRunStatus.STARTED) for request in first.run_requests]
     assert isinstance(tick(sensor, instance, site, max_runs_per_workflow=3), dg.SkipReason)  # no slot free
@@ -246,10 +261,10 @@ def test_a_flooded_workspace_leaves_the_next_free_slot_to_another(sensor, instan
     site.client.update_operation(runs[0].tags[OPERATION_TAG], done=True, result={})
     instance.report_run_canceled(runs[0])
     (request,) = tick(sensor, instance, site, max_runs_per_workflow=3).run_requests
-    assert request.tags[JOB_TAG] == other
+    assert (request.tags[JOB_TAG], request.tags[SHARE_TAG], request.tags[PRIORITY_TAG]) == (other, "quiet", "0")
     add_run(instance, request.tags, dg.DagsterRunStatus.STARTED)
     # and the flood goes on in its order with the next free slot
     site.client.update_operation(runs[1].tags[OPERATION_TAG], done=True, result={})
     instance.report_run_canceled(runs[1])
     (request,) = tick(sensor, instance, site, max_runs_per_workflow=3).run_requests
-    assert request.tags[JOB_TAG] == flood[3]
+    assert (request.tags[JOB_TAG], request.tags[PRIORITY_TAG]) == (flood[3], "-1")  # busy has one run left

@@ -99,11 +99,11 @@ _CLAIM_PG = """
     ), claimed AS (
         UPDATE jobs SET status = 'claimed', operation_id = (:op_ids)[picked.n], updated_at = :now
         FROM picked WHERE jobs.id = picked.id
-        RETURNING jobs.id AS job_id, jobs.operation_id AS id, picked.n
+        RETURNING jobs.id AS job_id, jobs.operation_id AS id, jobs.share, picked.n
     )
     INSERT INTO operations (id, job_id, site_id, done, metadata, lease_expires_at, lease_seconds,
-                            cancel_requested, claim_token, created_at, updated_at)
-    SELECT id, job_id, :site_id, false, '{{}}', :lease_end, :lease_seconds, false, :claim_token, :now, :now
+                            cancel_requested, claim_token, created_at, updated_at, share)
+    SELECT id, job_id, :site_id, false, '{{}}', :lease_end, :lease_seconds, false, :claim_token, :now, :now, share
     FROM claimed ORDER BY n
     RETURNING """ + ", ".join(
     c.name for c in s.operations.c
@@ -212,8 +212,9 @@ def _claim_step_by_step(conn, workflow_id, site_id, max_jobs, lease_seconds, lea
             update(s.jobs)
             .where(jobs.id == job_id, jobs.status == "open")
             .values(status="claimed", operation_id=op_id, updated_at=now)
-        ).rowcount
-        if won:  # always, as this writer is alone; checked all the same
+            .returning(jobs.share)
+        ).first()
+        if won is not None:  # always, as this writer is alone; checked all the same
             rows.append(
                 {
                     "id": op_id,
@@ -227,6 +228,7 @@ def _claim_step_by_step(conn, workflow_id, site_id, max_jobs, lease_seconds, lea
                     "claim_token": claim_token,
                     "created_at": now,
                     "updated_at": now,
+                    "share": won.share,
                 }
             )
     if not rows:
@@ -346,8 +348,9 @@ class JobStore(StoreBase):
                 update(s.jobs)
                 .where(s.jobs.c.id == job_id, s.jobs.c.status == "open")
                 .values(status="claimed", operation_id=op_id, updated_at=now)
-            ).rowcount
-            if won:
+                .returning(s.jobs.c.share)
+            ).first()
+            if won is not None:
                 conn.execute(
                     insert(s.operations).values(
                         id=op_id,
@@ -360,9 +363,10 @@ class JobStore(StoreBase):
                         cancel_requested=False,
                         created_at=now,
                         updated_at=now,
+                        share=won.share,
                     )
                 )
-        if not won:
+        if won is None:
             job = self.get_job(job_id)
             details = {"id": job_id}
             if job.status == "claimed" and job.operation_id:
