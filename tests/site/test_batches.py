@@ -5,6 +5,7 @@ Dagster runs, each run's tags name its jobs and its event log has a line for eac
 import dagster as dg
 
 from orchestrator.runtime.models import SiteCreate
+from orchestrator.sensors.claims import IN_PROGRESS
 from orchestrator.workflows.common import BATCH_PREFIX, JOB_TAG, run_operations
 from tests.site.stack import SiteDaemon, make_site_copy, register_as_admin, site_env, wait_for
 
@@ -28,11 +29,16 @@ def test_light_echo_runs_its_jobs_in_batches(store, server, admin, tmp_path):
             return jobs if len(jobs) == NOTES and all(j["status"] == "succeeded" for j in jobs) else []
 
         jobs = wait_for(succeeded, 240, f"{NOTES} echo jobs to succeed", on_timeout=daemon.output)
+        with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+            # A batch run reports each job as it ends and then ends itself: on a loaded machine, seconds later.
+            in_progress = dg.RunsFilter(job_name="echo", statuses=IN_PROGRESS)
+            wait_for(lambda: not instance.get_runs_count(in_progress), 120, "the runs to end", on_timeout=daemon.output)
     finally:
         daemon.stop()
 
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
-        runs = instance.get_runs(dg.RunsFilter(job_name="echo", statuses=[dg.DagsterRunStatus.SUCCESS]))
+        runs = instance.get_runs(dg.RunsFilter(job_name="echo"))
+        assert {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
         held = {job_id: (run, op_id) for run in runs for job_id, op_id in run_operations(run.tags)}
         assert sorted(held) == sorted(j["id"] for j in jobs)  # every job in exactly one run
         assert len(runs) <= NOTES // 5, f"{len(runs)} runs for {NOTES} jobs: not batched"
