@@ -6,6 +6,8 @@ import functools
 import hashlib
 import hmac
 import secrets
+import threading
+from collections import OrderedDict
 
 # OWASP's scrypt floor (N=2^17, r=8, p=1) costs ~128 MiB and ~0.3 s a check; 2^14 keeps /token
 # fast enough for sites that refresh often while staying far beyond brute force for random secrets.
@@ -27,6 +29,31 @@ def verify_secret(secret: str, hashed: str) -> bool:
         return False
     candidate = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
     return hmac.compare_digest(candidate.hex(), digest)
+
+
+# Every run worker at a site is a new process that logs in once: an scrypt of ~50 ms of the runtime's
+# CPU per Dagster run. So a site client's secret, once verified against a stored hash, is remembered
+# by a salted sha256 of the two (never the secret itself). Wrong secrets are never remembered, so each
+# guess still costs an scrypt; a new secret (a new hash) or a revoked client is checked afresh.
+_REMEMBERED_MAX = 4096
+_remembered: OrderedDict[str, None] = OrderedDict()
+_remembered_lock = threading.Lock()
+
+
+def verify_secret_remembered(secret: str, hashed: str) -> bool:
+    """`verify_secret`, skipping the scrypt for a secret already verified against this very hash."""
+    key = hashlib.sha256(f"{hashed}\0{secret}".encode()).hexdigest()
+    with _remembered_lock:
+        if key in _remembered:
+            _remembered.move_to_end(key)
+            return True
+    if not verify_secret(secret, hashed):
+        return False
+    with _remembered_lock:
+        _remembered[key] = None
+        if len(_remembered) > _REMEMBERED_MAX:
+            _remembered.popitem(last=False)
+    return True
 
 
 @functools.cache

@@ -17,6 +17,7 @@ import dagster as dg
 
 from orchestrator.resources import RuntimeResource
 from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
+from orchestrator.runtime.models import Job
 
 JOB_TAG, OPERATION_TAG, WORKFLOW_TAG, SITE_TAG = (
     "runtime/job_id",
@@ -92,9 +93,12 @@ def report_progress(context, runtime: RuntimeResource, **metadata: Any) -> None:
 
 
 def run_worker_pid(context: dg.OpExecutionContext) -> int:
-    """The pid of the run worker, which lives as long as the run does. Under the multiprocess
-    executor each op runs in its own short-lived child, so the op's own pid would look like a crash
-    the moment the op ends; the RUN_START event is always written by the run worker itself."""
+    """The pid of the run worker, which lives as long as the run does. In process (the default) that
+    is this process. Under the multiprocess executor each op runs in its own short-lived child, so the
+    op's own pid would look like a crash the moment the op ends: the RUN_START event is always written
+    by the run worker itself."""
+    if context.job_def.executor_def is dg.in_process_executor:
+        return os.getpid()
     started = context.instance.all_logs(context.run_id, of_type=dg.DagsterEventType.RUN_START)
     pid = started[0].dagster_event.pid if started and started[0].dagster_event else None
     return pid or os.getpid()
@@ -111,18 +115,19 @@ _AFTER_DONE = {
 }
 
 
-def refuse_finished_operation(context, client: RuntimeClient) -> None:
+def refuse_finished_operation(context, job: Job) -> None:
     """A run re-executed from the Dagster UI carries its parent's tags, so its operation may be done:
-    refuse at once, saying what to do, rather than run everything and fail late with 409 OPERATION_DONE."""
-    operation = client.get_operation(operation_id_of(context))
-    if not operation.done:
+    refuse at once, saying what to do, rather than run everything and fail late with 409 OPERATION_DONE.
+    The job tells: the runtime closes an operation and moves its job on in one transaction, so the
+    operation is live exactly while the job is claimed by it."""
+    operation_id = operation_id_of(context)
+    if job.status == "claimed" and job.operation_id == operation_id:
         return
-    job = client.get_job(operation.job_id)
     advice = _AFTER_DONE.get(job.status, "").format(job=job.id, operation=job.operation_id)
     raise WorkflowFailure(
         "OPERATION_DONE",
         f"Job {job.id} is {job.status}: this run's operation "
-        f"{operation.id} is done, so a re-execution cannot report to it. {advice}".rstrip(),
+        f"{operation_id} is done, so a re-execution cannot report to it. {advice}".rstrip(),
         {"job_id": job.id, "job_status": job.status},
     )
 
@@ -149,9 +154,10 @@ def fetch_input(client: RuntimeClient, job: dict, operation_id: str, workdir: Pa
 def load_input(context: dg.OpExecutionContext, runtime: RuntimeResource) -> JobInput:
     record_run_worker(context)
     client = runtime.client()
-    refuse_finished_operation(context, client)
+    job_model = client.get_job(run_tags(context)[JOB_TAG])
+    refuse_finished_operation(context, job_model)
     # JobInput carries plain JSON (workflows read it as dicts, and Dagster pickles it between ops).
-    job = client.get_job(run_tags(context)[JOB_TAG]).model_dump(mode="json")
+    job = job_model.model_dump(mode="json")
     job_input = fetch_input(client, job, operation_id_of(context), run_dir(context.run_id) / "inputs")
     report_progress(context, runtime, dagster_run_id=context.run_id, step="load_input", status_message="input loaded")
     context.add_output_metadata({"job_id": job["id"], "inputs": len(job_input.objects)})

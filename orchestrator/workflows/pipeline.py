@@ -449,8 +449,8 @@ def execute_actions(
 ) -> dict:
     # "Re-execute from failure" in the Dagster UI starts here, past load_input's check: refuse
     # before any action runs for an operation that can no longer take a report.
-    refuse_finished_operation(context, runtime.client())
     study, plan = planned.study, planned.plan
+    refuse_finished_operation(context, runtime.client().get_job(study.job_input.job["id"]))
     workspace = Workspace.open(pipeline.workspaces_dir, study.request.workspace)
     try:
         image_map = ImageMap.from_json(pipeline.image_map)

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from orchestrator.runtime import schema as s
 from orchestrator.runtime import security
+from orchestrator.runtime.errors import Unauthenticated
 from orchestrator.runtime.schema import utcnow
 from orchestrator.runtime.store import Store
 
@@ -134,3 +135,35 @@ def test_token_endpoint_form_and_json_and_bad_credentials(server, admin, make_si
         server + "/token", json={"grant_type": "client_credentials", "client_id": creds.client_id}, timeout=30
     )
     assert (missing.status_code, missing.json()["details"]) == (422, {"missing": ["client_secret"]})
+
+
+def test_a_site_clients_verified_secret_is_remembered_and_nothing_else(store, admin, make_site, monkeypatch):
+    """A run worker logs in once per run: a secret verified before skips its scrypt; a wrong secret,
+    a user's password, a new secret and a revoked client are each checked in full."""
+    scrypts = []
+    real_scrypt = security.hashlib.scrypt
+    monkeypatch.setattr(security.hashlib, "scrypt", lambda *a, **k: scrypts.append(1) or real_scrypt(*a, **k))
+    site = make_site("site-remember", ["py"])
+    client_id, secret = site.credentials.client_id, site.credentials.client_secret
+
+    def logins(fn, *args) -> tuple[int, str]:
+        before = len(scrypts)
+        try:
+            outcome = "ok" if fn(*args) else "?"
+        except Unauthenticated as exc:
+            outcome = exc.code
+        return len(scrypts) - before, outcome
+
+    assert logins(store.token_for_client, client_id, secret) == (1, "ok")
+    assert logins(store.token_for_client, client_id, secret) == (0, "ok")
+    for _ in range(2):  # a wrong guess is never remembered: each costs an scrypt
+        assert logins(store.token_for_client, client_id, secret + "x") == (1, "INVALID_CREDENTIALS")
+    assert not security.verify_secret_remembered(secret, security.hash_secret(secret + "x"))
+    user, password = admin.credentials.username, admin.credentials.password
+    for _ in range(2):  # people's passwords are not remembered
+        assert logins(store.token_for_user, user, password) == (1, "ok")
+
+    new = store.generate_credentials("site-remember")  # a new client: its own hash, checked afresh
+    assert logins(store.token_for_client, new.client_id, new.client_secret) == (1, "ok")
+    store.revoke_credentials("site-remember", client_id)  # remembered, but revoked: refused
+    assert logins(store.token_for_client, client_id, secret)[1] == "INVALID_CREDENTIALS"

@@ -220,6 +220,9 @@ def test_re_executing_a_finished_run_is_refused_at_load_input_naming_the_retry_c
     registered.retry_job(job["id"])
     assert "It was retried since" in re_execute().description
     assert registered.get(f"/jobs/{job['id']}")["status"] == "open"  # still waiting for a site's new claim
+    # Claimed again: the job is "claimed" once more, but by a new operation, so this run's is still done.
+    new_op = site.client.claim_job(job["id"])
+    assert f"runs as a new operation ({new_op['id']})" in re_execute().description
 
 
 def test_a_run_parses_project_yaml_once_and_passes_it_between_ops_pickled(

@@ -122,7 +122,13 @@ class AuthStore(LoginLimitStore):
 
     def token_for_client(self, client_id: str, client_secret: str, address: str = LOCAL) -> Token:
         row = self._login(
-            "client", client_id, client_secret, address, s.site_clients.c.client_id, s.site_clients.c.hashed_secret
+            "client",
+            client_id,
+            client_secret,
+            address,
+            s.site_clients.c.client_id,
+            s.site_clients.c.hashed_secret,
+            verify=security.verify_secret_remembered,  # sites log in once per run worker
         )
         return self._issue("site", row.site_id, client_id)
 
@@ -132,13 +138,15 @@ class AuthStore(LoginLimitStore):
         self._login("user", username, password, address, s.users.c.id, s.users.c.hashed_password)
         return self._issue("user", username, None, ttl_seconds)
 
-    def _login(self, kind: str, id_: str, secret: str, address: str, id_column, hash_column):
+    def _login(
+        self, kind: str, id_: str, secret: str, address: str, id_column, hash_column, verify=security.verify_secret
+    ):
         """The row of `id_` if `secret` is its secret; every failure costs one scrypt and counts (rate limit)."""
         failed_before = self.check_login_allowed(kind, id_, address)
         with self.read() as conn:
             row = conn.execute(select(id_column.table).where(id_column == id_)).first()
         hashed = security.dummy_hash() if row is None else row._mapping[hash_column]
-        if not security.verify_secret(secret, hashed) or row is None:
+        if not verify(secret, hashed) or row is None:
             self.record_login_failure(kind, id_, address)
             raise _bad_credentials()
         if failed_before:
