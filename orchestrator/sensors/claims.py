@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from orchestrator.resources import RuntimeResource, SiteResource
+from orchestrator.resources import SiteResource
 from orchestrator.runtime.client import RuntimeClientError, new_claim_token
 from orchestrator.runtime.models import MAX_JOBS_PER_CLAIM
+from orchestrator.sensors.evaluation import SensorScope, site_sensor
 from orchestrator.workflows import WorkflowSpec
 from orchestrator.workflows.common import (
     BATCH_PREFIX,
@@ -53,8 +54,7 @@ class Claimed:
 
 def claim_runs(
     context: dg.SensorEvaluationContext,
-    runtime: RuntimeResource,
-    site: SiteResource,
+    scope: SensorScope,
     workflow: WorkflowSpec,
     free: int,
     claim_token: str | None = None,
@@ -63,6 +63,7 @@ def claim_runs(
     whose answer was lost, so the runtime returns the operations it made then instead of leaving them
     held by nobody until their lease runs out."""
     claim_token = claim_token or new_claim_token()
+    runtime, site = scope.runtime, scope.site
     try:
         wanted = min(free * workflow.batch_size, MAX_JOBS_PER_CLAIM)
         ops = runtime.client().claim_next(workflow.id, wanted, site.lease_seconds, claim_token=claim_token)
@@ -81,10 +82,10 @@ def claim_runs(
     for op in live:
         context.log.info(f"claimed job {op['job_id']}: operation {op['id']}")
     batches = split_evenly(live, workflow.batch_size, free)
-    in_flight = share_runs(context.instance, site, {_share(batch) for batch in batches} - {None})
+    shares = [_share(batch) for batch in batches]
+    in_flight = share_runs(scope.instance, site, set(shares) - {None})
     runs = []
-    for batch in batches:
-        share = _share(batch)
+    for batch, share in zip(batches, shares, strict=True):
         runs.append(_run_request(workflow, site, batch, share, in_flight.get(share, 0)))
         if share is not None:
             in_flight[share] += 1
@@ -137,18 +138,18 @@ def make_claim_sensor(workflow: WorkflowSpec, interval: int = 2) -> dg.SensorDef
     runtime died or the reply was lost after the claim committed). The next tick sends the same key.
     The cursor is cleared once an answer arrives."""
 
-    @dg.sensor(
+    @site_sensor(
         name=f"claim_{workflow.job.name}",
         job=workflow.job,
         minimum_interval_seconds=interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Claims open {workflow.id} jobs up to the site's free run slots and runs them.",
     )
-    def claim(context: dg.SensorEvaluationContext, runtime: RuntimeResource, site: SiteResource):
-        free = free_slots(context.instance, workflow.id, site)
+    def claim(context: dg.SensorEvaluationContext, scope: SensorScope):
+        free = free_slots(scope.instance, workflow.id, scope.site)
         if not free:  # a pending claim keeps its key in the cursor until a slot frees
-            return dg.SkipReason(f"All {site.max_runs_per_workflow} run slots for {workflow.id} are busy.")
-        claimed = claim_runs(context, runtime, site, workflow, free, context.cursor or None)
+            return dg.SkipReason(f"All {scope.site.max_runs_per_workflow} run slots for {workflow.id} are busy.")
+        claimed = claim_runs(context, scope, workflow, free, context.cursor or None)
         if claimed.run_requests:
             return dg.SensorResult(run_requests=claimed.run_requests, cursor=claimed.pending)
         return dg.SensorResult(skip_reason=claimed.message, cursor=claimed.pending)

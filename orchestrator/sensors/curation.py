@@ -8,7 +8,7 @@ documents after it (one page: an index range scan in the runtime)."""
 
 import dagster as dg
 
-from orchestrator.resources import RuntimeResource
+from orchestrator.sensors.evaluation import SensorScope, site_sensor
 from orchestrator.workflows.curate_metadata import WORKFLOW_ID
 
 
@@ -19,15 +19,15 @@ def curation_job_id(collection: str, through_seq: int) -> str:
 def make_curation_sensor(
     collection: str = "biosample_set", batch: int = 100, interval: int = 30
 ) -> dg.SensorDefinition:
-    @dg.sensor(
+    @site_sensor(
         name=f"curate_{collection}",
         minimum_interval_seconds=interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"A curation job for every {batch} new {collection} documents.",
     )
-    def curate(context: dg.SensorEvaluationContext, runtime: RuntimeResource):
+    def curate(context: dg.SensorEvaluationContext, scope: SensorScope):
         after = int(context.cursor or 0)
-        client = runtime.client()
+        client = scope.runtime.client()
         page = client.get(f"/metadata/{collection}", after_seq=after, limit=batch)
         documents = page["items"]
         if len(documents) < batch:

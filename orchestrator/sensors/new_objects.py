@@ -15,9 +15,9 @@ from typing import Protocol
 
 import dagster as dg
 
-from orchestrator.resources import RuntimeResource, SiteResource
 from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
 from orchestrator.sensors.claims import claim_runs, free_slots
+from orchestrator.sensors.evaluation import SensorScope, site_sensor
 from orchestrator.workflows.triggers import TriggerSet
 
 
@@ -54,17 +54,17 @@ def make_new_objects_sensor(trigger_set: TriggerSet, interval: int = 2) -> dg.Se
     type_ids = sorted({t.object_type_id for t in trigger_set.triggers})
     workflows = {w.id: w for w in trigger_set.workflows()}
 
-    @dg.sensor(
+    @site_sensor(
         name="new_objects",
         jobs=[w.job for w in workflows.values()] or None,
         minimum_interval_seconds=interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Creates a job for each new object of a triggered type ({', '.join(type_ids) or 'none'}).",
     )
-    def new_objects(context: dg.SensorEvaluationContext, runtime: RuntimeResource, site: SiteResource):
+    def new_objects(context: dg.SensorEvaluationContext, scope: SensorScope):
         if not type_ids:
             return dg.SkipReason("No trigger files: nothing to watch.")
-        client = runtime.client()
+        client, site = scope.runtime.client(), scope.site
         cursor, pending = read_cursor(context.cursor)
         objects = client.objects_after(cursor, types=type_ids, limit=site.object_batch)
         created = existing = 0
@@ -90,22 +90,22 @@ def make_new_objects_sensor(trigger_set: TriggerSet, interval: int = 2) -> dg.Se
         message = f"{len(objects)} new object(s): {created} job(s) created, {existing} already existed."
         if refused:
             message += f" Refused: {', '.join(refused)}."
-        runs = claim_what_was_opened(context, runtime, site, opened, pending) if site.claim_on_open else []
+        runs = claim_what_was_opened(context, scope, opened, pending) if site.claim_on_open else []
         if runs:
             context.log.info(message)
             return dg.SensorResult(run_requests=runs, cursor=write_cursor(cursor, pending))
         return dg.SensorResult(cursor=write_cursor(cursor, pending), skip_reason=message)
 
-    def claim_what_was_opened(context, runtime, site, opened: set[str], pending: dict[str, str]) -> list:
+    def claim_what_was_opened(context, scope: SensorScope, opened: set[str], pending: dict[str, str]) -> list:
         """Claim for each workflow with a job just opened (or a claim left unanswered) up to its free run
         slots; `pending` is updated in place with the keys of claims that got no answer."""
         runs = []
         for workflow_id in sorted(opened | set(pending)):
             workflow = workflows.get(workflow_id)
-            free = free_slots(context.instance, workflow_id, site) if workflow else 0
+            free = free_slots(scope.instance, workflow_id, scope.site) if workflow else 0
             if not free:  # a pending key waits for a slot, as in the claim sensor
                 continue
-            claimed = claim_runs(context, runtime, site, workflow, free, pending.pop(workflow_id, None))
+            claimed = claim_runs(context, scope, workflow, free, pending.pop(workflow_id, None))
             runs += claimed.run_requests
             if claimed.pending:
                 pending[workflow_id] = claimed.pending

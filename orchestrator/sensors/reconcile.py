@@ -23,10 +23,11 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from orchestrator.pipeline.processes import pid_alive
-from orchestrator.resources import RuntimeResource, SiteResource
+from orchestrator.resources import SiteResource
 from orchestrator.runtime.client import RuntimeClient, RuntimeClientError
 from orchestrator.runtime.models import Operation
 from orchestrator.sensors.claims import IN_PROGRESS
+from orchestrator.sensors.evaluation import SensorScope, site_sensor
 from orchestrator.workflows.common import HOST_TAG, MAX_RUNTIME_TAG, PID_TAG, SITE_TAG, run_operations
 
 ENDED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
@@ -197,16 +198,16 @@ def report_ended_runs(
 
 
 def make_reconcile_sensor(interval: int = 2) -> dg.SensorDefinition:
-    @dg.sensor(
+    @site_sensor(
         name="lease_reconcile",
         minimum_interval_seconds=interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Renews leases of live runs, stops cancelled or lost ones, settles runs that ended silently.",
     )
-    def lease_reconcile(context: dg.SensorEvaluationContext, runtime: RuntimeResource, site: SiteResource):
-        client = runtime.client()
-        notes = renew_leases(context.instance, client, site)
-        cursor, ended = report_ended_runs(context.instance, client, site, float(context.cursor or 0))
+    def lease_reconcile(context: dg.SensorEvaluationContext, scope: SensorScope):
+        client = scope.runtime.client()
+        notes = renew_leases(scope.instance, client, scope.site)
+        cursor, ended = report_ended_runs(scope.instance, client, scope.site, float(context.cursor or 0))
         return dg.SensorResult(cursor=str(cursor), skip_reason="; ".join(notes + ended))
 
     return lease_reconcile

@@ -94,7 +94,8 @@ def site(registered, make_site, server) -> Site:
 
 def tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, site: Site, cursor: str | None = None, **settings):
     """One evaluation of `sensor` as the daemon would run it; returns its SensorResult or SkipReason."""
-    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=site.resources(**settings)) as context:
+    definitions = dg.Definitions(resources=site.resources(**settings))  # where a site's sensors find theirs
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=definitions) as context:
         return sensor(context)
 
 
