@@ -212,7 +212,7 @@ class _Run:
         self.database_slots = database_slots
         self.slot_holders: set[str] = set()  # actions holding one of the site's database slots
         self.slot_users: set[str] = set()  # those and the ones in the slots' queue: each gives back once
-        self.asked_for_slots: set[str] = set()  # at this turn of the loop
+        self.asked_for_slots: set[str] = set()  # at this turn of the loop (cleared at each)
         self.cancel_seen: set[str] = set()  # names `cancel` gave, handled once each
         self.cancelled: set[str] = set()  # actions cancelled while this run went on
         self.stream_output = stream_output
@@ -285,7 +285,7 @@ class _Run:
                 self.emit(ActionEvent("waiting", name, planned.job_id, message=planned.reason))
 
     def _schedule(self, pool: ThreadPoolExecutor) -> None:
-        self.asked_for_slots: set[str] = set()
+        self.asked_for_slots.clear()
         for name in list(self.pending):
             planned = self.plan.actions[name]
             failed = next((n for n in planned.needs if n in self.results and not self.results[n].ok), None)
