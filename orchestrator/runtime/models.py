@@ -404,6 +404,3 @@ class ApplyChangesheet(Request):
 
 class ChangesheetResult(Model):
     changes: list[ChangedDocument]
-
-
-ClaimedOperations.model_rebuild()

@@ -64,7 +64,13 @@ def site_sensor(**sensor_args) -> Callable[[Callable], dg.SensorDefinition]:
     def wrap(fn: Callable[[dg.SensorEvaluationContext, SensorScope], object]) -> dg.SensorDefinition:
         @dg.sensor(**sensor_args)
         def evaluate(context: dg.SensorEvaluationContext):
-            return fn(context, sensor_scope(context))
+            scope = sensor_scope(context)
+            # `context.log` (the tick's log in the Dagster UI) is made with `context.instance`, which
+            # Dagster would open anew: give the context the kept one. Dagster has no public way to, so
+            # this sets its attribute; tests/sensors/test_evaluation.py fails if that stops working.
+            if getattr(context, "_instance", None) is None:
+                context._instance = scope.instance
+            return fn(context, scope)
 
         return evaluate
 

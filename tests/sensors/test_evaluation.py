@@ -9,7 +9,7 @@ from orchestrator.sensors import evaluation, make_claim_sensor, make_reconcile_s
 from orchestrator.sensors.evaluation import SensorScope, site_sensor
 from orchestrator.workflows import WORKFLOWS
 
-from .support import METADATA_IN
+from .support import METADATA_IN, open_jobs
 
 
 @pytest.fixture
@@ -46,6 +46,19 @@ def test_the_daemons_instance_is_opened_once_per_process_not_per_evaluation(inst
         with dg.build_sensor_context(instance_ref=instance.get_ref(), resources=site.resources()) as context:
             with_resources(context)
     assert len(opened) == 3
+
+
+def test_a_tick_that_claims_and_logs_opens_no_instance_either(instance, site, admin, opened):
+    # `context.log` (the tick's log in the Dagster UI) is made with the context's instance: the kept one.
+    sensor = make_claim_sensor(METADATA_IN)
+    evaluate_as_the_daemon_does(sensor, instance, site)
+    open_jobs(admin, 2)
+    with dg.build_sensor_context(
+        instance_ref=instance.get_ref(), definitions=dg.Definitions(resources=site.resources())
+    ) as context:
+        result = sensor(context)
+        context.log.info("and one more line")
+    assert len(result.run_requests) == 2 and len(opened) == 1
 
 
 def test_the_kept_instance_sees_runs_made_after_it_was_opened(instance, site, opened):
